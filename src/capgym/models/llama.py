@@ -1,0 +1,162 @@
+"""A small, readable Llama in torch, as in llama2.c's ``model.py`` (nanoGPT style).
+
+RMSNorm (eps 1e-5), rotary embeddings on interleaved pairs (2i, 2i+1) of each head
+(theta 10000), grouped-query attention through ``scaled_dot_product_attention`` with a
+causal mask, a SwiGLU feed-forward ``w2(silu(w1 x) * w3 x)``, and a classifier that may
+share the embedding matrix.  The linear layer is pluggable so that the ternary BitNet
+variant (:mod:`capgym.models.bitllama`) reuses everything else.
+
+>>> import torch
+>>> cfg = LlamaConfig(dim=16, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=32,
+...                   hidden_dim=24, max_seq_len=8)
+>>> Llama(cfg)(torch.zeros(1, 5, dtype=torch.long)).shape
+torch.Size([1, 5, 32])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LinearFactory = Callable[[int, int], nn.Module]
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """Shape of a llama2.c model (the seven header ints + whether the classifier is tied)."""
+
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    vocab_size: int
+    hidden_dim: int
+    max_seq_len: int
+    tied: bool = True
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def kv_dim(self) -> int:
+        return self.head_dim * self.n_kv_heads
+
+
+def _linear(n_in: int, n_out: int) -> nn.Module:
+    return nn.Linear(n_in, n_out, bias=False)
+
+
+class RMSNorm(nn.Module):
+    """x / sqrt(mean(x^2) + eps) * weight."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin ``[max_len, head_dim // 2]`` (angles computed in float64)."""
+    freqs = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    angles = torch.outer(torch.arange(max_len, dtype=torch.float64), freqs)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate the pairs (2i, 2i+1) of ``x [B, T, H, D]`` by position-dependent angles."""
+    xr, xi = x.float().unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = cos[:, None, :], sin[:, None, :]
+    out = torch.stack([xr * cos - xi * sin, xr * sin + xi * cos], dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: LlamaConfig, linear: LinearFactory) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
+        self.wq = linear(cfg.dim, cfg.dim)
+        self.wk = linear(cfg.dim, cfg.kv_dim)
+        self.wv = linear(cfg.dim, cfg.kv_dim)
+        self.wo = linear(cfg.dim, cfg.dim)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        b, t, _ = x.shape
+        q = apply_rope(self.wq(x).view(b, t, self.n_heads, self.head_dim), cos, sin)
+        k = apply_rope(self.wk(x).view(b, t, self.n_kv_heads, self.head_dim), cos, sin)
+        v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
+        rep = self.n_heads // self.n_kv_heads
+        if rep > 1:  # query head h reads key/value head h // rep, as in llama2.c
+            k, v = k.repeat_interleave(rep, dim=2), v.repeat_interleave(rep, dim=2)
+        y = F.scaled_dot_product_attention(
+            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
+        )
+        return self.wo(y.transpose(1, 2).reshape(b, t, -1))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, cfg: LlamaConfig, linear: LinearFactory) -> None:
+        super().__init__()
+        self.w1 = linear(cfg.dim, cfg.hidden_dim)
+        self.w2 = linear(cfg.hidden_dim, cfg.dim)
+        self.w3 = linear(cfg.dim, cfg.hidden_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: LlamaConfig, linear: LinearFactory, norms: bool) -> None:
+        super().__init__()
+        self.attention_norm: nn.Module = RMSNorm(cfg.dim, cfg.norm_eps) if norms else nn.Identity()
+        self.attention = Attention(cfg, linear)
+        self.ffn_norm: nn.Module = RMSNorm(cfg.dim, cfg.norm_eps) if norms else nn.Identity()
+        self.feed_forward = FeedForward(cfg, linear)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        x = x + self.attention(self.attention_norm(x), cos, sin)
+        return x + self.feed_forward(self.ffn_norm(x))
+
+
+class Llama(nn.Module):
+    """The whole model: ids ``[B, T]`` -> float32 logits ``[B, T, vocab]``.
+
+    ``linear`` builds each projection (default ``nn.Linear`` without bias);
+    ``block_norms=False`` drops the per-block RMSNorms (BitLinear normalises itself).
+    """
+
+    def __init__(
+        self, cfg: LlamaConfig, linear: LinearFactory = _linear, block_norms: bool = True
+    ) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.tok_embeddings = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(Block(cfg, linear, block_norms) for _ in range(cfg.n_layers))
+        self.norm = RMSNorm(cfg.dim, cfg.norm_eps)
+        self.output = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        if cfg.tied:
+            self.output.weight = self.tok_embeddings.weight
+        cos, sin = rope_tables(cfg.head_dim, cfg.max_seq_len, cfg.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        t = ids.shape[1]
+        if t > self.cfg.max_seq_len:
+            raise ValueError(
+                f"sequence of {t} tokens exceeds the context of {self.cfg.max_seq_len}"
+            )
+        cos, sin = self.rope_cos[:t], self.rope_sin[:t]
+        x = self.tok_embeddings(ids)
+        for layer in self.layers:
+            x = layer(x, cos, sin)
+        return self.output(self.norm(x)).float()
