@@ -305,6 +305,8 @@ def score(
         n = int(run.manifest["score_sets"][key]["n_rows"])
         return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=True)
     scorer = Scorer(model, name, corpus.name, settings)
+    for stale in run.score_set_dir(key).glob(".tmp-*"):  # left by a killed writer
+        stale.unlink(missing_ok=True)
     chunks = list(_chunks(corpus, settings.chunk_stories))
     todo = [c for c in chunks if not part_path(run, key, c[0]).exists()]
     done_stories = len(corpus) - sum(len(c[1]) for c in todo)

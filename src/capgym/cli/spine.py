@@ -1,0 +1,192 @@
+"""Spine commands: ``models``, ``corpora``, ``score``, ``sql`` and the main job ``run``."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.errors import UsageError
+
+console = Console()
+
+
+def _table(df, title: str | None = None) -> Table:  # type: ignore[no-untyped-def]
+    t = Table(title=title)
+    for c in df.columns:
+        t.add_column(str(c))
+    for row in df.itertuples(index=False):
+        t.add_row(*[_fmt(v) for v in row])
+    return t
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+@app.command("models")
+def models_cmd() -> None:
+    """List named models with parameter counts and where each comes from."""
+    import pandas as pd
+
+    from capgym.models import list_models
+
+    rows = [
+        {
+            "name": e.name,
+            "params": f"{e.n_params:,}" if e.n_params else "?",
+            "architecture": e.architecture,
+            "tokenizer": e.tokenizer,
+            "source": e.source,
+        }
+        for e in list_models()
+    ]
+    console.print(_table(pd.DataFrame(rows), "capgym models"))
+
+
+@app.command("corpora")
+def corpora_cmd() -> None:
+    """List named corpora and where each comes from."""
+    from capgym.corpus import list_corpora
+
+    t = Table(title="capgym corpora")
+    t.add_column("name")
+    t.add_column("source")
+    for name, src in list_corpora().items():
+        t.add_row(name, src)
+    console.print(t)
+
+
+def _resolve_models(models: str | None, model: str | None) -> list[str]:
+    names = split_list(models) + split_list(model)
+    if not names:
+        raise UsageError("no model given; pass --model NAME (see `capgym models`)")
+    return names
+
+
+@app.command("score")
+def score_cmd(
+    model: str = typer.Option(None, "--model", "-m", help="Model name or path."),
+    models: str = typer.Option(None, "--models", help="Comma-separated model names."),
+    corpus: str = typer.Option(
+        "tinystories-validation-0-999", "--corpus", "-c", help="Corpus name or path."
+    ),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
+    limit: int = typer.Option(None, "--limit", help="Score only the first N stories."),
+    topk: int = typer.Option(5, "--topk", help="Top-k alternatives kept per position."),
+    clean: bool = typer.Option(False, "--clean", help="Drop stories with mojibake."),
+    token_budget: int = typer.Option(8192, "--token-budget", help="Token ids per batch."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32, or bfloat16/float16 on CUDA."),
+    engine: str = typer.Option("local", "--engine", help="local or ray."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (--engine ray)."),
+    workers: int = typer.Option(2, "--workers", help="Ray workers (--engine ray)."),
+) -> None:
+    """Score every predicted token of a corpus with one or more models."""
+    from capgym.score import ScoreSettings
+
+    settings = ScoreSettings(topk=topk, token_budget=token_budget, dtype=dtype)
+    names = _resolve_models(models, model)
+    corp = _load_corpus(corpus, limit, clean)
+    for name in names:
+        t0 = time.perf_counter()
+        if engine == "local":
+            s = _score_local(name, corp, out, settings, device)
+        elif engine == "ray":
+            from capgym.score.ray_engine import score_ray
+
+            s = score_ray(name, corp, out, settings, address=address, workers=workers)
+        else:
+            raise UsageError(f"unknown engine '{engine}'; use --engine local or --engine ray")
+        how = "cached" if s.cached else f"{time.perf_counter() - t0:.1f}s"
+        console.print(f"[green]scored[/] {name} on {corp.name}: {s.n_rows:,} tokens ({how})")
+    _print_summary(out)
+
+
+def _load_corpus(corpus: str, limit: int | None, clean: bool):  # type: ignore[no-untyped-def]
+    from capgym.corpus import clean as clean_corpus
+    from capgym.corpus import load_corpus
+
+    corp = load_corpus(corpus, limit=limit)
+    if clean:
+        corp, report = clean_corpus(corp)
+        console.print(f"cleaning {corp.name}: {report}")
+    return corp
+
+
+def _score_local(name: str, corp, out: Path, settings, device: str):  # type: ignore[no-untyped-def]
+    from capgym.models import load_model
+    from capgym.score import score
+
+    m = load_model(name, device=device)
+    return score(m, corp, out, settings=settings, name=name)
+
+
+def _print_summary(out: Path) -> None:
+    from capgym.score.summary import summarize
+    from capgym.store import open_run
+
+    df = summarize(open_run(out))
+    if not df.empty:
+        console.print(_table(df, "per-model summary (confident = rank 0 and p >= 0.5)"))
+
+
+@app.command("sql")
+def sql_cmd(
+    query: str = typer.Argument(..., help="A DuckDB query over the run's views."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+    max_rows: int = typer.Option(50, "--max-rows", help="Rows shown in table format."),
+) -> None:
+    """Query the run store (views: stories, scores, tags, results, models, ...)."""
+    from capgym.store import open_run
+
+    df = open_run(out, create=False).sql(query)
+    if fmt == "csv":
+        print(df.to_csv(index=False), end="")
+    elif fmt == "json":
+        print(df.to_json(orient="records"))
+    elif fmt == "table":
+        console.print(_table(df.head(max_rows)))
+        if len(df) > max_rows:
+            console.print(f"... {len(df) - max_rows} more rows (use --max-rows or --format csv)")
+    else:
+        raise UsageError(f"unknown format '{fmt}'; use table, csv or json")
+
+
+def default_suite() -> list[str]:
+    """All models in CAPGYM_ASSETS/models, else stories260K from the Hub."""
+    root = os.environ.get("CAPGYM_ASSETS")
+    if root and (Path(root) / "models").is_dir():
+        names = sorted(p.name for p in (Path(root) / "models").iterdir() if p.is_dir())
+        if names:
+            return names
+    return ["stories260K"]
+
+
+@app.command("run")
+def run_cmd(
+    models: str = typer.Option(None, "--models", help="Comma-separated models (default suite)."),
+    corpus: str = typer.Option("tinystories-validation-0-999", "--corpus", "-c"),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N stories."),
+    device: str = typer.Option("cpu", "--device"),
+    tag: bool = typer.Option(True, "--tag/--no-tag", help="Tag capabilities of the corpus."),
+    html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
+) -> None:
+    """The main job: score the default suite on the default corpus, summarise, report."""
+    from capgym.pipeline import run_main
+
+    t0 = time.perf_counter()
+    names = split_list(models) or default_suite()
+    path = run_main(names, corpus, out, limit=limit, device=device, tag=tag, html=html)
+    _print_summary(out)
+    console.print(f"report: {path}")
+    console.print(f"done in {time.perf_counter() - t0:.1f}s; explore with `capgym view {out}`")

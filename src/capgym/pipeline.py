@@ -1,0 +1,56 @@
+"""The main job, stage by stage: score -> tag -> explain -> evaluate -> report.
+
+Every stage is cached in the run folder, so rerunning ``capgym run`` after an
+interruption only does the work that is missing.
+
+Example (needs ``CAPGYM_ASSETS``)::
+
+    from capgym.pipeline import run_main
+    run_main(["stories260K"], "tinystories-validation-0-999", "capgym-out", limit=20)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rich.console import Console
+
+from capgym.store import open_run
+
+console = Console(stderr=True)
+
+
+def run_main(
+    models: list[str],
+    corpus: str,
+    out: str | os.PathLike[str],
+    limit: int | None = None,
+    device: str = "cpu",
+    tag: bool = True,
+    html: str | os.PathLike[str] | None = None,
+    progress: bool = True,
+) -> Path:
+    """Score ``models`` on ``corpus`` into the run ``out`` and write its atlas report."""
+    from capgym.corpus import load_corpus
+    from capgym.models import load_model
+    from capgym.score import score
+
+    run = open_run(out)
+    corp = load_corpus(corpus, limit=limit)
+    for name in models:
+        console.print(f"[bold]score[/] {name} on {corp.name} ({len(corp)} stories)")
+        model = load_model(name, device=device)
+        score(model, corp, run, name=name, progress=progress)
+    if tag:
+        _tag(run, corp, progress)
+    from capgym.report import report
+
+    return report(run, out_html=html)
+
+
+def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
+    from capgym.tags.store import tag_corpus
+
+    console.print(f"[bold]tag[/] {corp.name}")
+    tag_corpus(run, corp, progress=progress)
