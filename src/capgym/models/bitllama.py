@@ -40,7 +40,7 @@ class BitLinear(nn.Module):
         self.register_buffer("scale", torch.ones(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.float()
+        x = x.to(torch.promote_types(x.dtype, torch.float32))
         n = x.shape[-1]
         # runbit.c: s = 1/sqrt(mean(x^2)); s /= n; x * s (no epsilon)
         norm = (1.0 / torch.sqrt(x.pow(2).mean(-1, keepdim=True))) / n
@@ -48,8 +48,9 @@ class BitLinear(nn.Module):
         act_scale = x.abs().amax(-1, keepdim=True) / 127.0
         v = x * (1.0 / act_scale)
         q = torch.clamp(torch.sign(v) * torch.floor(v.abs() + 0.5), -128, 127)
-        # integer-valued products and sums stay exact in float32 (|sum| < 2**24)
-        return (q @ self.codes.t()) * (self.scale * act_scale)
+        # integer-valued products and sums stay exact in float32 (|sum| < 2**24), not in bf16
+        with torch.autocast(x.device.type, enabled=False):
+            return (q @ self.codes.t().to(q.dtype)) * (self.scale * act_scale)
 
 
 def unpack_ternary(packed: np.ndarray, n_out: int, n_in: int) -> np.ndarray:

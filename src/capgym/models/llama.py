@@ -74,8 +74,9 @@ def rope_tables(head_dim: int, max_len: int, theta: float) -> tuple[torch.Tensor
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate the pairs (2i, 2i+1) of ``x [B, T, H, D]`` by position-dependent angles."""
-    xr, xi = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    cos, sin = cos[:, None, :], sin[:, None, :]
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    xr, xi = x.to(dtype).unflatten(-1, (-1, 2)).unbind(-1)
+    cos, sin = cos[:, None, :].to(dtype), sin[:, None, :].to(dtype)
     out = torch.stack([xr * cos - xi * sin, xr * sin + xi * cos], dim=-1)
     return out.flatten(-2).type_as(x)
 

@@ -230,7 +230,7 @@ class Llama2cTokenizer(Tokenizer):
         """
         raw = b"".join(b"\xe2\x81\x87" if i == 0 else self.token_bytes(i) for i in ids)
         text = raw.decode("utf-8", "replace")
-        return text[1:] if text.startswith(" ") else text
+        return text.removeprefix(" ")
 
 
 def _serialise(pieces: list[bytes], scores: list[float]) -> bytes:
