@@ -1,0 +1,219 @@
+"""A tiny fabricated run store, for tests, docstring examples and demos of the views.
+
+Three models over six short stories: two share a word-level tokenizer (so they compare
+token by token), the third is character-level (so it compares by character spans).
+The numbers are seeded noise, not model output; the tables follow the store schemas.
+
+>>> import tempfile
+>>> run = demo_run(tempfile.mkdtemp())
+>>> sorted(run.sql("SELECT DISTINCT model FROM scores").model)
+['char-c', 'tiny-a', 'tiny-b']
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from capgym.store import RunStore, open_run
+from capgym.store import schema as S
+from capgym.store.run import write_parquet_atomic
+
+CORPUS = "demo"
+
+STORIES = [
+    (
+        'Once upon a time, Tom had a red kite. Tom said, "Look at my kite!"\n'
+        "Lily smiled. Lily & Tom played <all> day."
+    ),
+    (
+        'Sam found a big box. Sam opened it. Inside was a puppy. "Wow!" said Sam.\n\n'
+        "The puppy licked Sam's face. Sam was happy."
+    ),
+    'Mia liked the café. Mia’s mom bought her a cake. Mia ate the cake and said "Thank you, Mom."',
+    (
+        "Ben and Anna went to the park. Ben saw a dog. Anna saw a cat. Ben said 1 < 2 "
+        "and Anna laughed."
+    ),
+    (
+        'The sun was hot. Max wanted to swim. Max jumped in the pool. "Splash!" went the '
+        "water.\nMax laughed and laughed."
+    ),
+    (
+        "Zoe had a little red ball. She threw the ball to Rex. Rex caught the ball. Zoe "
+        'clapped: "Good dog, Rex!"'
+    ),
+]
+
+_WORD_RE = re.compile(r"\n|[ ]?[A-Za-z']+|[ ]?\d+|[ ]?[!-/:-@\[-`{-~]|\s|.", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """A fabricated model: a name, a size, a tokenizer kind and a skill level."""
+
+    name: str
+    n_params: int
+    tokenizer: str  # "words" or "chars"
+    skill: float  # larger = more confident and more often right
+
+
+MODELS = (
+    DemoModel("tiny-a", 100_000, "words", 0.6),
+    DemoModel("tiny-b", 1_000_000, "words", 1.4),
+    DemoModel("char-c", 500_000, "chars", 1.0),
+)
+
+
+def tokenize(text: str, kind: str) -> list[tuple[str, int, int]]:
+    """(piece, char_start, char_end) covering ``text`` exactly; a non-ASCII character
+    gets an extra continuation token with an empty span, as byte-level tokenizers do.
+
+    >>> tokenize("Hi é", "words")
+    [('Hi', 0, 2), (' ', 2, 3), ('é', 3, 4), ('<0x..>', 4, 4)]
+    """
+    spans = [(m.start(), m.end()) for m in _WORD_RE.finditer(text)] if kind == "words" else None
+    if spans is None:
+        spans = [(i, i + 1) for i in range(len(text))]
+    out: list[tuple[str, int, int]] = []
+    for a, b in spans:
+        out.append((text[a:b], a, b))
+        if not text[a:b].isascii():
+            out.append(("<0x..>", b, b))
+    return out
+
+
+def _scores(model: DemoModel, stories: list[str], rng: random.Random) -> pd.DataFrame:
+    vocab: dict[str, int] = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    toks = [tokenize(t, model.tokenizer) for t in stories]
+    for tt in toks:
+        for piece, _, _ in tt:
+            vocab.setdefault(piece, len(vocab))
+    ids = list(vocab.values())[3:]
+    rows = []
+    for story, tt in enumerate(toks):
+        for i, (piece, a, b) in enumerate(tt):
+            tid = vocab[piece]
+            lp = -abs(rng.gauss(0, 1)) * 2.5 / model.skill
+            if i == 0:
+                lp -= 2.0
+            rank = 0 if lp > math.log(0.3) else rng.randint(1, 12)
+            alts = [x for x in rng.sample(ids, min(6, len(ids))) if x != tid][:4]
+            above = [min(-0.01, lp + 0.3 * (j + 1)) for j in range(rank)]
+            top = sorted(above + [lp] + [lp - 0.4 * (j + 1) for j in range(4)], reverse=True)
+            topk_ids = alts[:rank] + [tid] + alts[rank:] if rank < 5 else alts + [vocab["<unk>"]]
+            rows.append(
+                {
+                    "model": model.name, "corpus": CORPUS, "story": story, "pos": i + 1, "token_id": tid,
+                    "token": piece, "char_start": a, "char_end": b, "logprob": lp, "rank": rank,
+                    "entropy": abs(rng.gauss(1.5, 0.8)), "context_len": i + 1,
+                    "topk_ids": topk_ids[:5], "topk_logprobs": top[:5],
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _tags(stories: list[str]) -> pd.DataFrame:
+    rows = []
+    for story, text in enumerate(stories):
+        seen: set[str] = set()
+        for m in re.finditer(r"[A-Z][a-z]+", text):
+            if m.group() in seen and m.start() > 0:
+                attrs = {"name": m.group(), "distance": "near" if m.start() < 60 else "far"}
+                rows.append((story, m.start(), m.end(), "repeated-name", attrs))
+            seen.add(m.group())
+        opened = False
+        for m in re.finditer('"', text):
+            if opened:
+                rows.append((story, m.start(), m.end(), "closing-quote", {"kind": "double"}))
+            opened = not opened
+    return pd.DataFrame(
+        [
+            {"corpus": CORPUS, "story": s, "char_start": a, "char_end": b, "capability": c,
+                 "attrs": json.dumps(x)}
+            for s, a, b, c, x in rows
+        ]
+    )  # fmt: skip
+
+
+def _results(rng: random.Random) -> pd.DataFrame:
+    rows = []
+    for model in MODELS:
+        for task, cap, shift in (
+            ("name-choice", "repeated-name", 1.0),
+            ("quote-close", "closing-quote", 0.3),
+        ):
+            for i in range(24):
+                ld = rng.gauss(shift * model.skill - 0.4, 1.0)
+                lp = -abs(rng.gauss(0.5, 0.5)) / model.skill
+                meta = {"capability": cap, "distance": "near" if i % 2 else "far"}
+                rows.append(
+                    {
+                        "model": model.name, "task": task, "example_id": f"{task}-{i}", "prob": math.exp(lp),
+                        "logprob": lp, "first_logprob": lp, "rank": 0 if ld > 0 else 1, "logit_diff": ld,
+                        "first_logit_diff": ld, "n_answer_tokens": 1, "meta": json.dumps(meta),
+                    }
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _explains(scores: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in scores.itertuples():
+        t = tags[(tags.story == r.story) & (tags.char_start >= r.char_start)]
+        t = t[t.char_start < max(r.char_end, r.char_start + 1)]
+        for cap in t.capability:
+            rows.append((r.model, r.corpus, r.story, r.pos, f"tag:{cap}"))
+        if r.token in (" the", " a", "."):
+            rows.append((r.model, r.corpus, r.story, r.pos, "ngram"))
+    return pd.DataFrame(rows, columns=["model", "corpus", "story", "pos", "explainer"])
+
+
+def demo_run(
+    path: str | os.PathLike[str],
+    models: tuple[DemoModel, ...] = MODELS,
+    stories: list[str] | None = None,
+    tags: bool = True,
+    results: bool = True,
+    explains: bool = True,
+    seed: int = 0,
+) -> RunStore:
+    """Fabricate a run folder at ``path`` (scores always; tags, results, explains on
+    request) and return it opened."""
+    rng = random.Random(seed)
+    stories = stories or STORIES
+    run = open_run(path)
+    run.add_stories(CORPUS, list(range(len(stories))), stories)
+    all_scores = []
+    for m in models:
+        df = _scores(m, stories, rng)
+        all_scores.append(df)
+        key = f"demo-{m.name}"
+        run.add_model_info(
+            m.name,
+            {"n_params": m.n_params, "architecture": "demo", "tokenizer": m.tokenizer,
+             "context_len": 512, "source": "capgym.view.demo"},
+        )  # fmt: skip
+        run.begin_score_set(key, {"model": m.name, "corpus": CORPUS})
+        table = pa.Table.from_pandas(df, schema=S.SCORES, preserve_index=False)
+        write_parquet_atomic(table, run.score_set_dir(key) / "part-00000.parquet")
+        run.finish_score_set(key, len(df))
+    tag_df = _tags(stories)
+    if tags:
+        run.put_table(
+            "tags", CORPUS, pa.Table.from_pandas(tag_df, schema=S.TAGS, preserve_index=False)
+        )
+    if results:
+        res = pa.Table.from_pandas(_results(rng), schema=S.RESULTS, preserve_index=False)
+        run.put_table("results", "demo", res)
+    if explains:
+        ex = _explains(pd.concat(all_scores), tag_df)
+        run.put_table("explains", "demo", pa.Table.from_pandas(ex, preserve_index=False))
+    return run
