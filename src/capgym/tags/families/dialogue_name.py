@@ -1,0 +1,98 @@
+"""dialogue-name: a name used as addressee or speaker tag in dialogue.
+
+In '"Thank you, Ben"' the addressee is the other participant; in '"...," said Mom' the
+speaker tag names who spoke.  Both need the model to track who is in the conversation.
+
+Span: a character mention (see repeated-name), or a kinship word in any case, that is
+(a) ``addressee``: inside a quotation, right after the opening mark or after ", " or a
+greeting ("Hi Tom"), and followed by , . ! or ?; or (b) ``speaker``: next to a speech
+verb ("said", "asked", ...) that directly follows a closing quote ('," said Mom', '," Mom
+said') or directly precedes an opening one ('Mom said, "').  attrs: ``name``, ``role``,
+``where`` ("in-quote", "after-quote", "before-quote") and ``quote_char`` (the related
+quotation's opening mark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from capgym.tags.context import TagContext
+from capgym.tags.doc import Doc
+from capgym.tags.registry import Span, tagger
+from capgym.tags.words import FAMILY, SPEECH_VERBS, lexicon
+
+_GREETINGS = lexicon("hi hello hey bye goodbye thanks please sorry yes no okay ok oh")
+
+
+@tagger("dialogue-name", doc=__doc__)
+def dialogue_name(text: str, ctx: TagContext) -> Iterable[Span]:
+    """Names as addressees inside quotations and as speaker tags around them.
+
+    >>> ctx = TagContext()
+    >>> [(s.attrs["name"], s.attrs["role"]) for s in dialogue_name(
+    ...     '"Hi, Ben!" said Mom.', ctx)]
+    [('Ben', 'addressee'), ('Mom', 'speaker')]
+    """
+    doc = ctx.doc(text)
+    cands = {m.first: (m.start, m.end, m.key, m.last) for m in doc.mentions}
+    for i, low in enumerate(doc.lower):
+        if low in FAMILY and i not in cands:
+            cands[i] = (doc.words[i][0], doc.words[i][1], doc.words[i][2], i)
+    closes = {c: o for o, c in doc.quotes}
+    opens = {o for o, _ in doc.quotes}
+    spans = []
+    for first in sorted(cands):
+        s, e, name, last = cands[first]
+        found = _addressee(doc, first, s, e) or _speaker(doc, first, last, closes, opens)
+        if found:
+            where, quote = found
+            role = "addressee" if where == "in-quote" else "speaker"
+            attrs = {"name": name, "role": role, "where": where, "quote_char": quote}
+            spans.append(Span(s, e, attrs))
+    return spans
+
+
+def _addressee(doc: Doc, i: int, s: int, e: int) -> tuple[str, int] | None:
+    q = doc.quote_of[i]
+    if q < 0 or doc.text[e : e + 1] not in (",", ".", "!", "?") or e >= doc.quotes[q][1] + 1:
+        return None
+    before = doc.text[max(s - 2, 0) : s]
+    greeted = i > 0 and doc.lower[i - 1] in _GREETINGS and before.endswith(" ")
+    if doc.quote_start[i] or before == ", " or greeted:
+        return "in-quote", doc.quotes[q][0]
+    return None
+
+
+def _speaker(
+    doc: Doc, first: int, last: int, closes: dict[int, int], opens: set[int]
+) -> tuple[str, int] | None:
+    n = len(doc.words)
+    if doc.quote_of[first] >= 0:
+        return None
+    verb_before = first > 0 and doc.lower[first - 1] in SPEECH_VERBS
+    verb_after = last + 1 < n and doc.lower[last + 1] in SPEECH_VERBS
+    if verb_before:  # '," said Mom'
+        o = _quote_closed_before(doc, first - 1, closes)
+        if o is not None:
+            return "after-quote", o
+    if verb_after:
+        o = _quote_closed_before(doc, first, closes)  # '," Mom said'
+        if o is not None:
+            return "after-quote", o
+        after = doc.words[last + 1][1]  # 'Mom said, "'
+        for k in range(after, min(after + 4, len(doc.text))):
+            if k in opens:
+                return "before-quote", k
+    return None
+
+
+def _quote_closed_before(doc: Doc, k: int, closes: dict[int, int]) -> int | None:
+    """Opening position of a quotation that closes right before word ``k`` (spaces only
+    between), else None."""
+    start = doc.words[k - 1][1] if k > 0 else 0
+    for c in range(doc.words[k][0] - 1, start - 1, -1):
+        if c in closes:
+            return closes[c]
+        if not doc.text[c].isspace():
+            return None
+    return None

@@ -1,0 +1,58 @@
+"""plural-singular: a noun reappearing in its other number ("the puppies ... one puppy").
+
+A model that has seen "puppies" can predict "puppy" (and the reverse) by copying the
+stem and choosing the inflection that the new noun phrase needs.
+
+Span: a noun in a noun phrase (determiner, possessive or number within the two words
+before it) whose other number (singular <-> plural, regular or irregular) occurred
+earlier in the story and whose singular is in the reference noun lexicon.  The same
+form occurring earlier too does not matter (that is also a repeated-noun).  attrs:
+``word``, ``lemma`` (singular), ``number`` ("singular"/"plural", of this word),
+``other_form``, ``other_char`` (start of the latest earlier other-number form),
+``distance_words``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from capgym.tags.context import TagContext
+from capgym.tags.families.repeated_noun import GENERIC_NOUNS
+from capgym.tags.registry import Span, tagger
+from capgym.tags.words import CLOSED_CLASS, singular
+
+
+@tagger("plural-singular", doc=__doc__)
+def plural_singular(text: str, ctx: TagContext) -> Iterable[Span]:
+    """Nouns whose other number appeared earlier.
+
+    >>> ctx = TagContext(["The puppy ran. A puppy, a puppy and the puppies."])
+    >>> [s.attrs["other_form"] for s in plural_singular("Two puppies. One puppy.", ctx)]
+    ['puppies']
+    """
+    doc = ctx.doc(text)
+    nouns = ctx.nouns
+    last: dict[str, dict[str, int]] = {}  # lemma -> form -> latest word index
+    spans = []
+    for i, (s, e, _) in enumerate(doc.words):
+        low = doc.lower[i]
+        if low in CLOSED_CLASS or doc.cap_informative(i):
+            continue
+        lemma = singular(low)
+        if lemma not in nouns or lemma in GENERIC_NOUNS:
+            continue
+        forms = last.setdefault(lemma, {})
+        others = [(j, f) for f, j in forms.items() if f != low]
+        if others and doc.np_determiner(i) >= 0:
+            j, form = max(others)
+            attrs = {
+                "word": low,
+                "lemma": lemma,
+                "number": "singular" if lemma == low else "plural",
+                "other_form": form,
+                "other_char": doc.words[j][0],
+                "distance_words": i - j,
+            }
+            spans.append(Span(s, e, attrs))
+        forms[low] = i
+    return spans
