@@ -1,0 +1,153 @@
+"""Words of a story, and which word each token of any tokenizer belongs to.
+
+Explainers, coverage, residue mining and cross-tokenizer diffs all need one rule that
+maps a model's tokens onto the words of the story text, whatever the tokenizer.
+
+The rule
+--------
+* Words are :func:`capgym.tags.words.tokenize_words` (letters with inner apostrophes,
+  or digits), so every stage agrees on them.
+* Word ``i``'s **region** runs from the end of word ``i - 1`` to the end of word ``i``:
+  the spaces and punctuation *before* a word belong to it.  Text after the last word
+  is one more region, the story's **tail** (``word_idx = n_words``, ``word = ''``).
+  The regions partition the text.
+* A token belongs to the region holding its first character (``char_start``); a token
+  with an empty span (the second byte-token of a multi-byte character) belongs to the
+  character before it.  So a token belongs to the word in which its first non-space
+  character lies, and a token of only whitespace or punctuation goes to the next word.
+* A token **straddles** when its characters reach across the end of a word into the
+  next region (``"ed."`` in ``walked. She``).  Cross-tokenizer comparison merges the
+  regions a straddling token touches, in both models, into one unit (see
+  :mod:`capgym.diff.words`), so each unit's log-probability in each model is that of
+  exactly the same text.
+
+>>> import pandas as pd
+>>> w = words_frame(pd.DataFrame({"corpus": ["c"], "story": [0], "text": ["Hi, Sue!"]}))
+>>> w[["word_idx", "region_start", "char_start", "char_end", "word"]].values.tolist()
+[[0, 0, 0, 2, 'Hi'], [1, 2, 4, 7, 'Sue'], [2, 7, 2147483647, 2147483647, '']]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+TAIL_END = 2**31 - 1  # char_start/char_end of the tail pseudo-word: after any character
+_FALLBACK_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d+")
+_SENTENCE_GAP = re.compile(r"[.!?\n\"“]")
+_DETERMINERS = frozenset(
+    ["a", "an", "the", "this", "that", "these", "those", "some", "any", "every", "each", "no"]
+)
+
+
+def _fallback_tokenize(text: str) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group()) for m in _FALLBACK_WORD_RE.finditer(text)]
+
+
+def word_functions() -> tuple[Callable[[str], list[tuple[int, int, str]]], Callable[..., str]]:
+    """``(tokenize_words, word_class)``: the shared ones of :mod:`capgym.tags.words`.
+
+    Falls back to a local regex and a single ``other`` class when the tags stage is not
+    installed, so explainers keep working on their own.
+    """
+    try:
+        from capgym.tags.words import WordContext, tokenize_words, word_class
+    except ImportError:  # pragma: no cover - the tags stage ships with capgym
+        return _fallback_tokenize, lambda word, **_: "other"
+
+    def classify(word: str, sentence_initial: bool = False, after_determiner: bool = False) -> str:
+        return word_class(word, WordContext(sentence_initial, after_determiner))
+
+    return tokenize_words, classify
+
+
+def story_words(text: str) -> pd.DataFrame:
+    """The words of one text with their regions, word classes and a tail row.
+
+    >>> story_words("Lily ran.").word.tolist()
+    ['Lily', 'ran', '']
+    """
+    tokenize, classify = word_functions()
+    words = tokenize(text)
+    rows = []
+    prev_end, prev_low = 0, ""
+    for i, (s, e, w) in enumerate(words):
+        gap = text[prev_end:s]
+        initial = i == 0 or bool(_SENTENCE_GAP.search(gap))
+        after_det = prev_low in _DETERMINERS and not gap.strip()
+        cls = classify(w, sentence_initial=initial, after_determiner=after_det)
+        rows.append((i, prev_end, s, e, w, cls))
+        prev_end, prev_low = e, w.lower()
+    rows.append((len(words), prev_end, TAIL_END, TAIL_END, "", "tail"))
+    return pd.DataFrame(
+        rows, columns=["word_idx", "region_start", "char_start", "char_end", "word", "word_class"]
+    )
+
+
+def words_frame(stories: pd.DataFrame) -> pd.DataFrame:
+    """The ``words`` table of ``stories(corpus, story, text)``: one row per word + tail.
+
+    Columns: corpus, story, word_idx, region_start, char_start, char_end, word,
+    word_class.  ``[region_start, char_end)`` is the word's region.
+    """
+    parts = []
+    for corpus, story, text in stories[["corpus", "story", "text"]].itertuples(index=False):
+        w = story_words(text)
+        w.insert(0, "story", int(story))
+        w.insert(0, "corpus", corpus)
+        parts.append(w)
+    if not parts:
+        cols = ["corpus", "story", "word_idx", "region_start", "char_start", "char_end"]
+        return pd.DataFrame(columns=cols + ["word", "word_class"]).astype(
+            {"story": "int64", "word_idx": "int64", "char_start": "int64", "char_end": "int64"}
+        )
+    out = pd.concat(parts, ignore_index=True)
+    return out.astype({"story": "int64", "word_idx": "int64", "region_start": "int64"})
+
+
+def effective_span(char_start: np.ndarray, char_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The span a token is matched on: its own, or for an empty span the character before.
+
+    >>> [a.tolist() for a in effective_span(np.array([0, 3]), np.array([2, 3]))]
+    [[0, 2], [2, 3]]
+    """
+    cs, ce = np.asarray(char_start, np.int64), np.asarray(char_end, np.int64)
+    empty = ce <= cs
+    return np.where(empty, np.maximum(cs - 1, 0), cs), np.where(empty, np.maximum(cs, 1), ce)
+
+
+# SQL of the same rule, for a relation with char_start/char_end columns.
+EFFECTIVE_START_SQL = (
+    "CASE WHEN char_end > char_start THEN char_start ELSE greatest(char_start - 1, 0) END"
+)
+EFFECTIVE_END_SQL = "CASE WHEN char_end > char_start THEN char_end ELSE greatest(char_start, 1) END"
+
+
+def token_words_sql(tokens: str, words: str = "words") -> str:
+    """SQL adding ``word_idx`` (the token's region) and ``last_word_idx`` to ``tokens``.
+
+    ``tokens`` is a SQL relation with corpus, story, char_start, char_end (and anything
+    else, which is kept); ``words`` a relation shaped like :func:`words_frame`.
+    ``last_word_idx > word_idx`` marks a straddling token.  DuckDB ASOF joins keep it
+    linear in the number of tokens.
+    """
+    return f"""
+    WITH _t AS (
+        SELECT *,
+            CASE WHEN char_end > char_start THEN char_start ELSE greatest(char_start - 1, 0)
+            END AS _first,
+            CASE WHEN char_end > char_start THEN char_end - 1 ELSE greatest(char_start - 1, 0)
+            END AS _last
+        FROM ({tokens})
+    ), _a AS (
+        SELECT _t.*, _w.word_idx
+        FROM _t ASOF JOIN ({words}) _w
+          ON _t.corpus = _w.corpus AND _t.story = _w.story AND _t._first < _w.char_end
+    )
+    SELECT _a.* EXCLUDE (_first, _last), _w.word_idx AS last_word_idx
+    FROM _a ASOF JOIN ({words}) _w
+      ON _a.corpus = _w.corpus AND _a.story = _w.story AND _a._last < _w.char_end
+    """

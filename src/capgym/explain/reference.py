@@ -1,0 +1,94 @@
+"""The reference corpus of the n-gram explainers, tokenized with the scored model's tokenizer.
+
+By default the reference is the TinyStories training sample: the statistics a model
+could have memorised.  A reference is named by a corpus (name or path) or given
+directly as an :class:`~capgym.explain.ngrams.NgramReference` (pre-tokenized ids, for
+tests or custom statistics).
+
+>>> import numpy as np
+>>> ref = resolve_reference(None, "m", NgramReference.fit([[4, 5, 4, 5]], min_count=1))
+>>> ref.tables[2].lookup(np.array([[4]])).tolist()
+[5]
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from capgym.errors import CapgymError, UsageError
+from capgym.explain.ngrams import NgramReference
+from capgym.store import RunStore
+
+if TYPE_CHECKING:
+    from capgym.models.base import Tokenizer
+
+DEFAULT_REFERENCE = "tinystories-train-sample-2316"
+DEFAULT_MIN_COUNT = 3
+
+
+def fingerprint(tokenizer_hash: str, corpus_hash: str, min_count: int) -> str:
+    """Identity of a reference: tokenizer, corpus content and ``min_count``.
+
+    >>> fingerprint("tok", "corp", 3) == fingerprint("tok", "corp", 3)
+    True
+    """
+    raw = f"{tokenizer_hash}\x00{corpus_hash}\x00{min_count}\x00orders=1,2,3"
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def model_tokenizer(run: RunStore | None, model: str) -> Tokenizer:
+    """Load the tokenizer of ``model`` (by its name in the run, else its recorded source)."""
+    try:
+        from capgym.models import load_model
+    except ImportError:
+        raise UsageError(
+            "the models stage is not available to tokenize the reference corpus; "
+            "pass reference=NgramReference.fit(token_ids)"
+        ) from None
+    info: dict[str, Any] = {}
+    if run is not None:
+        info = run.manifest.get("models", {}).get(model, {})
+    for name in dict.fromkeys([model, info.get("source")]):
+        if not name:
+            continue
+        try:
+            return load_model(name).tokenizer
+        except CapgymError:
+            continue
+    raise UsageError(
+        f"cannot load model '{model}' to tokenize the reference corpus; score it under a "
+        "name `capgym models` lists, or pass reference=NgramReference.fit(token_ids)"
+    )
+
+
+def reference_fingerprint(
+    run: RunStore | None, model: str, reference: str | NgramReference, min_count: int
+) -> str:
+    """The fingerprint :func:`resolve_reference` would give, cheaply when possible."""
+    if isinstance(reference, NgramReference):
+        return reference.fingerprint
+    from capgym.corpus import load_corpus
+
+    corpus = load_corpus(reference)
+    info = run.manifest.get("models", {}).get(model, {}) if run is not None else {}
+    tok_hash = info.get("tokenizer_hash") or model_tokenizer(run, model).content_hash
+    return fingerprint(str(tok_hash), corpus.content_hash, min_count)
+
+
+def resolve_reference(
+    run: RunStore | None,
+    model: str,
+    reference: str | NgramReference = DEFAULT_REFERENCE,
+    min_count: int = DEFAULT_MIN_COUNT,
+) -> NgramReference:
+    """The n-gram reference of ``model``: given, or built by tokenizing a corpus."""
+    if isinstance(reference, NgramReference):
+        return reference
+    from capgym.corpus import load_corpus
+
+    corpus = load_corpus(reference)
+    tokenizer = model_tokenizer(run, model)
+    ids = [tokenizer.encode(text).ids for text in corpus.texts]
+    fp = fingerprint(tokenizer.content_hash, corpus.content_hash, min_count)
+    return NgramReference.fit(ids, min_count=min_count, name=corpus.name, fingerprint=fp)

@@ -1,0 +1,152 @@
+"""Reading a model's scores from a run and caching its ``explains`` table there.
+
+The ``explains`` table of (model, corpus) is one part of the run's ``explains`` view,
+tagged with the score set and reference it was computed from; it is recomputed when
+either changes.
+
+>>> import tempfile
+>>> from capgym.store import open_run
+>>> scored_corpora(open_run(tempfile.mkdtemp()), "stories260K")
+[]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from capgym.errors import StoreError
+from capgym.explain.align import words_frame
+from capgym.explain.explainers import explain_tokens, explains_table
+from capgym.explain.ngrams import NgramReference
+from capgym.explain.reference import reference_fingerprint, resolve_reference
+from capgym.progress import task_progress
+from capgym.store import RunStore
+from capgym.store.run import slug
+
+EXPLAIN_VERSION = 1  # bump when an explainer's definition changes
+META_KEY = b"capgym.explain"
+
+
+def scored_corpora(run: RunStore, model: str) -> list[str]:
+    """Corpora on which ``model`` has a score set in ``run``."""
+    return sorted(c for (m, c) in run.current_score_sets() if m == model)
+
+
+def check_scored(run: RunStore, model: str, corpus: str | None) -> list[str]:
+    """The corpora to use for ``model``; raise a one-line error naming the fix if none."""
+    have = scored_corpora(run, model)
+    if not have:
+        known = sorted({m for m, _ in run.current_score_sets()})
+        hint = f" (scored models: {', '.join(known)})" if known else ""
+        raise StoreError(
+            f"model '{model}' has no scores in {run.path}{hint}; "
+            f"run `capgym score --model {model} --out {run.path}` first"
+        )
+    if corpus is None:
+        return have
+    if corpus not in have:
+        raise StoreError(
+            f"model '{model}' is not scored on corpus '{corpus}' in {run.path} "
+            f"(scored: {', '.join(have)}); run `capgym score --model {model} --corpus {corpus} "
+            f"--out {run.path}` first"
+        )
+    return [corpus]
+
+
+def scored_tokens(run: RunStore, model: str, corpus: str) -> pd.DataFrame:
+    """corpus, story, pos, token_id, char_start, char_end of one model's scores."""
+    return run.sql(
+        "SELECT corpus, story, pos, token_id, char_start, char_end FROM scores "
+        "WHERE model = ? AND corpus = ? ORDER BY story, pos",
+        [model, corpus],
+    )
+
+
+def stories_of(run: RunStore, corpora: list[str]) -> pd.DataFrame:
+    """corpus, story, text of the stories of ``corpora`` stored in the run."""
+    return run.sql(
+        "SELECT corpus, story, text FROM stories WHERE list_contains(?, corpus) "
+        "ORDER BY corpus, story",
+        [corpora],
+    )
+
+
+def ensure_tags(run: RunStore, corpora: list[str], progress: bool = False) -> list[str]:
+    """Tag the corpora that have no tags in the run yet (with every registered tagger);
+    returns the corpora tagged now."""
+    have = set(run.sql("SELECT DISTINCT corpus FROM tags")["corpus"].dropna())
+    parts = {p.stem for p in run.table_parts("tags")}
+    missing = [c for c in corpora if c not in have and slug(c) not in parts]
+    if not missing:
+        return []
+    try:
+        from capgym.tags import tag
+    except ImportError:
+        c = missing[0]
+        raise StoreError(
+            f"no tags for corpus '{c}' in {run.path}; run `capgym tag --corpus {c} "
+            f"--out {run.path}` first"
+        ) from None
+    for corpus in missing:
+        table = tag(stories_of(run, [corpus]), progress=progress)
+        run.put_table("tags", corpus, table)
+    return missing
+
+
+def explains_path(run: RunStore, model: str, corpus: str) -> Path:
+    return run.path / "tables" / slug("explains") / f"{slug(f'{model}--{corpus}')}.parquet"
+
+
+def _stamp(run: RunStore, model: str, corpus: str, reference_fp: str) -> dict[str, object]:
+    key = run.current_score_sets().get((model, corpus))
+    return {"score_set": key, "reference": reference_fp, "version": EXPLAIN_VERSION}
+
+
+def _cached(path: Path, stamp: dict[str, object]) -> bool:
+    if not path.exists():
+        return False
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        return bool(json.loads(meta.get(META_KEY, b"{}")) == stamp)
+    except (OSError, ValueError, pa.ArrowInvalid):
+        return False
+
+
+def ensure_explains(
+    run: RunStore,
+    model: str,
+    corpora: list[str],
+    reference: str | NgramReference,
+    min_count: int,
+    words: pd.DataFrame | None = None,
+    progress: bool = False,
+) -> list[str]:
+    """Compute (or reuse) the ``explains`` part of every (model, corpus); returns the
+    corpora that were (re)computed.  ``words`` (:func:`words_frame` of the stories) is
+    computed when not given."""
+    todo = []
+    for corpus in corpora:
+        fp = reference_fingerprint(run, model, reference, min_count)
+        stamp = _stamp(run, model, corpus, fp)
+        if not _cached(explains_path(run, model, corpus), stamp):
+            todo.append((corpus, stamp))
+    if not todo:
+        return []
+    with task_progress(f"explain {model}", 1 + len(todo), progress) as advance:
+        ref = resolve_reference(run, model, reference, min_count)
+        advance(1)
+        for corpus, stamp in todo:
+            tokens = scored_tokens(run, model, corpus)
+            w = words[words["corpus"] == corpus] if words is not None else None
+            if w is None:
+                w = words_frame(stories_of(run, [corpus]))
+            table = explains_table(model, explain_tokens(tokens, w, ref))
+            meta = {META_KEY: json.dumps(stamp).encode()}
+            run.put_table("explains", f"{model}--{corpus}", table.replace_schema_metadata(meta))
+            advance(1)
+    return [c for c, _ in todo]

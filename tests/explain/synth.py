@@ -1,0 +1,93 @@
+"""A tiny synthetic run store: stories, hand-made scores of word-piece "models", tags.
+
+Nothing here needs a real model: tokens are regex pieces (``" cat"``, ``"."``) with ids
+from a shared vocabulary, and each test chooses the probabilities.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from capgym.store import RunStore, open_run, schema
+from capgym.store.run import write_parquet_atomic
+
+PIECE_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+$")
+Vocab = dict[str, int]
+
+
+def pieces(text: str) -> list[tuple[int, int, str]]:
+    """Word pieces with their leading spaces: ``"a cat."`` -> ``a``, `` cat``, ``.``."""
+    return [(m.start(), m.end(), m.group()) for m in PIECE_RE.finditer(text)]
+
+
+def split_pieces(text: str, splits: dict[str, list[str]]) -> list[tuple[int, int, str]]:
+    """Like :func:`pieces` but a piece listed in ``splits`` becomes several tokens."""
+    out = []
+    for s, e, p in pieces(text):
+        parts = splits.get(p.strip(), None)
+        if not parts:
+            out.append((s, e, p))
+            continue
+        lead = len(p) - len(p.lstrip())
+        at = s
+        for k, part in enumerate(parts):
+            n = len(part) + (lead if k == 0 else 0)
+            out.append((at, at + n, text[at : at + n]))
+            at += n
+    return out
+
+
+def score_rows(
+    model: str,
+    corpus: str,
+    story: int,
+    toks: list[tuple[int, int, str]],
+    vocab: Vocab,
+    prob: Callable[[int, str], tuple[float, int]],
+) -> list[dict[str, object]]:
+    """Scores rows: pos 1.. for each token; ``prob(pos, piece) -> (p, rank)``."""
+    import math
+
+    rows = []
+    for i, (s, e, p) in enumerate(toks, start=1):
+        tid = vocab.setdefault(p, len(vocab) + 3)
+        pr, rank = prob(i, p)
+        rows.append(
+            {
+                "model": model, "corpus": corpus, "story": story, "pos": i, "token_id": tid,
+                "token": p, "char_start": s, "char_end": e, "logprob": math.log(pr),
+                "rank": rank, "entropy": 1.0, "context_len": i, "topk_ids": [tid],
+                "topk_logprobs": [math.log(pr)],
+            }
+        )  # fmt: skip
+    return rows
+
+
+def add_scores(run: RunStore, model: str, corpus: str, rows: list[dict[str, object]],
+               tokenizer_hash: str = "tok-a") -> None:  # fmt: skip
+    """Register a complete score set of ``rows`` for (model, corpus)."""
+    key = f"{model}-{corpus}".replace("/", "_")
+    run.add_model_info(model, {"tokenizer": tokenizer_hash, "tokenizer_hash": tokenizer_hash})
+    run.begin_score_set(key, {"model": model, "corpus": corpus})
+    table = pa.Table.from_pylist(rows, schema=schema.SCORES)
+    write_parquet_atomic(table, run.score_set_dir(key) / "part-00000.parquet")
+    run.finish_score_set(key, len(rows))
+
+
+def add_tags(run: RunStore, corpus: str, tags: list[tuple[int, int, int, str]]) -> None:
+    """Tags ``(story, char_start, char_end, capability)`` of ``corpus``."""
+    df = pd.DataFrame(tags, columns=["story", "char_start", "char_end", "capability"])
+    df.insert(0, "corpus", corpus)
+    df["attrs"] = "{}"
+    run.put_table("tags", corpus, pa.Table.from_pandas(df, schema=schema.TAGS, preserve_index=False))
+
+
+def new_run(path: Path, corpus: str, texts: list[str]) -> RunStore:
+    run = open_run(path)
+    run.add_stories(corpus, list(range(len(texts))), texts)
+    return run
