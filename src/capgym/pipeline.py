@@ -53,4 +53,4 @@ def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
     from capgym.tags.store import tag_corpus
 
     console.print(f"[bold]tag[/] {corp.name}")
-    tag_corpus(run, corp, progress=progress)
+    tag_corpus(run, corp.name, progress=progress)

@@ -15,6 +15,7 @@ from capgym.cli.app import app
 # Command modules, each registering its commands on ``app`` when imported.
 COMMAND_MODULES = [
     "capgym.cli.spine",
+    "capgym.cli.tagging",
     "capgym.cli.discover",
     "capgym.cli.gym",
     "capgym.cli.view",
