@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print("capgym: interrupted; finished parts are kept, rerun to resume", file=sys.stderr)
         sys.exit(130)
-    except Exception as e:  # noqa: BLE001  (click usage errors and the like)
+    except Exception as e:
         import click
 
         if isinstance(e, click.exceptions.Exit):

@@ -1,0 +1,5 @@
+"""``python -m capgym`` runs the CLI."""
+
+from capgym.cli import main
+
+main()
