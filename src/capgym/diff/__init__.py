@@ -1,0 +1,15 @@
+"""Stage ``diff``: what one model predicts confidently and correctly that another does not.
+
+:func:`diff` -> :class:`DiffReport`.  Models with the same tokenizer are compared token
+by token; others word by word (see :mod:`capgym.diff.units` for the alignment rule).
+
+>>> callable(diff)
+True
+"""
+
+from __future__ import annotations
+
+from capgym.diff.api import diff, same_tokenizer
+from capgym.diff.report import DiffReport
+
+__all__ = ["DiffReport", "diff", "same_tokenizer"]

@@ -1,0 +1,204 @@
+"""``capgym.diff``: what model B predicts confidently and correctly that model A does not.
+
+Example (needs a run with both models scored on the same corpus)::
+
+    import capgym
+    d = capgym.diff("capgym-out", "stories260K", "bitllama-3M", quantile=(0.9, 1.0))
+    d.per_capability      # gains and losses per capability
+    d.examples            # units from the top decile of log p_B - log p_A
+    d                     # in Jupyter: tables and highlighted examples
+"""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+import pandas as pd
+
+from capgym.diff.report import DiffReport
+from capgym.diff.units import token_units, word_units
+from capgym.errors import StoreError, UsageError
+from capgym.explain.align import words_frame
+from capgym.explain.api import as_run, check_threshold
+from capgym.explain.coverage import COMPLETION
+from capgym.explain.residue import snippet
+from capgym.explain.store import check_scored, ensure_tags, stories_of
+from capgym.store import RunStore
+
+STATUS_SQL = """CASE WHEN ok_a AND ok_b THEN 'both' WHEN ok_b THEN 'gain'
+                     WHEN ok_a THEN 'loss' ELSE 'neither' END"""
+
+
+def same_tokenizer(run: RunStore, a: str, b: str, corpora: list[str]) -> bool:
+    """Whether ``a`` and ``b`` share a tokenizer: equal recorded tokenizer hashes, or (when
+    a hash is missing) identical token ids at every position both scored."""
+    models = run.manifest.get("models", {})
+    ha, hb = models.get(a, {}).get("tokenizer_hash"), models.get(b, {}).get("tokenizer_hash")
+    if ha and hb:
+        return bool(ha == hb)
+    differ = run.sql(
+        """
+        SELECT count(*) AS n FROM (SELECT * FROM scores WHERE model = ?) x
+        FULL JOIN (SELECT * FROM scores WHERE model = ?) y USING (corpus, story, pos)
+        WHERE list_contains(?, corpus) AND x.token_id IS DISTINCT FROM y.token_id
+        """,
+        [a, b, corpora],
+    )
+    return int(differ["n"].iloc[0]) == 0
+
+
+def diff(
+    run: RunStore | str | os.PathLike[str],
+    model_a: str,
+    model_b: str,
+    corpus: str | None = None,
+    threshold: float = 0.5,
+    quantile: tuple[float, float] = (0.9, 1.0),
+    n_examples: int = 10,
+    mode: str = "auto",
+    tags: bool = True,
+) -> DiffReport:
+    """Gains (B confident correct, A not) and losses (the reverse) of ``model_b`` over
+    ``model_a``, per capability, with examples from a quantile range of
+    ``delta = log p_B - log p_A`` among the units not both correct.
+
+    ``mode`` is ``token``, ``word`` or ``auto`` (token when the tokenizers agree).
+    ``corpus=None`` takes every corpus both models were scored on.
+    """
+    check_threshold(threshold)
+    lo, hi = quantile
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise UsageError(f"quantile must satisfy 0 <= lo <= hi <= 1, got {quantile}")
+    if model_a == model_b:
+        raise UsageError(f"both models are '{model_a}'; diff two different models")
+    store = as_run(run)
+    corpora = _common_corpora(store, model_a, model_b, corpus)
+    if tags:
+        ensure_tags(store, corpora)
+    if mode == "auto":
+        mode = "token" if same_tokenizer(store, model_a, model_b, corpora) else "word"
+    if mode not in ("token", "word"):
+        raise UsageError(f"unknown mode '{mode}'; use token, word or auto")
+    stories = stories_of(store, corpora)
+    con = store.connect()
+    try:
+        con.register("_words", words_frame(stories) if mode == "word" else stories.head(0))
+        unaligned = merged = 0
+        if mode == "token":
+            unaligned = token_units(con, model_a, model_b, corpora, threshold)
+        else:
+            merged = word_units(con, model_a, model_b, corpora, threshold)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE u AS SELECT *, lp_b - lp_a AS delta, "
+            f"{STATUS_SQL} AS status FROM units"
+        )
+        per_cap = _per_capability(con, mode)
+        counts = con.execute("SELECT status, count(*) FROM u GROUP BY status").fetchall()
+        examples = _examples(con, lo, hi, n_examples, mode)
+        units = con.execute("SELECT * FROM u ORDER BY corpus, story, unit").df()
+    finally:
+        con.close()
+    texts = {(c, int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
+    by_status = {s: int(n) for s, n in counts}
+    return DiffReport(
+        model_a=model_a,
+        model_b=model_b,
+        corpora=corpora,
+        threshold=threshold,
+        mode=mode,
+        quantile=(lo, hi),
+        n_units=sum(by_status.values()),
+        n_gains=by_status.get("gain", 0),
+        n_losses=by_status.get("loss", 0),
+        n_both=by_status.get("both", 0),
+        n_neither=by_status.get("neither", 0),
+        n_unaligned=unaligned,
+        n_merged=merged,
+        per_capability=per_cap,
+        examples=_with_snippets(examples, texts),
+        units=units,
+    )
+
+
+def _common_corpora(store: RunStore, a: str, b: str, corpus: str | None) -> list[str]:
+    ca, cb = check_scored(store, a, corpus), check_scored(store, b, corpus)
+    common = [c for c in ca if c in cb]
+    if not common:
+        raise StoreError(
+            f"models '{a}' and '{b}' share no scored corpus in {store.path}; "
+            f"score both on one, e.g. `capgym score --models {a},{b} --out {store.path}`"
+        )
+    return common
+
+
+def _covers(mode: str) -> str:
+    # a tag covers a unit whose span overlaps it; word-completion in token mode only
+    # covers tokens starting inside the word (the later pieces)
+    rule = "g.corpus = u.corpus AND g.story = u.story AND u.us < greatest(g.char_end, " \
+        "g.char_start + 1) AND g.char_start < u.ue"  # fmt: skip
+    if mode == "token":
+        rule += f" AND (g.capability <> '{COMPLETION}' OR u.us > g.char_start)"
+    return rule
+
+
+def _per_capability(con: duckdb.DuckDBPyConnection, mode: str) -> pd.DataFrame:
+    return con.execute(
+        f"""
+        WITH cov AS (
+            SELECT DISTINCT g.capability, u.corpus, u.story, u.unit, u.status, u.delta
+            FROM u JOIN tags g ON {_covers(mode)}
+        ),
+        rows AS (
+            SELECT capability, status, delta FROM cov
+            UNION ALL SELECT '(all)', status, delta FROM u
+            UNION ALL SELECT '(no capability)', status, delta FROM u
+              WHERE NOT EXISTS (SELECT 1 FROM cov c WHERE c.corpus = u.corpus
+                                AND c.story = u.story AND c.unit = u.unit)
+        )
+        SELECT capability, count(*) AS n,
+               count(*) FILTER (WHERE status = 'both') AS both_correct,
+               count(*) FILTER (WHERE status = 'gain') AS gains,
+               count(*) FILTER (WHERE status = 'loss') AS losses,
+               count(*) FILTER (WHERE status = 'gain') - count(*) FILTER (WHERE status = 'loss')
+                   AS net,
+               avg(delta) AS mean_delta
+        FROM rows GROUP BY capability
+        ORDER BY capability LIKE '(%' , net DESC, capability
+        """
+    ).df()
+
+
+def _examples(
+    con: duckdb.DuckDBPyConnection, lo: float, hi: float, n: int, mode: str
+) -> pd.DataFrame:
+    return con.execute(
+        f"""
+        WITH pool AS (SELECT * FROM u WHERE status <> 'both'),
+        q AS (SELECT quantile_cont(delta, {lo}) AS qlo, quantile_cont(delta, {hi}) AS qhi
+              FROM pool),
+        picked AS (
+            SELECT pool.* FROM pool, q WHERE pool.delta BETWEEN q.qlo AND q.qhi
+            ORDER BY hash(pool.corpus, pool.story, pool.unit) LIMIT {int(n)}
+        )
+        SELECT p.corpus, p.story, p.unit, p.us, p.ue, p.status, p.lp_a, p.lp_b, p.delta,
+               coalesce(list(DISTINCT g.capability ORDER BY g.capability)
+                        FILTER (WHERE g.capability IS NOT NULL), []) AS capabilities
+        FROM picked p LEFT JOIN tags g ON {_covers(mode).replace("u.", "p.")}
+        GROUP BY ALL
+        ORDER BY p.delta DESC
+        """
+    ).df()
+
+
+def _with_snippets(examples: pd.DataFrame, texts: dict[tuple[str, int], str]) -> pd.DataFrame:
+    out = examples.copy()
+    parts = []
+    for c, s, us, ue in out[["corpus", "story", "us", "ue"]].itertuples(index=False):
+        text = texts.get((c, int(s)), "")
+        parts.append(snippet(text, int(us), min(int(ue), len(text))))
+    out["before"] = [p[0] for p in parts]
+    out["target"] = [p[1] for p in parts]
+    out["after"] = [p[2] for p in parts]
+    out["snippet"] = [f"{b}[[{t}]]{a}" for b, t, a in parts]
+    return out

@@ -1,0 +1,114 @@
+"""The result of :func:`capgym.diff`: counts, per-capability gains and losses, examples.
+
+>>> import pandas as pd
+>>> r = DiffReport("a", "b", ["c"], 0.5, "token", (0.9, 1.0), 10, 3, 1, 4, 2, 0, 0,
+...                pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+>>> r.headline()
+'b vs a on c (token units, p >= 0.5): 3 gains, 1 losses, net +2; 4 both correct (filtered out)'
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from capgym.explain.html import STYLE, frame_html, snippet_html
+from capgym.explain.report import _records
+
+
+@dataclass(frozen=True, eq=False)
+class DiffReport:
+    """What ``model_b`` gains and loses over ``model_a``.
+
+    ``per_capability``: capability, n (units it covers), both_correct, gains, losses,
+    net, mean_delta; plus the rows ``(all)`` and ``(no capability)``.  ``examples``:
+    units sampled from the ``quantile`` range of ``delta = lp_b - lp_a`` among the units
+    not both correct, with status, log-probs, capabilities and a snippet.  ``units``:
+    every compared unit (corpus, story, unit, us, ue, lp_a, lp_b, n_a, n_b, ok_a, ok_b,
+    delta, status).
+    """
+
+    model_a: str
+    model_b: str
+    corpora: list[str]
+    threshold: float
+    mode: str  # "token" or "word"
+    quantile: tuple[float, float]
+    n_units: int
+    n_gains: int
+    n_losses: int
+    n_both: int
+    n_neither: int
+    n_unaligned: int  # token mode: positions whose token ids differ
+    n_merged: int  # word mode: word boundaries merged because a token straddled them
+    per_capability: pd.DataFrame
+    examples: pd.DataFrame
+    units: pd.DataFrame
+
+    def headline(self) -> str:
+        net = self.n_gains - self.n_losses
+        return (
+            f"{self.model_b} vs {self.model_a} on {', '.join(self.corpora)} ({self.mode} units, "
+            f"p >= {self.threshold}): {self.n_gains:,} gains, {self.n_losses:,} losses, "
+            f"net {net:+,}; {self.n_both:,} both correct (filtered out)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for ``--json``); leaves out the per-unit table."""
+        return {
+            "model_a": self.model_a,
+            "model_b": self.model_b,
+            "corpora": self.corpora,
+            "threshold": self.threshold,
+            "mode": self.mode,
+            "quantile": list(self.quantile),
+            "n_units": self.n_units,
+            "n_gains": self.n_gains,
+            "n_losses": self.n_losses,
+            "n_both": self.n_both,
+            "n_neither": self.n_neither,
+            "n_unaligned": self.n_unaligned,
+            "n_merged": self.n_merged,
+            "per_capability": _records(self.per_capability),
+            "examples": _records(self.examples.drop(columns=["us", "ue"], errors="ignore")),
+        }
+
+    def to_markdown(self) -> str:
+        lines = [f"**{self.headline()}**", ""]
+        if not self.per_capability.empty:
+            lines += ["| capability | gains | losses | net | both correct | n | mean Δlogp |"]
+            lines.append("|---|---:|---:|---:|---:|---:|---:|")
+            for r in self.per_capability.itertuples(index=False):
+                lines.append(
+                    f"| {r.capability} | {r.gains:,} | {r.losses:,} | {r.net:+,} | "
+                    f"{r.both_correct:,} | {r.n:,} | {r.mean_delta:+.3f} |"
+                )
+        if not self.examples.empty:
+            lo, hi = self.quantile
+            lines += ["", f"Examples, Δlogp quantiles {lo:g}–{hi:g}:", ""]
+            lines += ["| status | Δlogp | capabilities | snippet |", "|---|---:|---|---|"]
+            for e in self.examples.itertuples(index=False):
+                caps = ", ".join(e.capabilities) if len(e.capabilities) else ""
+                snip = e.snippet.replace("|", "\\|")
+                lines.append(f"| {e.status} | {e.delta:+.2f} | {caps} | {snip} |")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = [STYLE, f"<p><b>{html.escape(self.headline())}</b></p>"]
+        if not self.per_capability.empty:
+            parts.append(frame_html(self.per_capability))
+        if not self.examples.empty:
+            rows = "".join(
+                f"<tr><td>{html.escape(e.status)}</td><td>{e.delta:+.2f}</td>"
+                f"<td>{html.escape(', '.join(e.capabilities))}</td>"
+                f"<td>story {e.story}: {snippet_html(e.before, e.target, e.after)}</td></tr>"
+                for e in self.examples.itertuples(index=False)
+            )
+            parts.append(
+                '<table class="cg-table"><tr><th>status</th><th>Δlogp</th>'
+                f"<th>capabilities</th><th>example</th></tr>{rows}</table>"
+            )
+        return "".join(parts)

@@ -1,0 +1,139 @@
+"""Comparison units of two models: tokens (same tokenizer) or words (different tokenizers).
+
+Token units
+    Models with the same tokenizer are joined token by token on (corpus, story, pos);
+    a position whose token ids differ (the same text tokenized differently) is left
+    out and counted as unaligned.
+
+Word units
+    Models with different tokenizers are compared word by word with the rule of
+    :mod:`capgym.explain.align`: a token belongs to the word whose *region* holds its
+    first character, a word's region being the spaces and punctuation before it plus the
+    word itself (the text after the last word is one more region, the tail).  When a
+    token of either model straddles the end of a word (``"ed."``), the regions it
+    touches are merged into one unit for *both* models.  So the regions partition the
+    text, every token lies in exactly one unit, and each unit's log-probability in
+    each model is that of exactly the same characters: the sum of its tokens'
+    log-probabilities.
+
+A unit is **confident correct** for a model when every one of its tokens has rank 0
+and the unit's probability (the product) is at least the threshold; for a single
+token that is the usual rule of :mod:`capgym.explain.coverage`.
+
+Every function here works on a DuckDB connection with the run's views and creates the
+temp table ``units(corpus, story, unit, us, ue, lp_a, lp_b, n_a, n_b, ok_a, ok_b)``
+where ``[us, ue)`` is the unit's character span.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, token_words_sql
+
+
+def token_units(
+    con: duckdb.DuckDBPyConnection, a: str, b: str, corpora: list[str], threshold: float
+) -> int:
+    """Create ``units`` joined token by token; returns the number of unaligned positions."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _sa AS
+        SELECT corpus, story, pos, token_id, logprob, rank,
+               {EFFECTIVE_START_SQL} AS us, {EFFECTIVE_END_SQL} AS ue
+        FROM scores WHERE model = ? AND list_contains(?, corpus)
+        """,
+        [a, corpora],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _sb AS
+        SELECT corpus, story, pos, token_id, logprob, rank
+        FROM scores WHERE model = ? AND list_contains(?, corpus)
+        """,
+        [b, corpora],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE units AS
+        SELECT x.corpus, x.story, x.pos AS unit, x.us, x.ue,
+               x.logprob::DOUBLE AS lp_a, y.logprob::DOUBLE AS lp_b, 1 AS n_a, 1 AS n_b,
+               x.rank = 0 AND exp(x.logprob) >= $thr AS ok_a,
+               y.rank = 0 AND exp(y.logprob) >= $thr AS ok_b
+        FROM _sa x JOIN _sb y USING (corpus, story, pos)
+        WHERE x.token_id = y.token_id
+        """,
+        {"thr": threshold},
+    )
+    total = con.execute(
+        "SELECT count(*) FROM _sa x FULL JOIN _sb y USING (corpus, story, pos)"
+    ).fetchone()[0]  # type: ignore[index]
+    aligned = con.execute("SELECT count(*) FROM units").fetchone()[0]  # type: ignore[index]
+    return int(total - aligned)
+
+
+def word_units(
+    con: duckdb.DuckDBPyConnection, a: str, b: str, corpora: list[str], threshold: float
+) -> int:
+    """Create ``units`` over words (``_words`` must be registered); returns the number of
+    words merged into another word's unit because a token straddled them."""
+    tokens = (
+        "SELECT model, corpus, story, pos, char_start, char_end, logprob, rank FROM scores "
+        f"WHERE list_contains(['{_q(a)}', '{_q(b)}'], model) AND list_contains(?, corpus)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _tw AS " + token_words_sql(tokens, "SELECT * FROM _words"),
+        [corpora],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _merged AS
+        SELECT DISTINCT corpus, story, unnest(range(word_idx, last_word_idx)) AS boundary
+        FROM _tw WHERE last_word_idx > word_idx
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _wu AS
+        SELECT w.corpus, w.story, w.word_idx, w.region_start, w.char_end,
+               w.word_idx - sum(CASE WHEN m.boundary IS NULL THEN 0 ELSE 1 END)::BIGINT OVER (
+                   PARTITION BY w.corpus, w.story ORDER BY w.word_idx
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS unit
+        FROM _words w LEFT JOIN _merged m
+          ON m.corpus = w.corpus AND m.story = w.story AND m.boundary = w.word_idx - 1
+        WHERE list_contains(?, w.corpus)
+        """,
+        [corpora],
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _per_model AS
+        SELECT t.model, u.corpus, u.story, u.unit, sum(t.logprob::DOUBLE) AS lp,
+               count(*) AS n, bool_and(t.rank = 0) AS all_top
+        FROM _tw t JOIN _wu u USING (corpus, story, word_idx)
+        GROUP BY ALL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE units AS
+        WITH spans AS (
+            SELECT corpus, story, unit, min(region_start) AS us, max(char_end) AS ue
+            FROM _wu GROUP BY ALL
+        )
+        SELECT s.corpus, s.story, s.unit, s.us, s.ue,
+               x.lp AS lp_a, y.lp AS lp_b, x.n AS n_a, y.n AS n_b,
+               x.all_top AND exp(x.lp) >= $thr AS ok_a,
+               y.all_top AND exp(y.lp) >= $thr AS ok_b
+        FROM spans s
+        JOIN (SELECT * FROM _per_model WHERE model = '{_q(a)}') x USING (corpus, story, unit)
+        JOIN (SELECT * FROM _per_model WHERE model = '{_q(b)}') y USING (corpus, story, unit)
+        """,
+        {"thr": threshold},
+    )
+    n_merged = con.execute("SELECT count(*) FROM _merged").fetchone()[0]  # type: ignore[index]
+    return int(n_merged)
+
+
+def _q(s: str) -> str:
+    return s.replace("'", "''")
