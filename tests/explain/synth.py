@@ -84,7 +84,9 @@ def add_tags(run: RunStore, corpus: str, tags: list[tuple[int, int, int, str]]) 
     df = pd.DataFrame(tags, columns=["story", "char_start", "char_end", "capability"])
     df.insert(0, "corpus", corpus)
     df["attrs"] = "{}"
-    run.put_table("tags", corpus, pa.Table.from_pandas(df, schema=schema.TAGS, preserve_index=False))
+    run.put_table(
+        "tags", corpus, pa.Table.from_pandas(df, schema=schema.TAGS, preserve_index=False)
+    )
 
 
 def new_run(path: Path, corpus: str, texts: list[str]) -> RunStore:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import duckdb
 
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, token_words_sql
+from capgym.explain.coverage import confident_sql
 
 
 def token_units(
@@ -54,12 +55,12 @@ def token_units(
         [b, corpora],
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TEMP TABLE units AS
         SELECT x.corpus, x.story, x.pos AS unit, x.us, x.ue,
                x.logprob::DOUBLE AS lp_a, y.logprob::DOUBLE AS lp_b, 1 AS n_a, 1 AS n_b,
-               x.rank = 0 AND exp(x.logprob) >= $thr AS ok_a,
-               y.rank = 0 AND exp(y.logprob) >= $thr AS ok_b
+               x.rank = 0 AND {confident_sql("x.logprob", "$thr")} AS ok_a,
+               y.rank = 0 AND {confident_sql("y.logprob", "$thr")} AS ok_b
         FROM _sa x JOIN _sb y USING (corpus, story, pos)
         WHERE x.token_id = y.token_id
         """,
@@ -96,9 +97,9 @@ def word_units(
         """
         CREATE OR REPLACE TEMP TABLE _wu AS
         SELECT w.corpus, w.story, w.word_idx, w.region_start, w.char_end,
-               w.word_idx - sum(CASE WHEN m.boundary IS NULL THEN 0 ELSE 1 END)::BIGINT OVER (
+               w.word_idx - CAST(sum(CASE WHEN m.boundary IS NULL THEN 0 ELSE 1 END) OVER (
                    PARTITION BY w.corpus, w.story ORDER BY w.word_idx
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS unit
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS unit
         FROM _words w LEFT JOIN _merged m
           ON m.corpus = w.corpus AND m.story = w.story AND m.boundary = w.word_idx - 1
         WHERE list_contains(?, w.corpus)
@@ -123,8 +124,8 @@ def word_units(
         )
         SELECT s.corpus, s.story, s.unit, s.us, s.ue,
                x.lp AS lp_a, y.lp AS lp_b, x.n AS n_a, y.n AS n_b,
-               x.all_top AND exp(x.lp) >= $thr AS ok_a,
-               y.all_top AND exp(y.lp) >= $thr AS ok_b
+               x.all_top AND {confident_sql("x.lp", "$thr")} AS ok_a,
+               y.all_top AND {confident_sql("y.lp", "$thr")} AS ok_b
         FROM spans s
         JOIN (SELECT * FROM _per_model WHERE model = '{_q(a)}') x USING (corpus, story, unit)
         JOIN (SELECT * FROM _per_model WHERE model = '{_q(b)}') y USING (corpus, story, unit)

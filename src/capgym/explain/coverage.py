@@ -3,7 +3,9 @@
 Definitions
 -----------
 * A position is **confident correct** when the model's top choice is the actual token
-  (``rank = 0``) and its probability ``exp(logprob) >= threshold``.
+  (``rank = 0``) and its probability ``exp(logprob) >= threshold``, compared in log
+  space with a tolerance of ``1e-6`` for the float32 storage of ``logprob`` (so a
+  probability of exactly 0.5 counts at threshold 0.5).
 * A **tag covers a token** when their character spans overlap: ``token_start < tag_end
   and tag_start < token_end``.  A token with an empty span (the second byte-token of a
   character) is matched on the character before it; an empty tag span on the character
@@ -42,6 +44,15 @@ COVERS_SQL = f"""
 """
 
 
+def confident_sql(logprob: str, threshold: str) -> str:
+    """SQL: the log-probability ``logprob`` reaches ``threshold`` (a SQL expression).
+
+    >>> confident_sql("lp", "0.5")
+    'lp >= ln(0.5) - 1e-6'
+    """
+    return f"{logprob} >= ln({threshold}) - 1e-6"
+
+
 def build_confident(
     con: duckdb.DuckDBPyConnection, model: str, corpora: list[str], threshold: float
 ) -> None:
@@ -52,7 +63,8 @@ def build_confident(
         SELECT corpus, story, pos, token_id, token, char_start, char_end,
                exp(logprob) AS p, {EFFECTIVE_START_SQL} AS es, {EFFECTIVE_END_SQL} AS ee
         FROM scores
-        WHERE model = ? AND list_contains(?, corpus) AND rank = 0 AND exp(logprob) >= ?
+        WHERE model = ? AND list_contains(?, corpus) AND rank = 0
+          AND {confident_sql("logprob", "?")}
         """,
         [model, corpora, threshold],
     )

@@ -77,15 +77,15 @@ def stories_of(run: RunStore, corpora: list[str]) -> pd.DataFrame:
 
 
 def ensure_tags(run: RunStore, corpora: list[str], progress: bool = False) -> list[str]:
-    """Tag the corpora that have no tags in the run yet (with every registered tagger);
-    returns the corpora tagged now."""
+    """Tag the corpora that have no tags in the run yet (every registered tagger, as
+    ``capgym tag`` does); returns the corpora tagged now."""
     have = set(run.sql("SELECT DISTINCT corpus FROM tags")["corpus"].dropna())
     parts = {p.stem for p in run.table_parts("tags")}
     missing = [c for c in corpora if c not in have and slug(c) not in parts]
     if not missing:
         return []
     try:
-        from capgym.tags import tag
+        from capgym.tags.store import tag_corpus
     except ImportError:
         c = missing[0]
         raise StoreError(
@@ -93,8 +93,7 @@ def ensure_tags(run: RunStore, corpora: list[str], progress: bool = False) -> li
             f"--out {run.path}` first"
         ) from None
     for corpus in missing:
-        table = tag(stories_of(run, [corpus]), progress=progress)
-        run.put_table("tags", corpus, table)
+        tag_corpus(run, corpus, progress=progress)
     return missing
 
 
