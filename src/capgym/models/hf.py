@@ -1,0 +1,246 @@
+"""Hugging Face causal LMs (``AutoModelForCausalLM`` + ``AutoTokenizer``) as capgym models.
+
+roneneldan's TinyStories models are GPT-Neo with the GPT-2 tokenizer; they are scored
+with ``<|endoftext|>`` (50256) first and a context capped at 512 tokens.  Other models
+use the tokenizer's BOS when it defines one, and min(max positions, 2048) tokens.
+Spans of byte-level BPE tokens come from their bytes (the GPT-2 ``bytes_to_unicode``
+table read backwards), so a token holding half a character gets an empty span.
+
+``transformers`` is imported only when a model is loaded: importing capgym stays fast.
+
+>>> import os, pathlib
+>>> gpt2 = pathlib.Path(os.environ.get("CAPGYM_ASSETS", "/work/shared/assets")) / "tokenizers/gpt2"
+>>> tok = HFTokenizer.from_pretrained(gpt2)
+>>> enc = tok.encode("Hi 🙂")
+>>> [tok.piece(i) for i in enc.ids], enc.spans
+(['Hi', ' 🙂'], [(0, 2), (2, 4)])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from capgym.errors import AssetNotFound, TokenizerError
+from capgym.models.base import Encoding, LanguageModel, ModelInfo, Tokenizer
+from capgym.models.spans import char_index_of_bytes, char_spans, utf8_len
+
+RONENELDAN_CONTEXT = 512
+GENERIC_CONTEXT_CAP = 2048
+
+
+@cache
+def byte_decoder() -> dict[str, int]:
+    """GPT-2's ``bytes_to_unicode`` table, inverted: printable stand-in char -> byte."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+def hub_offline() -> bool:
+    """True when ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``) is set, read now."""
+    flags = (os.environ.get(v, "") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(f.strip().lower() in ("1", "on", "yes", "true") for f in flags)
+
+
+class HFTokenizer(Tokenizer):
+    """A fast (Rust) Hugging Face tokenizer; no BOS added by :meth:`encode`."""
+
+    def __init__(self, hf_tokenizer: Any, name: str = "") -> None:
+        self.hf = hf_tokenizer
+        self.backend = hf_tokenizer.backend_tokenizer
+        self.name = name
+        self.vocab_size = len(hf_tokenizer)
+        self.bos_id = hf_tokenizer.bos_token_id
+        self.eos_id = hf_tokenizer.eos_token_id
+        vocab = self.backend.get_vocab(with_added_tokens=True)
+        self._tokens = [""] * (max(vocab.values()) + 1)
+        for token, i in vocab.items():
+            self._tokens[i] = token
+        table = byte_decoder()
+        self.byte_level = type(self.backend.decoder).__name__ == "ByteLevel" and all(
+            c in table for t in self._tokens for c in t
+        )
+        # in byte-level BPE each char of a token string stands for exactly one byte
+        self._n_bytes = np.array([len(t) for t in self._tokens], dtype=np.int64)
+        self._hash = hashlib.sha256(self.backend.to_str().encode()).hexdigest()
+
+    @classmethod
+    def from_pretrained(cls, source: str | Path, **kwargs: Any) -> HFTokenizer:
+        """``AutoTokenizer.from_pretrained(source)`` wrapped (see the module example)."""
+        from transformers import AutoTokenizer
+
+        hf = AutoTokenizer.from_pretrained(str(source), **kwargs)
+        if not getattr(hf, "is_fast", False) or not hasattr(hf, "backend_tokenizer"):
+            raise TokenizerError(f"tokenizer {source} has no fast (Rust) version; convert it first")
+        return cls(hf, name=str(source))
+
+    @property
+    def content_hash(self) -> str:
+        return self._hash
+
+    def encode(self, text: str) -> Encoding:
+        """Token ids (no special tokens added) with character spans."""
+        if not text:
+            return Encoding(ids=[], spans=[])
+        enc = self.backend.encode(text, add_special_tokens=False)
+        ids = list(enc.ids)
+        if self.byte_level:
+            try:
+                return Encoding(ids=ids, spans=char_spans(text, self._n_bytes[ids].tolist()))
+            except ValueError:
+                pass  # a normaliser changed the text: fall back to the offsets
+        return Encoding(ids=ids, spans=_contiguous(text, [s for s, _ in enc.offsets]))
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes a token stands for (byte-level BPE) or its UTF-8 piece."""
+        token = self._tokens[token_id]
+        if self.byte_level:
+            table = byte_decoder()
+            return bytes(table[c] for c in token)
+        return token.replace("▁", " ").encode()
+
+    def piece(self, token_id: int) -> str:
+        """Readable piece; bytes of a split character show as ``<0xE2>``."""
+        raw = self.token_bytes(token_id)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "".join(chr(b) if b < 0x80 else f"<0x{b:02X}>" for b in raw)
+
+    def decode(self, ids: list[int]) -> str:
+        if self.byte_level:
+            return b"".join(self.token_bytes(i) for i in ids).decode("utf-8", "replace")
+        return str(self.backend.decode(ids, skip_special_tokens=False))
+
+
+def _contiguous(text: str, char_starts: list[int]) -> list[tuple[int, int]]:
+    """Spans from token start offsets, made contiguous and covering ``text``."""
+    starts = np.maximum.accumulate(np.clip(np.asarray([0, *char_starts[1:]]), 0, len(text)))
+    ends = np.append(starts[1:], len(text))
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+class HFLM(LanguageModel):
+    """A ``transformers`` causal LM with its tokenizer; logits in float32, no grad."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: HFTokenizer,
+        *,
+        name: str,
+        source: str,
+        context_len: int,
+        bos_id: int | None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.source = source
+        self.context_len = context_len
+        self.vocab_size = int(model.config.vocab_size)
+        self.bos_id = bos_id
+        self.device = next(model.parameters()).device
+        self._hash: str | None = None
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            out = self.model(input_ids=ids.to(self.device), use_cache=False)
+        return out.logits[..., : self.vocab_size].float()
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def content_hash(self) -> str:
+        """sha256 of the config, every weight tensor and the tokenizer."""
+        if self._hash is None:
+            digest = hashlib.sha256(self.model.config.to_json_string(use_diff=False).encode())
+            for key, tensor in sorted(self.model.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+            digest.update(self.tokenizer.content_hash.encode())
+            self._hash = digest.hexdigest()
+        return self._hash
+
+    @property
+    def info(self) -> ModelInfo:
+        cfg = self.model.config
+        return ModelInfo(
+            name=self.name,
+            architecture=type(self.model).__name__,
+            n_params=self.n_params,
+            context_len=self.context_len,
+            vocab_size=self.vocab_size,
+            tokenizer=Path(self.tokenizer.name).name or "hf",
+            source=self.source,
+            extra={"model_type": cfg.model_type, "bos_id": self.bos_id},
+        )
+
+    def to(self, device: str | torch.device) -> HFLM:
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+
+def is_roneneldan(source: str) -> bool:
+    """Whether a Hub id or folder name is one of roneneldan's TinyStories models."""
+    return source.startswith("roneneldan/") or Path(source).name.startswith("TinyStories-")
+
+
+def wrap(model: Any, tokenizer: HFTokenizer, *, name: str, source: str, roneneldan: bool) -> HFLM:
+    """A loaded model + tokenizer as an :class:`HFLM`, with the BOS/context conventions."""
+    cfg = model.config
+    positions = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048)
+    if roneneldan:
+        context, bos = min(positions, RONENELDAN_CONTEXT), 50256
+    else:
+        context, bos = min(positions, GENERIC_CONTEXT_CAP), tokenizer.bos_id
+    return HFLM(model, tokenizer, name=name, source=source, context_len=context, bos_id=bos)
+
+
+def load_hf(
+    source: str | Path,
+    name: str | None = None,
+    tokenizer: str | Path | None = None,
+    device: str = "cpu",
+) -> HFLM:
+    """Load a causal LM by Hub id or local folder; offline and missing -> AssetNotFound.
+
+    >>> load_hf("roneneldan/TinyStories-1M").context_len  # doctest: +SKIP
+    512
+    """
+    from transformers import AutoModelForCausalLM
+
+    source = str(source)
+    local = Path(source).is_dir()
+    kwargs: dict[str, Any] = {"local_files_only": local or hub_offline()}
+    try:
+        tok = HFTokenizer.from_pretrained(tokenizer or source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            source, dtype=torch.float32, attn_implementation="eager", **kwargs
+        )
+    except (OSError, ValueError) as err:
+        where = "the folder" if local else "the local Hugging Face cache (offline)"
+        if not local and not hub_offline():
+            where = "the Hub or the local cache"
+        raise AssetNotFound(
+            f"model {source!r} could not be loaded from {where}; it needs internet access "
+            "or a local path (pass a folder, or set CAPGYM_ASSETS)"
+        ) from err
+    lm = wrap(model, tok, name=name or source, source=source, roneneldan=is_roneneldan(source))
+    return lm.to(device) if device != "cpu" else lm
