@@ -29,7 +29,7 @@ import torch
 
 from capgym.errors import AssetNotFound, TokenizerError
 from capgym.models.base import Encoding, LanguageModel, ModelInfo, Tokenizer
-from capgym.models.spans import char_index_of_bytes, char_spans, utf8_len
+from capgym.models.spans import char_spans
 
 RONENELDAN_CONTEXT = 512
 GENERIC_CONTEXT_CAP = 2048
