@@ -23,7 +23,7 @@ from capgym.tags.stats import BOUNDARY, CorpusStats
 from capgym.tags.words import CLOSED_CLASS, FAMILY, GENDER, NOT_NAMES, NUMBERS, TITLES
 
 # Thresholds of the corpus-derived lexicons; see each property for its rule.
-MIN_PHRASE_COUNT = 5
+MIN_PHRASE_COUNT = 8
 MIN_PHRASE_PROB = 0.6
 MIN_PHRASE_LIFT = 40.0
 MIN_ASSOC_DOCS = 5

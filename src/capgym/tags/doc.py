@@ -17,6 +17,7 @@ taggers do not tokenize a story thirteen times.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,7 +37,6 @@ from capgym.tags.words import (
 )
 
 _QUOTE_RE = re.compile(r'["“”\n]')
-_SENT_END_RE = re.compile(r"[.!?]")
 _ABBREVIATIONS = lexicon("mr mrs ms dr st")
 _OPENERS = " \t\r\n([{:;,—-"
 _NP_STARTERS = DETERMINERS | NUMBERS
@@ -95,7 +95,7 @@ class Doc:
     words: list[Word]
     lower: list[str]
     sent_start: list[bool]  # first word of a sentence (capitalisation says nothing)
-    quote_start: list[bool]  # first word inside a quotation
+    quote_start: list[bool]  # first word after an opening quote mark (double or single)
     gap_punct: list[bool]  # something other than spaces between this word and the previous
     sent_id: list[int]
     quote_of: list[int]  # index into quotes, or -1 outside quotations
@@ -109,36 +109,39 @@ class Doc:
         text: str,
         names: frozenset[str] = frozenset(),
         common_lower: frozenset[str] = frozenset(),
+        with_mentions: bool = True,
     ) -> Doc:
-        """Analyse ``text``; ``names`` and ``common_lower`` come from the reference corpus.
+        """Analyse ``text``; ``names`` and ``common_lower`` come from the reference corpus
+        (corpus statistics pass ``with_mentions=False`` to skip character mentions).
 
         >>> Doc.build("Ann saw Bo. Bo ran.", names=frozenset()).mentions[0].key
         'Bo'
         """
         words = tokenize_words(text)
         lower = [w.lower().replace("’", "'") for _, _, w in words]
+        starts = [s for s, _, _ in words]
+        ends = [0] + [e for _, e, _ in words[:-1]]
+        gaps = [text[pe:s] for pe, s in zip(ends, starts)]
+        sent_start = [_ends_sentence(g) for g in gaps]
+        for i, g in enumerate(gaps):
+            if sent_start[i] and i > 0 and g.strip() == "." and lower[i - 1] in _ABBREVIATIONS:
+                sent_start[i] = False
+        if words:
+            sent_start[0] = True
+        sent_id = list(itertools.accumulate(sent_start, initial=-1))[1:]
+        gap_punct = [bool(g) and not g.isspace() for g in gaps]
+        quote_start = [_single_quote_opens(g, i) for i, g in enumerate(gaps)]
         quotes = find_quotes(text)
-        open_at = {o: k for k, (o, _) in enumerate(quotes)}
-        sent_start, quote_start, gap_punct, sent_id, quote_of = [], [], [], [], []
-        prev_end, sid, qi = 0, -1, 0
-        for i, (s, _, _) in enumerate(words):
-            gap = text[prev_end:s]
-            while qi < len(quotes) and quotes[qi][1] < s:
-                qi += 1
-            inside = qi < len(quotes) and quotes[qi][0] < s
-            starts = i == 0 or "\n" in gap or bool(_SENT_END_RE.search(gap))
-            if starts and i > 0 and gap.strip() == "." and lower[i - 1] in _ABBREVIATIONS:
-                starts = False
-            sid += starts
-            sent_start.append(starts)
-            quote_start.append(inside and (s - 1) in open_at)
-            gap_punct.append(bool(gap.strip()))
-            sent_id.append(sid)
-            quote_of.append(qi if inside else -1)
-            prev_end = words[i][1]
+        quote_of = [-1] * len(words)
+        for k, (o, c) in enumerate(quotes):
+            lo, hi = bisect.bisect_right(starts, o), bisect.bisect_left(starts, c)
+            quote_of[lo:hi] = [k] * (hi - lo)
+            if lo < hi and starts[lo] == o + 1:
+                quote_start[lo] = True
         doc = cls(text, words, lower, sent_start, quote_start, gap_punct, sent_id, quote_of, quotes)
-        doc.mentions = _find_mentions(doc, names, common_lower)
-        doc.starts = [s for s, _, _ in words]
+        doc.starts = starts
+        if with_mentions:
+            doc.mentions = _find_mentions(doc, names, common_lower)
         return doc
 
     def word_range(self, start: int, end: int) -> range:
@@ -241,6 +244,18 @@ def _find_mentions(doc: Doc, names: frozenset[str], common_lower: frozenset[str]
 
 
 _NOT_NAME = CLOSED_CLASS | NOT_NAMES | FAMILY | TITLES | NUMBERS
+
+
+def _ends_sentence(gap: str) -> bool:
+    """Whether the text between two words ends a sentence (or a line)."""
+    return "." in gap or "!" in gap or "?" in gap or "\n" in gap
+
+
+def _single_quote_opens(gap: str, i: int) -> bool:
+    """Whether ``gap`` ends with a single quote that opens a quotation ("said 'Let's")."""
+    if not gap or (gap[-1] != "'" and gap[-1] != "‘"):
+        return False
+    return len(gap) == 1 and i == 0 or len(gap) >= 2 and gap[-2] in _OPENERS
 
 
 def _after_determiner(doc: Doc, i: int) -> bool:

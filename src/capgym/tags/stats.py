@@ -56,7 +56,7 @@ class CorpusStats:
         st = cls(n_docs=len(texts))
         flat: list[str] = []
         for text in texts:
-            doc = Doc.build(text)
+            doc = Doc.build(text, with_mentions=False)
             _count_doc(st, doc)
             for low, starts in zip(doc.lower, doc.sent_start):
                 if starts:

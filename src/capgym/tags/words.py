@@ -76,11 +76,11 @@ TITLES = lexicon(
 NOT_NAMES = lexicon(
     "i christmas halloween easter monday tuesday wednesday thursday friday saturday sunday"
     " january february march april may june july august september october november december"
-    " english tv ok okay god"
+    " english tv ok okay god let"
 )
 SPEECH_VERBS = lexicon(
     "said says asked asks replied shouted yelled cried exclaimed whispered called answered"
-    " laughed screamed added explained agreed giggled sang smiled suggested begged"
+    " laughed screamed added explained agreed giggled sang suggested begged"
 )
 
 Word = tuple[int, int, str]
@@ -215,11 +215,12 @@ _FEMALE_NAMES = (
 SEED_NAMES = lexicon(_MALE_NAMES + " " + _FEMALE_NAMES)
 _MALE = (
     "he him his himself boy man father dad daddy papa brother son king prince uncle husband"
-    " grandpa grandfather mr sir " + _MALE_NAMES
+    " grandpa grandfather mr sir wizard knight gentleman grandson nephew " + _MALE_NAMES
 )
 _FEMALE = (
     "she her hers herself girl woman mother mom mommy mama mum mummy sister daughter queen"
-    " princess aunt auntie wife grandma grandmother granny nana lady mrs miss ms " + _FEMALE_NAMES
+    " princess aunt auntie wife grandma grandmother granny nana lady mrs miss ms witch mermaid"
+    " fairy granddaughter niece " + _FEMALE_NAMES
 )
 # Built-in gender of pronouns, kinship and person nouns, titles and the commonest
 # TinyStories names; the rest of the names get theirs from the reference corpus.
@@ -227,5 +228,14 @@ GENDER: dict[str, str] = {w: "m" for w in _MALE.split()} | {w: "f" for w in _FEM
 PERSON_NOUNS = lexicon(
     "boy girl man woman mother father mom dad mommy daddy mama papa mum mummy brother"
     " sister son daughter king queen prince princess uncle aunt auntie wife husband grandpa"
-    " grandma grandfather grandmother granny nana lady"
+    " grandma grandfather grandmother granny nana lady wizard knight witch mermaid fairy"
+)
+# Nouns for beings that can be "they" subjects: people and TinyStories animals (singular).
+ANIMATE = PERSON_NOUNS | lexicon(
+    "friend kid child baby people person family parent twin neighbor neighbour teacher doctor"
+    " farmer worker student player team animal bird dog cat bunny rabbit bear fish monkey"
+    " horse frog turtle duck pig cow sheep goat chicken hen mouse puppy kitten squirrel fox"
+    " owl lion tiger elephant giraffe bee ant butterfly bug ladybug dragon fairy elf giant"
+    " monster dinosaur penguin whale dolphin shark snake worm spider deer wolf kangaroo zebra"
+    " swan goose crab caterpillar pet"
 )

@@ -37,7 +37,7 @@ _SEEDS = re.compile(
 def common_phrase(text: str, ctx: TagContext) -> Iterable[Span]:
     """Words predicted by a fixed-expression context.
 
-    >>> ctx = TagContext(["They played hide and seek."] * 6 + ["A dog and a cat ran."] * 50)
+    >>> ctx = TagContext(["They played hide and seek."] * 10 + ["A dog and a cat ran."] * 100)
     >>> [(s.char_start, s.attrs["phrase"], s.attrs["source"]) for s in common_phrase(
     ...     "We like hide and seek.", ctx)]
     [(17, 'hide and seek', 'corpus'), (13, 'hide and seek', 'seed')]

@@ -3,13 +3,13 @@
 In '"Thank you, Ben"' the addressee is the other participant; in '"...," said Mom' the
 speaker tag names who spoke.  Both need the model to track who is in the conversation.
 
-Span: a character mention (see repeated-name), or a kinship word in any case, that is
-(a) ``addressee``: inside a quotation, right after the opening mark or after ", " or a
-greeting ("Hi Tom"), and followed by , . ! or ?; or (b) ``speaker``: next to a speech
-verb ("said", "asked", ...) that directly follows a closing quote ('," said Mom', '," Mom
-said') or directly precedes an opening one ('Mom said, "').  attrs: ``name``, ``role``,
-``where`` ("in-quote", "after-quote", "before-quote") and ``quote_char`` (the related
-quotation's opening mark).
+Span: a character mention (see repeated-name) that is (a) ``addressee``: inside a
+quotation, right after the opening mark or after ", " or a greeting ("Hi Tom"), and
+followed by , . ! or ? (a kinship word in lower case counts here too: "Thank you, mom");
+or (b) ``speaker``: next to a speech verb ("said", "asked", ...) that directly follows a
+closing quote ('," said Mom', '," Mom said') or directly precedes an opening one ('Mom
+said, "').  attrs: ``name``, ``role``, ``where`` ("in-quote", "after-quote",
+"before-quote") and ``quote_char`` (the related quotation's opening mark).
 """
 
 from __future__ import annotations
@@ -34,16 +34,18 @@ def dialogue_name(text: str, ctx: TagContext) -> Iterable[Span]:
     [('Ben', 'addressee'), ('Mom', 'speaker')]
     """
     doc = ctx.doc(text)
-    cands = {m.first: (m.start, m.end, m.key, m.last) for m in doc.mentions}
+    cands = {m.first: (m.start, m.end, m.key, m.last, True) for m in doc.mentions}
     for i, low in enumerate(doc.lower):
-        if low in FAMILY and i not in cands:
-            cands[i] = (doc.words[i][0], doc.words[i][1], doc.words[i][2], i)
+        if low in FAMILY and i not in cands:  # "Thank you, mom": only as an addressee
+            cands[i] = (doc.words[i][0], doc.words[i][1], doc.words[i][2], i, False)
     closes = {c: o for o, c in doc.quotes}
     opens = {o for o, _ in doc.quotes}
     spans = []
     for first in sorted(cands):
-        s, e, name, last = cands[first]
-        found = _addressee(doc, first, s, e) or _speaker(doc, first, last, closes, opens)
+        s, e, name, last, is_mention = cands[first]
+        found = _addressee(doc, first, s, e)
+        if not found and is_mention:
+            found = _speaker(doc, first, last, closes, opens)
         if found:
             where, quote = found
             role = "addressee" if where == "in-quote" else "speaker"

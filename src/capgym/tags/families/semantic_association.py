@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from capgym.tags.context import TagContext
+from capgym.tags.families.repeated_noun import GENERIC_NOUNS
 from capgym.tags.registry import Span, tagger
-from capgym.tags.words import singular
+from capgym.tags.words import lexicon, singular
 
 CLUSTERS: dict[str, str] = {
     "beach": "beach sand sea ocean wave shell sandcastle seashell swimsuit seagull crab",
@@ -30,7 +31,7 @@ CLUSTERS: dict[str, str] = {
     "baking": "kitchen bake oven cookie flour dough bowl spoon cake",
     "bedtime": "bed sleep pillow blanket dream bedtime yawn tired",
     "night sky": "sky star moon rocket space planet astronaut",
-    "school": "school teacher class classroom desk lesson",
+    "school": "school teacher class classroom desk homework",
     "farm": "farm farmer cow pig horse barn hen chicken tractor sheep goat",
     "playground": "park swing slide playground sandbox",
     "fishing": "fish fishing pond lake boat net hook",
@@ -43,12 +44,14 @@ CLUSTERS: dict[str, str] = {
     "treasure": "treasure map pirate gold chest island ship",
     "art": "paint brush crayon draw picture paper color",
     "shop": "store shop buy money coin",
-    "crying": "cry tear sad sorry hug",
     "breakfast": "breakfast cereal milk toast egg juice",
     "fire": "fire smoke firefighter burn",
     "circus": "circus clown juggle tent",
     "zoo": "zoo lion elephant giraffe monkey zebra",
 }
+# Nouns that co-occur with a cue through a fixed phrase ("the moral of the story") or a
+# story frame rather than a topic.
+NOT_TOPICAL = GENERIC_NOUNS | lexicon("story moral lesson friend friends mom dad mommy daddy")
 _WORD_CLUSTERS: dict[str, list[str]] = {}
 for _topic, _words in CLUSTERS.items():
     for _w in _words.split():
@@ -80,7 +83,13 @@ def semantic_association(text: str, ctx: TagContext) -> Iterable[Span]:
             if j is not None and singular(doc.lower[j]) != lemma:
                 attrs = {"cluster": t, "source": "lexicon", "cue_index": j}
                 break
-        if attrs is None and not topics and low in assoc and not doc.cap_informative(i):
+        if (
+            attrs is None
+            and not topics
+            and low in assoc
+            and low not in NOT_TOPICAL
+            and not doc.cap_informative(i)
+        ):
             cues = [(first_of[c], c) for c in assoc[low] if c in first_of and first_of[c] < i]
             if cues:
                 j, cue = min(cues)
