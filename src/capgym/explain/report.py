@@ -150,6 +150,8 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _plain(v: Any) -> Any:
+    if isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) == 1:
+        return [_plain(x) for x in v]
     if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA:
         return None
     if hasattr(v, "item"):
