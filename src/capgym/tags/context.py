@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
 from capgym.tags.doc import Doc
-from capgym.tags.stats import BOUNDARY, CorpusStats
+from capgym.tags.phrases import Phrase, find_phrases
+from capgym.tags.stats import CorpusStats
 from capgym.tags.words import CLOSED_CLASS, FAMILY, GENDER, NOT_NAMES, NUMBERS, TITLES
 
 # Thresholds of the corpus-derived lexicons; see each property for its rule.
@@ -29,17 +29,6 @@ MIN_PHRASE_LIFT = 40.0
 MIN_ASSOC_DOCS = 5
 MIN_ASSOC_PMI = math.log(6.0)
 MIN_ASSOC_COND = 0.3
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """A word that its left context predicts: ``context -> word`` with its statistics."""
-
-    context: tuple[str, ...]  # "*" marks a skipped word
-    word: str
-    prob: float  # P(word | context) in the reference corpus
-    lift: float  # prob / P(word)
-    count: int
 
 
 class TagContext:
@@ -123,27 +112,7 @@ class TagContext:
         context words, and the lift rule keeps out "the", "a", "to" and "and": "went to -> the"
         is grammar, "picked it -> up" and "all of a -> sudden" are phrases."""
         st = self.stats
-        total = max(st.n_words, 1)
-        out: dict[tuple[str, ...], Phrase] = {}
-        tables = [(st.ngrams[n], st.ngrams[n - 1], None) for n in (2, 3, 4)]
-        tables += [(st.skipgrams[n], None, n) for n in (3, 4)]
-        for grams, prefixes, skip in tables:
-            ctx_counts = prefixes if prefixes is not None else _prefix_counts(grams)
-            for gram, c in grams.items():
-                if c < MIN_PHRASE_COUNT or gram[-1] == BOUNDARY or BOUNDARY in gram[1:-1]:
-                    continue
-                ctx = gram[:-1]
-                p = c / ctx_counts[ctx]
-                word = gram[-1]
-                lift = p * total / max(st.unigrams[word], 1)
-                n_ctx = len(ctx) - (ctx[0] == BOUNDARY)
-                if p < MIN_PHRASE_PROB or lift < MIN_PHRASE_LIFT:
-                    continue
-                if word in CLOSED_CLASS and n_ctx < 2:
-                    continue
-                key = (ctx[0], "*", *ctx[1:]) if skip else ctx
-                out[key] = Phrase(key, word, round(p, 3), round(lift, 1), c)
-        return out
+        return find_phrases(st.ids, st.vocab, MIN_PHRASE_COUNT, MIN_PHRASE_PROB, MIN_PHRASE_LIFT)
 
     @cached_property
     def associations(self) -> dict[str, dict[str, float]]:
@@ -178,11 +147,3 @@ class TagContext:
         for cue, later in zip(*np.nonzero(ok)):
             out.setdefault(vocab[later], {})[vocab[cue]] = round(float(pmi[cue, later]), 2)
         return out
-
-
-def _prefix_counts(grams: dict[tuple[str, ...], int]) -> dict[tuple[str, ...], int]:
-    """Total count of each context (all but the last word) of ``grams``."""
-    out: dict[tuple[str, ...], int] = {}
-    for gram, c in grams.items():
-        out[gram[:-1]] = out.get(gram[:-1], 0) + c
-    return out

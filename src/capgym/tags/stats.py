@@ -6,8 +6,8 @@ from :class:`CorpusStats` through :class:`capgym.tags.context.TagContext`, which
 once per corpus and derives the lexicons lazily.
 
 >>> st = CorpusStats.from_texts(["Once upon a time, a girl named Lily had a kite. Lily ran."])
->>> st.unigrams["lily"], st.named["lily"], st.ngrams[3][("upon", "a", "time")]
-(2, 1, 1)
+>>> st.unigrams["lily"], st.named["lily"], st.vocab[st.ids[1]]
+(2, 1, 'once')
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ import bisect
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from capgym.tags.doc import Doc
+from capgym.tags.phrases import BOUNDARY, encode
 from capgym.tags.words import CLOSED_CLASS, GENDER, NOT_NAMES, NUMBERS
 
-BOUNDARY = "<s>"  # inserted before every sentence, so n-grams never cross one
 _GENDERED_PRONOUNS = {w: g for w, g in GENDER.items() if w in CLOSED_CLASS}
 _NOT_NAME_WORDS = CLOSED_CLASS | NOT_NAMES | NUMBERS
 
@@ -37,9 +39,9 @@ class CorpusStats:
     gender: dict[str, Counter[str]] = field(default_factory=dict)  # next he/she after a word
     doc_freq: Counter[str] = field(default_factory=Counter)
     doc_words: list[frozenset[str]] = field(default_factory=list)
-    ngrams: dict[int, Counter[tuple[str, ...]]] = field(default_factory=dict)
-    # (w[i-3], w[i-1], w[i]) and (w[i-4], w[i-2], w[i-1], w[i]): one skipped word.
-    skipgrams: dict[int, Counter[tuple[str, ...]]] = field(default_factory=dict)
+    # The corpus as one array of word ids, a boundary (id 0) before every sentence.
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    vocab: list[str] = field(default_factory=list)
 
     @property
     def n_words(self) -> int:
@@ -54,28 +56,15 @@ class CorpusStats:
         1
         """
         st = cls(n_docs=len(texts))
-        flat: list[str] = []
+        sentences: list[list[str]] = []
         for text in texts:
             doc = Doc.build(text, with_mentions=False)
             _count_doc(st, doc)
             for low, starts in zip(doc.lower, doc.sent_start):
                 if starts:
-                    flat.append(BOUNDARY)
-                flat.append(low)
-        flat.append(BOUNDARY)
-        st.ngrams = {n: Counter(zip(*(flat[k:] for k in range(n)))) for n in (1, 2, 3, 4)}
-        st.skipgrams = {
-            3: Counter(
-                (flat[i], flat[i + 2], flat[i + 3])
-                for i in range(len(flat) - 3)
-                if flat[i + 1] != BOUNDARY
-            ),
-            4: Counter(
-                (flat[i], flat[i + 2], flat[i + 3], flat[i + 4])
-                for i in range(len(flat) - 4)
-                if flat[i + 1] != BOUNDARY
-            ),
-        }
+                    sentences.append([BOUNDARY])
+                sentences[-1].append(low)
+        st.ids, st.vocab = encode(sentences)
         return st
 
 

@@ -21,8 +21,8 @@ import re
 from collections.abc import Iterable
 
 from capgym.tags.context import TagContext
+from capgym.tags.phrases import BOUNDARY
 from capgym.tags.registry import Span, tagger
-from capgym.tags.stats import BOUNDARY
 
 _SEEDS = re.compile(
     r"\b(?:hide and seek|once upon a time|happily ever after|all of a sudden|each other"
