@@ -9,10 +9,10 @@ Span: a word that its left context predicts in the reference corpus
 skip-gram context with one skipped word ("as * as he -> could"), seen at least
 MIN_PHRASE_COUNT times, giving the word probability >= MIN_PHRASE_PROB and lift >=
 MIN_PHRASE_LIFT (so "went to -> the" is grammar, not a phrase); the shortest matching
-context is reported.  Contexts do not cross sentence boundaries.  A small seed list of
-expressions adds their words after the first.  attrs: ``phrase`` (context words + word,
-"*" for a skipped word), ``source`` ("corpus" or "seed"), and for corpus phrases
-``prob``, ``lift``, ``count``.
+context is reported.  Contexts do not cross sentence boundaries.  A small seed list
+(``SEEDS``) adds the predictable part of a few expressions ("as fast // as he could").
+attrs: ``phrase`` (context words + word, "*" for a skipped word), ``source`` ("corpus"
+or "seed"), and for corpus phrases ``prob``, ``lift``, ``count``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,35 @@ from capgym.tags.context import TagContext
 from capgym.tags.phrases import BOUNDARY
 from capgym.tags.registry import Span, tagger
 
-_SEEDS = re.compile(
-    r"\b(?:hide and seek|once upon a time|happily ever after|all of a sudden|each other"
-    r"|no matter what|thank you|as \w+ as (?:he|she|they|i|we|you|it) (?:could|can)"
-    r"|over and over|again and again|more and more|up and down|back and forth"
-    r"|ice cream|teddy bear|best friends|a lot of|lots of|at the same time)\b",
-    re.IGNORECASE,
-)
+# Seed expressions (regexes): "//" splits the cue from the predictable part that is tagged.
+SEEDS = [
+    "hide // and seek",
+    "once // upon a time",
+    "happily // ever after",
+    "all of // a sudden",
+    "each // other",
+    "no matter // what",
+    "thank // you",
+    r"as \w+ // as (?:he|she|they|i|we|you|it) (?:could|can)",
+    "over // and over",
+    "again // and again",
+    "more // and more",
+    "up and // down",
+    "back and // forth",
+    "ice // cream",
+    "teddy // bear",
+    "a lot // of",
+    "lots // of",
+    "at the same // time",
+]
+
+
+def _seed_regex(k: int, seed: str) -> str:
+    cue, rest = (part.strip() for part in seed.split("//"))
+    return rf"\b{cue} (?P<rest{k}>{rest})\b"
+
+
+_SEEDS = re.compile("|".join(_seed_regex(k, s) for k, s in enumerate(SEEDS)), re.IGNORECASE)
 
 
 @tagger("common-phrase", doc=__doc__)
@@ -71,8 +93,9 @@ def common_phrase(text: str, ctx: TagContext) -> Iterable[Span]:
                 break
     for m in _SEEDS.finditer(text):
         phrase = " ".join(m.group().lower().split())
-        for k, i in enumerate(doc.word_range(*m.span())):
-            if k > 0 and i not in tagged:
+        rest = next(k for k, v in m.groupdict().items() if v is not None)
+        for i in doc.word_range(*m.span(rest)):
+            if i not in tagged:
                 attrs = {"phrase": phrase, "source": "seed"}
                 spans.append(Span(doc.words[i][0], doc.words[i][1], attrs))
     return spans
