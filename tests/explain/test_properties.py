@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_right
 
@@ -42,7 +43,7 @@ def stories(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         pd.DataFrame(scores, columns=cols + ["logprob", "rank"]),
         pd.DataFrame(
             tags, columns=["corpus", "story", "char_start", "char_end", "capability", "attrs"]
-        ),  # fmt: skip
+        ),
         pd.DataFrame(explains, columns=["model", "corpus", "story", "pos", "explainer"]),
     )
 
@@ -117,7 +118,7 @@ def _tokens(model: str, text: str, cuts: list[int], lps: list[float]) -> list[tu
     bounds = [0, *cuts, len(text)]
     return [
         (model, "c", 0, i + 1, 0, "t", s, e, lps[i % len(lps)], 0)
-        for i, (s, e) in enumerate(zip(bounds[:-1], bounds[1:]))
+        for i, (s, e) in enumerate(itertools.pairwise(bounds))
     ]
 
 
@@ -129,7 +130,7 @@ def naive_units(text: str, cuts: dict[str, list[int]], lps: dict[str, list[float
     for m in ("A", "B"):
         bounds = [0, *cuts[m], len(text)]
         toks[m] = []
-        for i, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for i, (s, e) in enumerate(itertools.pairwise(bounds)):
             r1, r2 = bisect_right(ends, s), bisect_right(ends, e - 1)
             merged |= set(range(r1, r2))
             toks[m].append((r1, lps[m][i % len(lps[m])]))
