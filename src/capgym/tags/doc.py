@@ -206,6 +206,7 @@ def _find_mentions(doc: Doc, names: frozenset[str], common_lower: frozenset[str]
     base = [doc.name_base(i) for i in range(len(words))]
     caps = [w[:1].isupper() for _, _, w in words]
     mid_caps: dict[str, int] = {}
+    initial_caps: dict[str, int] = {}
     story_names: set[str] = set()
     lower_forms = {b for b, c in zip(base, caps) if not c}
     for i in range(len(words)):
@@ -218,7 +219,13 @@ def _find_mentions(doc: Doc, names: frozenset[str], common_lower: frozenset[str]
             mid_caps[b] = mid_caps.get(b, 0) + 1
             if b not in common_lower:
                 story_names.add(b)
+        elif b not in common_lower:
+            initial_caps[b] = initial_caps.get(b, 0) + 1
+    # A word capitalised twice mid-sentence and never in lower case is a name, and so is
+    # one that only starts sentences ("Roxy ran. Roxy sat.") if the corpus never writes
+    # it in lower case.
     story_names.update(w for w, c in mid_caps.items() if c >= 2 and w not in lower_forms)
+    story_names.update(w for w, c in initial_caps.items() if c >= 2 and w not in lower_forms)
 
     mentions: list[Mention] = []
     i = 0

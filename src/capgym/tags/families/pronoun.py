@@ -5,14 +5,15 @@ After "Sara found a shell", the next "she"/"her" must be feminine; after "the co
 number.
 
 Span: a personal pronoun with an antecedent of matching gender and number within the
-three sentences before it (outside quotations when the pronoun is).  he/him/his/himself and she/her/hers/herself: the nearest
-person (a name, a kinship word, or a person noun like "girl") of that gender, else the
-nearest person of unknown gender.  they/their/theirs/themselves: the nearest "X and Y"
-pair of persons, else the nearest plural of a being ("the kids", "the birds").  them:
-the nearest such pair or any plural noun.  "it" is not tagged: its antecedent is as
-often an event or an animal as a thing, which agreement alone cannot settle.  Genders
-come from built-in lexicons, "a girl named X", and he/she votes in the reference
-corpus.  attrs: ``pronoun``, ``gender`` (m/f/pl), ``number`` (sg/pl), ``antecedent``,
+three sentences before it (outside quotations when the pronoun is).
+he/him/his/himself and she/her/hers/herself: the nearest person (a name, a kinship
+word, or a person noun like "girl") of that gender, else the nearest person of unknown
+gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons, else the
+nearest plural of a being ("the kids", "the birds").  them: the nearest such pair or
+plural noun, whichever is nearer.  "it" is not tagged: its antecedent is as often an
+event or an animal as a thing, which agreement alone cannot settle.  Genders come from
+built-in lexicons, "a girl named X", and he/she votes in the reference corpus.  attrs:
+``pronoun``, ``gender`` (m/f/pl), ``number`` (sg/pl), ``antecedent``,
 ``antecedent_char``, ``antecedent_gender`` (m/f/pl, or "unknown"), ``distance_words``.
 """
 
@@ -66,8 +67,10 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
             continue
         lo_sent = doc.sent_id[i] - WINDOW_SENTENCES
         if gender == "pl":
-            kinds = ("pair", "being", "thing") if low == "them" else ("pair", "being")
-            ante = _nearest_plural(plurals, i, lo_sent, doc, kinds)
+            if low == "them":  # objects are as often things: the nearest plural
+                ante = _nearest_plural(plurals, i, lo_sent, doc, ("pair", "being", "thing"))
+            else:  # a pair of characters in the window wins: "Tom and Sue ... they"
+                ante = _nearest_plural(plurals, i, lo_sent, doc, ("pair", "being"), "pair")
         else:
             ante = _nearest_person(persons, i, lo_sent, doc, gender)
         if ante is None:
@@ -109,12 +112,11 @@ def _nearest_person(pool: list[_Cand], i: int, lo_sent: int, doc: Doc, g: str) -
 
 
 def _nearest_plural(
-    pool: list[_Cand], i: int, lo_sent: int, doc: Doc, kinds: tuple[str, ...]
+    pool: list[_Cand], i: int, lo_sent: int, doc: Doc, kinds: tuple[str, ...], prefer: str = ""
 ) -> _Cand | None:
-    for kind in kinds[:1]:  # a pair of characters in the window wins: "Tom and Sue ... they"
-        for c in _window(pool, i, lo_sent, doc):
-            if c.kind == kind:
-                return c
+    for c in _window(pool, i, lo_sent, doc):
+        if c.kind == prefer:
+            return c
     for c in _window(pool, i, lo_sent, doc):
         if c.kind in kinds:
             return c
