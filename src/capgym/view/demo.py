@@ -143,24 +143,42 @@ def _tags(stories: list[str]) -> pd.DataFrame:
     )  # fmt: skip
 
 
+def _result(
+    model: str, task: str, eid: str, ld: float, lp: float, meta: dict[str, object]
+) -> dict[str, object]:
+    return {
+        "model": model, "task": task, "example_id": eid, "prob": math.exp(lp), "logprob": lp,
+        "first_logprob": lp, "rank": 0 if ld > 0 else 1, "logit_diff": ld, "first_logit_diff": ld,
+        "n_answer_tokens": 1, "meta": json.dumps(meta),
+    }  # fmt: skip
+
+
 def _results(rng: random.Random) -> pd.DataFrame:
+    """Gym results: far antecedents are harder (a non-uniform slice) and a distractor
+    sentence (a red-team perturbation of the first 12 examples) costs about one nat."""
     rows = []
     for model in MODELS:
         for task, cap, shift in (
             ("name-choice", "repeated-name", 1.0),
             ("quote-close", "closing-quote", 0.3),
         ):
-            for i in range(24):
-                ld = rng.gauss(shift * model.skill - 0.4, 1.0)
+            for i in range(40):
+                far = i % 2 == 0
+                ld = rng.gauss(shift * model.skill + 0.4 - (1.6 if far else 0.0), 0.8)
                 lp = -abs(rng.gauss(0.5, 0.5)) / model.skill
-                meta = {"capability": cap, "distance": "near" if i % 2 else "far"}
-                rows.append(
-                    {
-                        "model": model.name, "task": task, "example_id": f"{task}-{i}", "prob": math.exp(lp),
-                        "logprob": lp, "first_logprob": lp, "rank": 0 if ld > 0 else 1, "logit_diff": ld,
-                        "first_logit_diff": ld, "n_answer_tokens": 1, "meta": json.dumps(meta),
-                    }
-                )  # fmt: skip
+                meta = {
+                    "capability": cap,
+                    "distance": "far" if far else "near",
+                    "source": "template",
+                }
+                rows.append(_result(model.name, task, f"{task}-{i}", ld, lp, meta))
+                if i < 12:
+                    pmeta = {**meta, "perturbation": "distractor", "base_id": f"{task}-{i}"}
+                    rows.append(
+                        _result(
+                            model.name, task, f"{task}-{i}~distractor", ld - 1.0, lp - 0.5, pmeta
+                        )
+                    )
     return pd.DataFrame(rows)
 
 

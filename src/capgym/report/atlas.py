@@ -1,0 +1,121 @@
+"""Assemble the atlas: one self-contained HTML file plus an assets folder of exports.
+
+With only scores in the run, the atlas is the first page of `capgym run` (overview and
+a few stories as token heat-maps); each later stage fills its own sections.
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from capgym.view.demo import demo_run
+>>> path = report(demo_run(tempfile.mkdtemp()), exports=False)
+>>> path.name, "Capability cards" in path.read_text()
+('atlas.html', True)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from capgym.errors import UsageError
+from capgym.report.cards import cards
+from capgym.report.context import Ctx
+from capgym.report.diffs import diffs
+from capgym.report.exports import Exporter
+from capgym.report.frame import Frame
+from capgym.report.html import Section, page
+from capgym.report.matrix import matrix
+from capgym.report.overview import overview, stories
+from capgym.report.residue import residue
+from capgym.store import RunStore, open_run
+from capgym.view.tokens import assets_html
+
+SECTIONS: dict[str, Callable[[Ctx], Section]] = {
+    "overview": overview,
+    "matrix": matrix,
+    "cards": cards,
+    "residue": residue,
+    "diffs": diffs,
+    "stories": stories,
+}
+
+# Plotly figures inside a closed <details> are drawn 0 px wide; redraw them on opening.
+_RESIZE_JS = """<script>
+document.addEventListener("toggle", function (e) {
+  if (e.target.open && window.Plotly) e.target.querySelectorAll(".js-plotly-plot").forEach(function (d) { Plotly.Plots.resize(d); });
+}, true);
+</script>"""
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return f'<script type="text/javascript">{get_plotlyjs()}</script>'
+
+
+def _clear_exports(root: Path) -> None:
+    for sub in ("tables", "figures"):
+        d = root / sub
+        if d.is_dir():
+            shutil.rmtree(d)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def report(
+    run: RunStore | str | os.PathLike[str],
+    out_html: str | os.PathLike[str] | None = None,
+    *,
+    sections: Sequence[str] | None = None,
+    n_stories: int = 5,
+    exports: bool = True,
+    title: str = "capgym atlas",
+) -> Path:
+    """Write the atlas of ``run`` to ``out_html`` (default ``RUN/atlas.html``) and return its path.
+
+    Tables go to ``<name>-assets/tables`` as Markdown and LaTeX, figures to
+    ``<name>-assets/figures`` as PNG and SVG (``exports=False`` skips them).
+    """
+    run = run if isinstance(run, RunStore) else open_run(run, create=False)
+    chosen = list(sections or SECTIONS)
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown:
+        raise UsageError(f"unknown report section(s) {unknown}; choose from {list(SECTIONS)}")
+    out = Path(out_html) if out_html is not None else run.path / "atlas.html"
+    assets = out.parent / f"{out.stem}-assets"
+    if exports:
+        _clear_exports(assets)
+    f = Frame(run)
+    try:
+        ctx = Ctx(f, Exporter(assets if exports else None, assets.name), n_stories)
+        built = [SECTIONS[s](ctx) for s in chosen]
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        models = ", ".join(f.model_names) or "no models"
+        subtitle = f"run {run.path.resolve()} · {models} · {when}"
+    finally:
+        f.close()
+    head = assets_html() + (
+        _plotly_js() + _RESIZE_JS if any("Plotly.newPlot" in s.body for s in built) else ""
+    )
+    _write_atomic(out, page(title, subtitle, built, head))
+    return out
+
+
+def first_page(
+    run: RunStore | str | os.PathLike[str],
+    out_html: str | os.PathLike[str] | None = None,
+    n_stories: int = 5,
+) -> Path:
+    """The simple page: overview and a few stories as token heat-maps (no capability sections)."""
+    return report(
+        run, out_html, sections=["overview", "stories"], n_stories=n_stories, title="capgym run"
+    )

@@ -1,0 +1,192 @@
+"""One card per capability: definition, hypothesis, who has it, distributions, examples
+grouped by confidence, non-uniform slices and red-team results.
+
+Examples follow feature dashboards: the reference model's most confident tagged
+positions first, then a few from each quartile of its probability.
+
+>>> import tempfile
+>>> from capgym.view.demo import demo_run
+>>> from capgym.report.exports import Exporter
+>>> from capgym.report.frame import Frame
+>>> "card-repeated-name" in cards(Ctx(Frame(demo_run(tempfile.mkdtemp())), Exporter(None, ""))).body
+True
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from capgym.report import figures, metrics
+from capgym.report.context import Ctx
+from capgym.report.html import Section, esc, nodata, note
+from capgym.report.registry import CapabilityInfo, describe
+from capgym.report.slices import capability_slices, redteam
+
+N_TOP, N_PER_QUARTILE, WINDOW_BEFORE, WINDOW_AFTER = 3, 2, 110, 30
+
+
+def anchor(cap: str) -> str:
+    return "card-" + re.sub(r"[^A-Za-z0-9_-]+", "-", cap)
+
+
+def plain(doc: str) -> str:
+    """A docstring without reStructuredText roles and literals.
+
+    >>> plain("see :func:`capgym.tags.doc.find_quotes` and ``open_char``")
+    'see capgym.tags.doc.find_quotes and open_char'
+    """
+    doc = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", doc)
+    return re.sub(r"``([^`]+)``", r"\1", doc)
+
+
+def who_has_it(m: pd.DataFrame, cap: str, params: dict[str, float | None]) -> pd.DataFrame:
+    """Per model (in the order of ``params``): gym and corpus scores with intervals, and
+    the verdict."""
+    rows = []
+    for model in params:
+        g = m[(m.model == model) & (m.capability == cap)]
+        gym, cor = g[g.source == "gym"], g[g.source == "corpus"]
+        gym_k, gym_n = float((gym.score * gym.n).sum()), float(gym.n.sum())
+        gym_lo, gym_hi = metrics.wilson(gym_k, gym_n)
+        row = {"model": model, "params": params.get(model)}
+        row["gym acc"] = f"{gym_k / gym_n:.2f} [{gym_lo:.2f}, {gym_hi:.2f}]" if gym_n else ""
+        row["gym n"] = int(gym_n)
+        c = cor.iloc[0] if len(cor) else None
+        row["corpus top-1"] = f"{c.score:.2f} [{c.lo:.2f}, {c.hi:.2f}]" if c is not None else ""
+        row["tagged n"] = int(c.n) if c is not None else 0
+        lo = gym_lo if gym_n else (c.lo if c is not None else float("nan"))
+        row["has it"] = "yes" if lo > 0.5 else "no"
+        if gym_n or c is not None:
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _examples(ctx: Ctx, cap: str, model: str) -> str:
+    f = ctx.f
+    df = f.df(
+        """
+        WITH t AS (
+            SELECT *, ntile(4) OVER (ORDER BY p DESC) AS q, row_number() OVER (ORDER BY p DESC) AS rk
+            FROM cg_tagged WHERE model = ? AND capability = ?)
+        SELECT *, min(p) OVER (PARTITION BY q) AS q_lo, max(p) OVER (PARTITION BY q) AS q_hi
+        FROM t
+        QUALIFY rk <= ? OR row_number() OVER (PARTITION BY q ORDER BY hash(corpus, story, tag_start)) <= ?
+        ORDER BY rk
+        """,
+        [model, cap, N_TOP, N_PER_QUARTILE],
+    )
+    if df.empty:
+        return nodata(f"tagged positions scored by {model}", ctx.how("tags"))
+    names = {1: "top quartile", 2: "second quartile", 3: "third quartile", 4: "bottom quartile"}
+    groups = [("top group (most confident)", df[df.rk <= N_TOP])]
+    rest = df[df.rk > N_TOP]
+    for q, g in rest.groupby("q", sort=True):
+        groups.append(
+            (f"{names.get(int(q), q)}: p in [{g.q_lo.iloc[0]:.3f}, {g.q_hi.iloc[0]:.3f}]", g)
+        )
+    out = [note(f"{model}'s probability of the token that predicts each tagged span (outlined).")]
+    for label, g in groups:
+        if g.empty:
+            continue
+        out.append(f'<div class="group">{esc(label)}</div>')
+        for r in g.itertuples():
+            win = (int(r.tag_start) - WINDOW_BEFORE, int(r.tag_end) + WINDOW_AFTER)
+            v = ctx.story(r.corpus, int(r.story), model, tags=cap, pos=int(r.pos), window=win)
+            out.append(
+                f'<div class="ex-label">p {r.p:.3f} · rank {r.rank} · {esc(r.corpus)} story {r.story}</div>{v.body}'
+            )
+    return "\n".join(out)
+
+
+def _distributions(ctx: Ctx, cap: str) -> str:
+    f, out = ctx.f, []
+    if f.tagged:
+        d = f.df(
+            "SELECT model, p FROM cg_tagged WHERE capability = ? "
+            "QUALIFY row_number() OVER (PARTITION BY model ORDER BY hash(corpus, story, tag_start)) <= 3000",
+            [cap],
+        )
+        if len(d):
+            fig = figures.boxes(
+                d, "p", "p of the tagged token, per model", "probability", f.model_names
+            )
+            out.append(ctx.figure(f"dist-corpus-{cap}", fig, (5.0, 3.0)))
+    if f.has("results"):
+        r = metrics.results_frame(f)
+        r = r[(r.capability == cap) & r.perturbation.isna()].dropna(subset=["ld"])
+        if len(r):
+            title = "gym: logit difference (answer - best wrong), per model"
+            fig = figures.boxes(r, "ld", title, "logit difference", f.model_names)
+            out.append(ctx.figure(f"dist-gym-{cap}", fig, (5.0, 3.0)))
+    return f'<div class="grid2">{"".join(out)}</div>' if out else ""
+
+
+def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: bool) -> str:
+    f = ctx.f
+    params = {x: f.params(x) for x in f.model_names}
+    who = who_has_it(m, cap, params)
+    have = [str(x) for x in who[who["has it"] == "yes"].model] if len(who) else []
+    badge = f'<span class="badge {"yes" if have else "no"}">{"has it: " + esc(", ".join(have)) if have else "no model has it"}</span>'
+    parts = [
+        f'<details class="card" id="{anchor(cap)}"{" open" if is_open else ""}><summary>{esc(cap)}{badge}</summary>'
+    ]
+    parts.append(
+        f'<p class="def"><b>Definition.</b> {esc(plain(info.definition)) or "<i>not registered</i>"}</p>'
+    )
+    parts.append(
+        f'<p class="def"><b>Hypothesis.</b> {esc(plain(info.hypothesis)) or "<i>none stated</i>"}</p>'
+    )
+    if info.tasks:
+        parts.append(note("Gym tasks: " + ", ".join(info.tasks)))
+    parts += [
+        "<h4>Which models have it</h4>",
+        ctx.table(f"who-{cap}", who, f"Which models have {cap}"),
+    ]
+    parts.append(
+        note(
+            "Has it: the 95% interval of gym accuracy lies above 0.5 (without gym results: of top-1 accuracy on tagged positions)."
+        )
+    )
+    parts += [
+        "<h4>Metric distributions</h4>",
+        _distributions(ctx, cap) or nodata("scores on this capability", ctx.how("tags")),
+    ]
+    parts.append("<h4>Examples by confidence</h4>")
+    parts.append(
+        _examples(ctx, cap, f.ref_model)
+        if f.tagged and f.ref_model
+        else nodata("tagged examples", ctx.how("tags"))
+    )
+    parts.append("<h4>Non-uniform slices</h4>")
+    sl = capability_slices(f, cap)
+    parts.append(
+        ctx.table(f"slices-{cap}", sl, f"Non-uniform slices of {cap}")
+        if len(sl)
+        else note(
+            "No slice differs from its model's overall score by more than two standard errors (or no metadata to slice by)."
+        )
+    )
+    parts.append("<h4>Red-team results</h4>")
+    rt = redteam(f, cap)
+    parts.append(
+        ctx.table(f"redteam-{cap}", rt, f"Red-team results for {cap}")
+        if len(rt)
+        else nodata("red-team (perturbed) gym results", ctx.how("results"))
+    )
+    parts.append("</details>")
+    return "\n".join(parts)
+
+
+def cards(ctx: Ctx) -> Section:
+    f = ctx.f
+    caps = f.capabilities
+    if not caps:
+        return Section("cards", "Capability cards", nodata("capabilities", ctx.how("tags")))
+    infos = describe(f, caps)
+    m = metrics.capability_matrix(f)
+    index = " · ".join(f'<a href="#{anchor(c)}">{esc(c)}</a>' for c in caps)
+    body = [f'<p class="note">{index}</p>']
+    body += [card(ctx, c, infos[c], m, i == 0) for i, c in enumerate(caps)]
+    return Section("cards", "Capability cards", "\n".join(body))

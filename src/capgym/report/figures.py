@@ -1,0 +1,209 @@
+"""The atlas figures: each one an interactive plotly figure plus a matplotlib twin for
+the paper exports.  plotly's JavaScript is embedded once by the page, not per figure.
+
+>>> import pandas as pd
+>>> fig, draw = nll_bars(pd.DataFrame({"model": ["a"], "corpus": ["c"], "nll_per_char": [0.7]}))
+>>> fig.data[0].type
+'bar'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+Draw = Callable[[Any], None]
+FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 12}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 14}},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 40, "b": 50},
+        font=FONT,
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+    )
+    return fig
+
+
+def to_html(fig: go.Figure, div_id: str) -> str:
+    """The figure's ``<div>`` and its call to plotly (plotly.js is on the page already)."""
+    return str(
+        fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=div_id,
+            config={"displaylogo": False, "responsive": True},
+        )
+    )
+
+
+COLORS = (
+    "#4c78a8",
+    "#f58518",
+    "#54a24b",
+    "#e45756",
+    "#72b7b2",
+    "#b279a2",
+    "#eeca3b",
+    "#9d755d",
+    "#bab0ac",
+    "#ff9da6",
+)
+
+
+def model_colors(models: list[str]) -> dict[str, str]:
+    """One colour per model, by its place in the size order, the same in every figure."""
+    return {m: COLORS[i % len(COLORS)] for i, m in enumerate(models)}
+
+
+def nll_bars(summary: pd.DataFrame) -> tuple[go.Figure, Draw]:
+    """NLL per character of each model (one bar group per corpus), models in the given order."""
+    fig = go.Figure()
+    for corpus, g in summary.groupby("corpus", sort=True):
+        fig.add_bar(x=g.model, y=g.nll_per_char, name=str(corpus),
+                    hovertemplate="%{x}<br>%{y:.4f} nats/char<extra>" + str(corpus) + "</extra>")  # fmt: skip
+    _layout(fig, "NLL per character (lower is better)", 320)
+    fig.update_yaxes(title="nats / char", gridcolor="#eee")
+
+    def draw(mfig: Any) -> None:
+        ax = mfig.subplots()
+        corpora = sorted(summary.corpus.unique())
+        models = list(dict.fromkeys(summary.model))
+        w = 0.8 / max(1, len(corpora))
+        for i, c in enumerate(corpora):
+            g = summary[summary.corpus == c].set_index("model").reindex(models)
+            ax.bar(np.arange(len(models)) + i * w, g.nll_per_char, w, label=str(c))
+        ax.set_xticks(
+            np.arange(len(models)) + w * (len(corpora) - 1) / 2, models, rotation=30, ha="right"
+        )
+        ax.set_ylabel("NLL (nats / char)")
+        if len(corpora) > 1:
+            ax.legend(fontsize=7)
+
+    return fig, draw
+
+
+def heatmap(
+    m: pd.DataFrame, models: list[str], title: str, colorbar: str
+) -> tuple[go.Figure, Draw]:
+    """Models (rows) by capabilities (columns); ``m``: model, capability, score, lo, hi, n, detail."""
+    caps = sorted(m.capability.unique())
+    z = m.pivot_table(index="model", columns="capability", values="score", aggfunc="mean").reindex(
+        index=models, columns=caps
+    )
+    text = [[_hover(m, a, c) for c in caps] for a in models]
+    fig = go.Figure(
+        go.Heatmap(z=z.values, x=caps, y=models, zmin=0, zmax=1, colorscale="Blues", text=text,
+                   hovertemplate="%{text}<extra></extra>", texttemplate="%{z:.2f}",
+                   colorbar={"title": {"text": colorbar}})
+    )  # fmt: skip
+    _layout(fig, "", 90 + 36 * len(models))
+    fig.update_layout(margin={"t": 10})
+    fig.update_xaxes(side="bottom", tickangle=-30)
+    fig.update_yaxes(autorange="reversed")
+
+    def draw(mfig: Any) -> None:
+        ax = mfig.subplots()
+        im = ax.imshow(z.values.astype(float), vmin=0, vmax=1, cmap="Blues", aspect="auto")
+        ax.set_xticks(range(len(caps)), caps, rotation=40, ha="right", fontsize=7)
+        ax.set_yticks(range(len(models)), models, fontsize=7)
+        for i in range(len(models)):
+            for j in range(len(caps)):
+                v = z.values[i, j]
+                if np.isfinite(v):
+                    ax.text(
+                        j,
+                        i,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if v > 0.6 else "black",
+                    )
+        mfig.colorbar(im, ax=ax, label=colorbar)
+
+    return fig, draw
+
+
+def _hover(m: pd.DataFrame, model: str, cap: str) -> str:
+    r = m[(m.model == model) & (m.capability == cap)]
+    if r.empty:
+        return f"{model} · {cap}: no data"
+    lines = [f"<b>{model}</b> · {cap}"]
+    for x in r.itertuples():
+        lines.append(f"{x.score:.3f} [{x.lo:.3f}, {x.hi:.3f}] 95% CI, n={int(x.n)}<br>{x.detail}")
+    return "<br>".join(lines)
+
+
+def scaling(m: pd.DataFrame, params: dict[str, float | None], title: str) -> tuple[go.Figure, Draw]:
+    """Score against parameter count (log x), one line per capability."""
+    d = m.assign(params=m.model.map(params)).dropna(subset=["params"]).sort_values("params")
+    fig = go.Figure()
+    for cap, g in d.groupby("capability", sort=True):
+        fig.add_scatter(
+            x=g.params, y=g.score, mode="lines+markers", name=str(cap), customdata=np.stack([g.model, g.lo, g.hi], axis=-1),
+            error_y={"type": "data", "symmetric": False, "array": g.hi - g.score, "arrayminus": g.score - g.lo, "thickness": 1},
+            hovertemplate="%{customdata[0]} (%{x:,.0f} params)<br>%{y:.3f} [%{customdata[1]:.3f}, %{customdata[2]:.3f}]<extra>" + str(cap) + "</extra>",
+        )  # fmt: skip
+    _layout(fig, title, 380)
+    fig.update_xaxes(type="log", title="parameters", gridcolor="#eee", dtick=1, tickformat=".2s")
+    fig.update_yaxes(title="score", range=[0, 1.02], gridcolor="#eee")
+
+    def draw(mfig: Any) -> None:
+        ax = mfig.subplots()
+        for cap, g in d.groupby("capability", sort=True):
+            ax.errorbar(
+                g.params,
+                g.score,
+                yerr=[g.score - g.lo, g.hi - g.score],
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=str(cap),
+            )
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("parameters")
+        ax.set_ylabel("score")
+        ax.legend(fontsize=6, ncol=2)
+
+    return fig, draw
+
+
+def boxes(
+    df: pd.DataFrame, value: str, title: str, label: str, order: list[str]
+) -> tuple[go.Figure, Draw]:
+    """Distribution of ``value`` per model, models in ``order`` with their fixed colours."""
+    fig = go.Figure()
+    models = [m for m in order if m in set(df.model)]
+    colors = model_colors(order)
+    for model in models:
+        g = df[df.model == model]
+        fig.add_box(
+            y=g[value],
+            name=str(model),
+            boxpoints="outliers",
+            showlegend=False,
+            marker_color=colors[model],
+        )
+    _layout(fig, title, 300)
+    fig.update_yaxes(title=label, gridcolor="#eee")
+
+    def draw(mfig: Any) -> None:
+        ax = mfig.subplots()
+        ax.boxplot(
+            [df[df.model == m][value].dropna() for m in models],
+            tick_labels=models,
+            showfliers=False,
+        )
+        ax.set_ylabel(label)
+        ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+
+    return fig, draw

@@ -1,0 +1,89 @@
+"""Models x capabilities: heat-maps with confidence intervals on hover, and scaling plots.
+
+Gym accuracy (from ``results``) and corpus top-1 accuracy on tagged positions (from
+``tags`` x ``scores``) are shown side by side, never mixed in one cell.
+
+>>> import tempfile
+>>> from capgym.view.demo import demo_run
+>>> from capgym.report.exports import Exporter
+>>> from capgym.report.frame import Frame
+>>> matrix(Ctx(Frame(demo_run(tempfile.mkdtemp())), Exporter(None, ""))).id
+'matrix'
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from capgym.report import figures, metrics
+from capgym.report.context import Ctx
+from capgym.report.html import Section, nodata, note
+
+LABELS = {
+    "gym": ("Gym tasks: accuracy", "accuracy (answer beats every wrong answer)"),
+    "corpus": ("Corpus: top-1 accuracy on tagged positions", "top-1 accuracy on tagged positions"),
+}
+
+
+def wide(m: pd.DataFrame) -> pd.DataFrame:
+    """The long matrix as a paper table: one row per model, ``score [lo, hi]`` cells."""
+    cell = m.assign(
+        cell=[
+            f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(m.score, m.lo, m.hi, strict=True)
+        ]
+    )
+    return cell.pivot_table(
+        index="model", columns="capability", values="cell", aggfunc="first"
+    ).reset_index()
+
+
+def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, capability): the examples of all its tasks pooled."""
+    g = ms.assign(k=ms.score * ms.n).groupby(["model", "capability"], as_index=False)
+    out = g.agg(k=("k", "sum"), n=("n", "sum"), detail=("detail", " | ".join))
+    out["score"] = out.k / out.n
+    return metrics.with_ci(out, "k", "n")
+
+
+def matrix(ctx: Ctx) -> Section:
+    """The models x capabilities heat-maps and the scaling plots."""
+    f = ctx.f
+    m = metrics.capability_matrix(f)
+    if m.empty:
+        hint = nodata(
+            "capability tags or gym results", f"{ctx.how('tags')}` or `{ctx.how('results')}"
+        )
+        return Section("matrix", "Models × capabilities", hint)
+    params = {name: f.params(name) for name in f.model_names}
+    order = [x for x in f.model_names if x in set(m.model)]
+    parts = []
+    for source in ("gym", "corpus"):
+        ms = m[m.source == source]
+        title, label = LABELS[source]
+        parts.append(f"<h3>{title}</h3>")
+        if ms.empty:
+            what = "gym results" if source == "gym" else "capability tags"
+            parts.append(nodata(what, ctx.how("results" if source == "gym" else "tags")))
+            continue
+        if source == "gym":  # one column per task would repeat capabilities with several tasks
+            ms = pool_tasks(ms)
+        parts.append(
+            ctx.figure(
+                f"heatmap-{source}",
+                figures.heatmap(ms, order, title, "score"),
+                (7.0, 1.4 + 0.35 * len(order)),
+            )
+        )
+        parts.append(ctx.table(f"matrix-{source}", wide(ms), title))
+        if ms.model.map(params).notna().sum() >= 2:
+            fig = figures.scaling(ms, params, f"Scaling: {label} vs parameters")
+            parts.append(ctx.figure(f"scaling-{source}", fig))
+        else:
+            parts.append(
+                note("Scaling plot needs at least two models with known parameter counts.")
+            )
+    parts.append(note(
+        "Hover a cell for the 95% interval (Wilson for accuracies), the number of examples and the "
+        "mean logit difference. Gym accuracy leaves out red-team (perturbed) examples."
+    ))  # fmt: skip
+    return Section("matrix", "Models × capabilities", "\n".join(parts))

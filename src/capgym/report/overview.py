@@ -1,0 +1,106 @@
+"""Overview and stories: what `capgym run` shows from scores alone, and more when it can.
+
+>>> import tempfile
+>>> from capgym.view.demo import demo_run
+>>> from capgym.report.exports import Exporter
+>>> from capgym.report.frame import Frame
+>>> ctx = Ctx(Frame(demo_run(tempfile.mkdtemp())), Exporter(None, ""))
+>>> overview(ctx).id, stories(ctx).id
+('overview', 'stories')
+"""
+
+from __future__ import annotations
+
+import html
+
+from capgym.errors import UsageError
+from capgym.report import figures, metrics
+from capgym.report.context import Ctx
+from capgym.report.frame import CONFIDENT
+from capgym.report.html import Section, esc, nodata, note
+
+
+def overview(ctx: Ctx) -> Section:
+    """Models, corpora, mean NLL, confident-correct share and coverage by capabilities."""
+    f = ctx.f
+    if not f.has("scores"):
+        return Section("overview", "Overview", nodata("scores", ctx.how("scores")))
+    models = f.models.rename(
+        columns={"n_params": "params", "context_len": "context", "n_tokens": "tokens scored"}
+    )
+    parts = ["<h3>Models</h3>", ctx.table("models", models, "Models")]
+    parts += [
+        "<h3>Corpora</h3>",
+        ctx.table(
+            "corpora",
+            f.corpora.rename(columns={"n_stories": "stories", "n_chars": "characters"}),
+            "Corpora",
+        ),
+    ]
+    s = metrics.summary(f)
+    shown = s.rename(columns={"n_stories": "stories", "n_tokens": "tokens", "n_chars": "chars",
+                              "nll_per_token": "NLL/token", "nll_per_char": "NLL/char",
+                              "top1": "top-1", "confident": "confident-correct"})  # fmt: skip
+    parts += ["<h3>Per-model summary</h3>", ctx.table("summary", shown, "Per-model summary")]
+    parts.append(note(
+        f"NLL in nats. Top-1: the actual token was the model's first choice. Confident-correct: "
+        f"rank 0 and p >= {CONFIDENT}."
+    ))  # fmt: skip
+    if s.model.nunique() > 0:
+        order = {m: i for i, m in enumerate(f.model_names)}
+        s_sorted = s.sort_values(
+            ["corpus", "model"], key=lambda c: c.map(order) if c.name == "model" else c
+        )
+        parts.append(ctx.figure("nll-per-char", figures.nll_bars(s_sorted)))
+    parts.append("<h3>Coverage of confident predictions by known capabilities</h3>")
+    cov = metrics.coverage(f)
+    if cov is None:
+        parts.append(nodata("tags or explainers", ctx.how("tags")))
+    else:
+        cov = cov.rename(columns={"n_confident": "confident-correct", "by_tags": "by tags",
+                                  "by_explainers": "by explainers", "covered": "covered (any)"})  # fmt: skip
+        parts.append(ctx.table("coverage", cov, "Coverage of confident-correct positions"))
+        parts.append(note(
+            "Share of confident-correct positions that a capability tag overlaps or an "
+            "explainer names; the rest is the unexplained residue."
+        ))  # fmt: skip
+    return Section("overview", "Overview", "\n".join(parts))
+
+
+def stories(ctx: Ctx, corpus: str | None = None, models: list[str] | None = None) -> Section:
+    """The first few stories as token heat-maps: the largest model open, the others folded."""
+    f = ctx.f
+    if not f.has("scores"):
+        return Section("stories", "Stories", nodata("scores", ctx.how("scores")))
+    names = [m for m in f.model_names if models is None or m in models]
+    ref = f.ref_model if f.ref_model in names else (names[-1] if names else None)
+    if ref is None:
+        return Section("stories", "Stories", nodata("scores of these models", ctx.how("scores")))
+    params: list[object] = [ref]
+    where = "model = ?"
+    if corpus:
+        where += " AND corpus = ?"
+        params.append(corpus)
+    picked = f.df(
+        f"SELECT DISTINCT corpus, story FROM scores WHERE {where} ORDER BY corpus, story LIMIT ?",
+        [*params, ctx.n_stories],
+    )
+    tags = f.has("tags")
+    parts = [note(
+        "Each box is a token, coloured by the probability the model gave it (white = 1, red = 0); "
+        "hover or click a token for its probability, rank, entropy and top-k alternatives."
+        + (" Underlines mark capability tags." if tags else "")
+    )]  # fmt: skip
+    for corpus_name, story in picked.itertuples(index=False):
+        story = int(story)
+        parts.append(f"<h3>{esc(corpus_name)} · story {story}</h3>")
+        parts.append(ctx.story(corpus_name, story, ref, tags=tags).body)
+        for other in names:
+            if other == ref:
+                continue
+            try:
+                v = ctx.story(corpus_name, story, other, tags=tags)
+            except UsageError:  # a model that did not score this story
+                continue
+            parts.append(f"<details><summary>{html.escape(other)}</summary>{v.body}</details>")
+    return Section("stories", "Stories", "\n".join(parts))

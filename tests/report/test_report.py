@@ -1,0 +1,108 @@
+"""The atlas: sections appear with their data, exports are written, nothing is fetched."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from capgym.errors import StoreError, UsageError
+from capgym.report import first_page, report
+from capgym.report.exports import have_matplotlib, to_latex, to_markdown
+from capgym.report.frame import Frame
+from capgym.report.metrics import summary, task_scores, wilson
+from capgym.store import RunStore
+
+SECTION_IDS = ["overview", "matrix", "cards", "residue", "diffs", "stories"]
+
+
+def section(html: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}">(.*?)</section>', html, re.DOTALL)
+    assert m, f"section {sid} missing"
+    return m.group(1)
+
+
+def test_full_atlas_has_every_section_with_data(full_report: tuple[RunStore, Path]) -> None:
+    _, path = full_report
+    html = path.read_text(encoding="utf-8")
+    for sid in SECTION_IDS:
+        assert 'class="nodata"' not in section(html, sid).split("<h4>Red-team")[0], sid
+    assert "card-repeated-name" in html and "card-closing-quote" in html
+    assert "<all>" not in html and "&lt;" in section(html, "stories")  # story text is escaped
+
+
+def test_self_contained(full_report: tuple[RunStore, Path]) -> None:
+    html = full_report[1].read_text(encoding="utf-8")
+    assert html.count("Plotly.newPlot") >= 4
+    assert not re.search(r'<script[^>]+src=|<link[^>]+href="http', html)
+    assert "cdn.plot.ly" not in html.split("</head>")[1]  # the body never loads anything
+    assert html.count("__capgymTokens = true") == 1  # token-view assets once
+
+
+def test_exports_written(full_report: tuple[RunStore, Path]) -> None:
+    assets = full_report[1].parent / "atlas-assets"
+    tables = {p.name for p in (assets / "tables").iterdir()}
+    assert {"summary.md", "summary.tex", "matrix-gym.md", "coverage.tex"} <= tables
+    if have_matplotlib():
+        figs = {p.name for p in (assets / "figures").iterdir()}
+        assert {
+            "heatmap-gym.png",
+            "heatmap-gym.svg",
+            "scaling-corpus.svg",
+            "nll-per-char.png",
+        } <= figs
+        assert (assets / "figures" / "heatmap-gym.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scores_only_degrades_to_first_page(scores_only: RunStore) -> None:
+    html = report(scores_only, exports=False).read_text(encoding="utf-8")
+    for sid in ("matrix", "cards", "residue"):
+        assert 'class="nodata"' in section(html, sid)
+    assert "capgym tag --out" in section(html, "cards")
+    assert html.count('data-mode="single"') >= 5  # stories as heat-maps
+    assert "NLL/char" in section(html, "overview")
+
+
+def test_first_page(scores_only: RunStore, tmp_path: Path) -> None:
+    path = first_page(scores_only, tmp_path / "first.html", n_stories=2)
+    html = path.read_text(encoding="utf-8")
+    assert '<section id="stories">' in html and '<section id="cards">' not in html
+    assert html.count("· story ") == 2
+
+
+def test_bad_inputs(scores_only: RunStore, tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        report(scores_only, sections=["nope"])
+    with pytest.raises(StoreError):
+        report(tmp_path / "missing")
+
+
+def test_summary_matches_pandas(full_report: tuple[RunStore, Path]) -> None:
+    run = full_report[0]
+    s = summary(Frame(run)).set_index("model")
+    sc = run.sql("SELECT model, logprob, rank FROM scores")
+    chars = run.sql("SELECT sum(length(text)) AS n FROM stories").n[0]
+    for model, g in sc.groupby("model"):
+        assert math.isclose(s.loc[model, "nll_per_token"], -g.logprob.mean(), rel_tol=1e-6)
+        assert math.isclose(s.loc[model, "nll_per_char"], -g.logprob.sum() / chars, rel_tol=1e-6)
+        assert math.isclose(s.loc[model, "top1"], (g["rank"] == 0).mean())
+
+
+def test_task_scores_leave_out_perturbed(full_report: tuple[RunStore, Path]) -> None:
+    t = task_scores(Frame(full_report[0]))
+    assert set(t.n) == {40}
+    assert ((t.lo <= t.acc) & (t.acc <= t.hi)).all()
+
+
+def test_wilson() -> None:
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == 1.0
+    assert all(math.isnan(x) for x in wilson(0, 0))
+
+
+def test_table_exports_escape() -> None:
+    df = pd.DataFrame({"name": ["a_b & c|d"], "n": [1234.0], "p": [0.5]})
+    assert "a\\_b \\& c|d & 1,234 & 0.500" in to_latex(df)
+    assert "| a_b & c\\|d | 1,234 | 0.500 |" in to_markdown(df)
