@@ -1,0 +1,98 @@
+"""Gym commands: ``tasks`` (list the suite), ``eval`` (models x tasks), ``export-task``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.errors import UsageError
+
+console = Console()
+err_console = Console(file=sys.stderr)
+
+
+def _print_frame(df: pd.DataFrame, title: str) -> None:
+    t = Table(title=title)
+    for c in df.columns:
+        t.add_column(str(c))
+    for row in df.itertuples(index=False):
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(t)
+
+
+@app.command("tasks")
+def tasks_cmd(
+    examples: bool = typer.Option(False, "--examples", help="Also count each task's examples."),
+) -> None:
+    """List the task suite (built-in tasks plus folders in CAPGYM_TASKS)."""
+    from capgym.tasks import list_tasks, make
+
+    df = list_tasks()
+    if examples:
+        df["examples"] = [len(make(t)) for t in df.id]
+    df["description"] = df.description.str.slice(0, 70)
+    _print_frame(df.drop(columns=["path"]), "capgym tasks")
+
+
+def _say(line: str) -> None:
+    err_console.print(f"capgym: {line}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("eval")
+def eval_cmd(
+    models: str = typer.Option(..., "--models", "-m", help="Comma-separated model names/paths."),
+    tasks: str = typer.Option(
+        None,
+        "--tasks",
+        "-t",
+        help="Comma-separated task ids or files (default: the whole built-in suite).",
+    ),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder (cache + results)."),
+    corpus: str = typer.Option(None, "--corpus", "-c", help="Also mine examples from this corpus."),
+    n: int = typer.Option(None, "--n", help="Synthetic examples per task (default: the task's)."),
+    seed: int = typer.Option(None, "--seed", help="Sampling seed (default: the task's)."),
+    slices: int = typer.Option(3, "--slices", help="How many non-uniform slices to show."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Evaluate a models x tasks grid; cached per (model, task) and resumable."""
+    from capgym.evaluate import evaluate
+
+    names = split_list(models)
+    if not names:
+        raise UsageError("no model given; pass --models m1,m2 (see `capgym models`)")
+    chosen = split_list(tasks) or None
+    t0 = time.perf_counter()
+    rep = evaluate(names, chosen, out=out, n=n, seed=seed, corpus=corpus,
+                   progress=progress, report=_say)  # fmt: skip
+    if rep.summary.empty:
+        raise UsageError("no (model, task) pair could be evaluated; see the lines above")
+    table = rep.table().round(3)
+    table.columns = [f"{metric}:{model}" for metric, model in table.columns]
+    _print_frame(table.reset_index(), "accuracy (rank 0) and mean logit difference")
+    top = rep.top_slices(slices)
+    if len(top):
+        cols = ["model", "task", "field", "value", "n", "mean_slice", "mean_rest", "cohen_d"]
+        _print_frame(top[cols], "least uniform slices (one per task)")
+    console.print(f"{len(rep.summary)} model x task cells in {time.perf_counter() - t0:.1f}s; "
+                  f"tables results, task_summary, task_slices in {out}")  # fmt: skip
+
+
+@app.command("export-task")
+def export_task_cmd(
+    task: str = typer.Argument(..., help="Task id or task file."),
+    fmt: str = typer.Option("jsonl", "--format", "-f", help="lm-eval or jsonl."),
+    dest: Path = typer.Option(Path("."), "--dest", "-d", help="Folder to write to."),
+    n: int = typer.Option(None, "--n", help="Synthetic examples (default: the task's)."),
+) -> None:
+    """Export a task to lm-evaluation-harness (YAML + jsonl) or plain jsonl."""
+    from capgym.tasks import export_task, make
+
+    for p in export_task(make(task, n=n), fmt, dest):
+        console.print(str(p))

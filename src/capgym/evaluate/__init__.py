@@ -1,0 +1,49 @@
+"""Evaluation: models x tasks -> per-example results, per-task summaries, uniformity.
+
+``evaluate(models, tasks, out=RUN)`` is the stage's entry point; the run store gets
+views ``results`` (one row per model x example), ``task_summary`` (per model x task,
+with bootstrap 95% CIs), ``task_slices`` (uniformity analysis), ``example_details``
+and ``task_errors``.
+
+>>> from capgym.evaluate import EvalSettings
+>>> EvalSettings().n_boot
+1000
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from capgym.evaluate.forward import ExampleScore, score_built
+from capgym.evaluate.grid import evaluate, load_cached
+from capgym.evaluate.report import EvalReport
+from capgym.evaluate.stats import bootstrap_ci, summarise
+from capgym.evaluate.task_eval import EvalSettings, TaskEval, evaluate_task
+from capgym.evaluate.uniformity import slices
+
+__all__ = [
+    "EvalReport",
+    "EvalSettings",
+    "ExampleScore",
+    "TaskEval",
+    "bootstrap_ci",
+    "evaluate",
+    "evaluate_task",
+    "load_cached",
+    "score_built",
+    "slices",
+    "summarise",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """Importing ``capgym.evaluate`` makes it an attribute of ``capgym``; keep
+    ``capgym.evaluate(...)`` working as the stage's entry function all the same."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> EvalReport:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,151 @@
+"""Batched forward passes over built examples: log-probabilities, ranks, logit differences.
+
+Every (prompt + answer) and every multi-token (prompt + wrong answer) is one sequence;
+sequences are sorted by length, right-padded (the models are causal, so padding never
+changes real positions) and packed into batches under a token budget.  A one-token
+wrong answer needs no sequence of its own: its logit sits in the answer's row at the
+last prompt position.
+
+>>> import torch
+>>> from capgym.tasks.build import BuiltExample
+>>> class Uniform:
+...     context_len = 16
+...     def forward(self, ids):
+...         return torch.zeros(*ids.shape, 4)
+>>> s = score_built(Uniform(), [BuiltExample("e", [1, 2], [3], [[0]])])[0]
+>>> round(s.logprob, 4), s.rank, s.logit_diff
+(-1.3863, 0, 0.0)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from capgym.tasks.build import BuiltExample
+
+
+@dataclass
+class ExampleScore:
+    """The numbers of one example under one model."""
+
+    example_id: str
+    logprob: float = 0.0  # sum over the answer's tokens
+    first_logprob: float = 0.0
+    rank: int = 0  # of the first answer token; 0 = the model's top choice
+    token_logprobs: list[float] = field(default_factory=list)
+    token_ranks: list[int] = field(default_factory=list)
+    wrong_logprobs: list[float] = field(default_factory=list)  # full wrong answers
+    wrong_first_logprobs: list[float] = field(default_factory=list)
+    top_token: int = -1  # the model's top choice at the first answer position
+
+    @property
+    def logit_diff(self) -> float:
+        """Answer log-prob minus the best wrong answer's (NaN without wrong answers)."""
+        return self.logprob - max(self.wrong_logprobs) if self.wrong_logprobs else math.nan
+
+    @property
+    def first_logit_diff(self) -> float:
+        """First-token logit difference (same normaliser, so equal to the log-prob one)."""
+        if not self.wrong_first_logprobs:
+            return math.nan
+        return self.first_logprob - max(self.wrong_first_logprobs)
+
+    @property
+    def greedy(self) -> bool:
+        """Greedy decoding would produce the whole answer."""
+        return all(r == 0 for r in self.token_ranks)
+
+
+@dataclass(frozen=True)
+class _Seq:
+    example: int
+    cand: int  # 0 = answer, j >= 1 = wrong answer j-1
+    prompt_len: int
+    ids: list[int]
+
+
+def _sequences(built: list[BuiltExample]) -> list[_Seq]:
+    seqs = []
+    for i, b in enumerate(built):
+        seqs.append(_Seq(i, 0, len(b.prompt_ids), b.prompt_ids + b.answer_ids))
+        for j, w in enumerate(b.wrong_ids, 1):
+            if len(w) > 1:
+                seqs.append(_Seq(i, j, len(b.prompt_ids), b.prompt_ids + w))
+    return seqs
+
+
+def _batches(seqs: list[_Seq], batch_tokens: int) -> list[list[_Seq]]:
+    order = sorted(seqs, key=lambda s: -len(s.ids))
+    out: list[list[_Seq]] = []
+    cur: list[_Seq] = []
+    for s in order:
+        width = len(cur[0].ids) if cur else len(s.ids)
+        if cur and width * (len(cur) + 1) > batch_tokens:
+            out.append(cur)
+            cur = []
+        cur.append(s)
+    if cur:
+        out.append(cur)
+    return out
+
+
+@torch.no_grad()
+def _run_batch(model: Any, batch: list[_Seq], built: list[BuiltExample],
+               scores: list[ExampleScore]) -> None:  # fmt: skip
+    width = len(batch[0].ids)
+    ids = torch.zeros(len(batch), width, dtype=torch.long)
+    b_idx: list[int] = []
+    t_idx: list[int] = []
+    targets: list[int] = []
+    for r, s in enumerate(batch):
+        ids[r, : len(s.ids)] = torch.tensor(s.ids)
+        n = len(s.ids) - s.prompt_len
+        b_idx += [r] * n
+        t_idx += range(s.prompt_len - 1, s.prompt_len - 1 + n)
+        targets += s.ids[s.prompt_len :]
+    logits = model.forward(ids).float()
+    rows = logits[torch.tensor(b_idx), torch.tensor(t_idx)]
+    tgt = torch.tensor(targets)
+    lse = torch.logsumexp(rows, dim=-1)
+    tgt_logit = rows.gather(1, tgt[:, None]).squeeze(1)
+    lp = (tgt_logit - lse).tolist()
+    ranks = (rows > tgt_logit[:, None]).sum(-1).tolist()
+    at = 0
+    for s in batch:
+        n = len(s.ids) - s.prompt_len
+        sc = scores[s.example]
+        seq_lp = lp[at : at + n]
+        if s.cand == 0:
+            sc.token_logprobs, sc.token_ranks = seq_lp, ranks[at : at + n]
+            sc.logprob, sc.first_logprob, sc.rank = sum(seq_lp), seq_lp[0], ranks[at]
+            row, z = rows[at], lse[at]
+            sc.top_token = int(row.argmax())
+            b = built[s.example]
+            sc.wrong_first_logprobs = [float(row[w[0]] - z) for w in b.wrong_ids]
+            for j, w in enumerate(b.wrong_ids):
+                if len(w) == 1:
+                    sc.wrong_logprobs[j] = sc.wrong_first_logprobs[j]
+        else:
+            sc.wrong_logprobs[s.cand - 1] = sum(seq_lp)
+        at += n
+
+
+def score_built(
+    model: Any, built: list[BuiltExample], batch_tokens: int = 16384, logits_mb: int = 512
+) -> list[ExampleScore]:
+    """Scores of ``built`` examples under ``model`` (a :class:`LanguageModel`), in order.
+
+    A batch holds at most ``batch_tokens`` ids and ``logits_mb`` MiB of float32 logits.
+    """
+    vocab = int(getattr(model, "vocab_size", 0) or 0)
+    if vocab:
+        batch_tokens = min(batch_tokens, logits_mb * 2**20 // (4 * vocab))
+    scores = [ExampleScore(b.example_id, wrong_logprobs=[math.nan] * len(b.wrong_ids))
+              for b in built]  # fmt: skip
+    for batch in _batches(_sequences(built), max(batch_tokens, 1)):
+        _run_batch(model, batch, built, scores)
+    return scores

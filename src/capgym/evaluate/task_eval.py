@@ -1,0 +1,130 @@
+"""One (model, task) evaluation: build, score, and tabulate results, summary and slices.
+
+>>> import torch
+>>> from capgym.tasks import Example, Task
+>>> from capgym.models.base import Encoding
+>>> class Chars:  # one token per character, no BOS
+...     context_len, vocab_size, bos_id, name = 64, 128, None, "chars"
+...     content_hash = "chars"
+...     tokenizer = None
+...     def encode(self, text):
+...         return Encoding([ord(c) % 128 for c in text], [(i, i + 1) for i in range(len(text))])
+...     def forward(self, ids):
+...         return torch.zeros(*ids.shape, 128)
+>>> task = Task("t", "demo", [Example("e", "ab", "c", ("d",))])
+>>> evaluate_task(Chars(), task).results[["example_id", "rank", "logit_diff"]].values.tolist()
+[['e', 0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from capgym.errors import TaskError
+from capgym.evaluate.forward import ExampleScore, score_built
+from capgym.evaluate.stats import summarise
+from capgym.evaluate.uniformity import COLUMNS as SLICE_COLUMNS
+from capgym.evaluate.uniformity import slices
+from capgym.store.schema import RESULTS
+from capgym.tasks.build import BuiltExample, build_examples
+from capgym.tasks.task import Task
+
+EVAL_VERSION = 1  # bump when the numbers or the table layout change
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Settings that change evaluation numbers (part of the cache key)."""
+
+    batch_tokens: int = 16384
+    n_boot: int = 1000
+    seed: int = 0
+    min_slice: int = 10
+
+    def key(self) -> str:
+        return f"v{EVAL_VERSION}-b{self.n_boot}-s{self.seed}-m{self.min_slice}"
+
+
+@dataclass
+class TaskEval:
+    """The tables of one (model, task) evaluation."""
+
+    results: pd.DataFrame  # RESULTS columns
+    details: pd.DataFrame  # per-example token-level figures
+    summary: pd.DataFrame  # one row
+    slices: pd.DataFrame
+    errors: list[str] = field(default_factory=list)
+    cached: bool = False
+
+
+def _details(model: Any, task: Task, built: list[BuiltExample],
+             scores: list[ExampleScore]) -> pd.DataFrame:  # fmt: skip
+    piece = getattr(model, "piece", lambda i: str(i))
+    return pd.DataFrame({
+        "model": model.name, "task": task.id,
+        "example_id": [b.example_id for b in built],
+        "greedy": [s.greedy for s in scores],
+        "token_logprobs": [s.token_logprobs for s in scores],
+        "token_ranks": [s.token_ranks for s in scores],
+        "wrong_logprobs": [s.wrong_logprobs for s in scores],
+        "wrong_first_logprobs": [s.wrong_first_logprobs for s in scores],
+        "n_prompt_tokens": [len(b.prompt_ids) for b in built],
+        "truncated": [b.truncated for b in built],
+        "resplit": [b.resplit for b in built],
+        "top_token": [piece(s.top_token) if s.top_token >= 0 else "" for s in scores],
+    })  # fmt: skip
+
+
+def results_frame(model_name: str, task: Task, built: list[BuiltExample],
+                  scores: list[ExampleScore]) -> pd.DataFrame:  # fmt: skip
+    """Rows in the run store's ``results`` schema."""
+    meta = {e.id: e.meta for e in task.examples}
+    df = pd.DataFrame({
+        "model": model_name, "task": task.id,
+        "example_id": [s.example_id for s in scores],
+        "prob": [math.exp(s.logprob) for s in scores],
+        "logprob": [s.logprob for s in scores],
+        "first_logprob": [s.first_logprob for s in scores],
+        "rank": pd.array([s.rank for s in scores], dtype="int32"),
+        "logit_diff": [s.logit_diff for s in scores],
+        "first_logit_diff": [s.first_logit_diff for s in scores],
+        "n_answer_tokens": pd.array([len(b.answer_ids) for b in built], dtype="int32"),
+        "meta": [json.dumps(meta[s.example_id], sort_keys=True) for s in scores],
+    })  # fmt: skip
+    return df[[f.name for f in RESULTS]]
+
+
+def _error_lines(errors: list[TaskError], model_name: str) -> list[str]:
+    if not errors:
+        return []
+    more = f" (and {len(errors) - 1} more examples skipped)" if len(errors) > 1 else ""
+    return [f"model {model_name}: {errors[0]}{more}"]
+
+
+def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) -> TaskEval:
+    """Evaluate ``model`` on ``task``; examples that cannot be built are skipped and reported."""
+    settings = settings or EvalSettings()
+    t0 = time.perf_counter()
+    built, errors, skipped = build_examples(model, task.id, task.examples, task.target)
+    if not built:
+        first = f": {errors[0]}" if errors else ""
+        raise TaskError(f"task {task.id}: no example can be built for model {model.name}{first}")
+    scores = score_built(model, built, settings.batch_tokens)
+    results = results_frame(model.name, task, built, scores)
+    details = _details(model, task, built, scores)
+    figures = summarise(results, details["greedy"], seed=settings.seed, n_boot=settings.n_boot)
+    summary = pd.DataFrame([{
+        "model": model.name, "task": task.id, "capability": task.capability, **figures,
+        "n_errors": len(errors), "n_not_applicable": skipped,
+        "model_hash": model.content_hash, "task_hash": task.content_hash,
+        "seconds": time.perf_counter() - t0,
+    }])  # fmt: skip
+    sl = slices(results, min_count=settings.min_slice) if len(results) else None
+    sl = sl if sl is not None else pd.DataFrame(columns=SLICE_COLUMNS)
+    return TaskEval(results, details, summary, sl, _error_lines(errors, model.name))

@@ -1,0 +1,162 @@
+"""Turning string examples into token ids for one model, with the boundary check.
+
+The prompt and each answer are encoded *together*; the prompt's own tokens must be a
+prefix of the result, and a token must start exactly where the answer starts.  When
+the answer's first token would merge with the end of the prompt (``"the "`` +
+``"park"`` -> ``" park"``; ``"hat."`` + ``'"'`` -> ``'."'``), the straddled characters
+move from the prompt into every answer, provided they are spaces or punctuation; a
+merge inside a word is rejected with a :class:`TaskError` naming task and example.
+
+>>> from capgym.tasks.example import Example
+>>> class Words:  # a toy encoder: one token per space-led word, like SentencePiece
+...     def __call__(self, text):
+...         import re
+...         from capgym.models.base import Encoding
+...         ms = list(re.finditer(r"\\s*\\S+|\\s+$", text))
+...         return Encoding([hash(m.group()) % 97 for m in ms], [m.span() for m in ms])
+>>> b = build_example(Words(), Example("e", "I went to the ", "park", (" zoo",)), "t")
+>>> b.resplit, len(b.answer_ids), b.truncated
+(' ', 1, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from capgym.errors import TaskError
+from capgym.models.base import Encoding, LanguageModel
+from capgym.tasks.example import Example
+
+Encoder = Callable[[str], Encoding]
+MAX_RESPLIT = 4  # characters that may move from the prompt into the answers
+
+
+@dataclass(frozen=True)
+class BuiltExample:
+    """An example as token ids for one model (``prompt_ids`` start with BOS if any)."""
+
+    example_id: str
+    prompt_ids: list[int]
+    answer_ids: list[int]
+    wrong_ids: list[list[int]]
+    resplit: str = ""  # text moved from the end of the prompt into the answers
+    truncated: int = 0  # prompt tokens dropped on the left to fit the context
+
+
+def _boundary(enc: Encoding, cut: int) -> tuple[int, int | None]:
+    """(tokens ending at or before ``cut``, start of a token straddling ``cut`` or None)."""
+    k = 0
+    for i, (s, e) in enumerate(enc.spans):
+        if e > cut:
+            return k, (s if s < cut else None)
+        k = i + 1
+    return k, None
+
+
+def _split(
+    encode: Encoder, prompt: str, cont: str, where: str
+) -> tuple[list[int], list[int]] | int:
+    """(prompt ids, continuation ids), or the char index where a straddling token starts."""
+    full = encode(prompt + cont)
+    k, straddle = _boundary(full, len(prompt))
+    if straddle is not None:
+        return straddle
+    head = encode(prompt).ids
+    if full.ids[:k] != head or k >= len(full.ids):
+        raise TaskError(f"{where}: the prompt's tokens change when {cont!r} follows it; "
+                        "end the prompt at a word boundary")  # fmt: skip
+    return head, full.ids[k:]
+
+
+def build_example(
+    encode: Encoder,
+    ex: Example,
+    task_id: str,
+    *,
+    target: str = "answer",
+    context_len: int | None = None,
+    unk_id: int | None = None,
+) -> BuiltExample:
+    """Token ids of ``ex`` under ``encode`` (usually ``model.encode``); see the module doc."""
+    where = f"task {task_id} example {ex.id}"
+    prompt, conts = ex.prompt, [ex.answer, *ex.wrong]
+    moved = ""
+    for _ in range(MAX_RESPLIT + 1):
+        splits = [_split(encode, prompt, c, where) for c in conts]
+        cuts = [s for s in splits if isinstance(s, int)]
+        if not cuts:
+            break
+        cut = min(cuts)
+        extra = prompt[cut:]
+        if len(moved + extra) > MAX_RESPLIT or any(ch.isalnum() for ch in extra):
+            raise TaskError(f"{where}: the answer's first token merges with the end of the "
+                            f"prompt ({prompt[cut:]!r} + {ex.answer!r}); end the prompt "
+                            "before the merged characters")  # fmt: skip
+        moved = extra + moved
+        prompt, conts = prompt[:cut], [extra + c for c in conts]
+    else:  # pragma: no cover - bounded by MAX_RESPLIT
+        raise TaskError(f"{where}: cannot find a token boundary between prompt and answer")
+    head = splits[0][0]  # type: ignore[index]
+    answers = [s[1] for s in splits]  # type: ignore[index]
+    if unk_id is not None:
+        for text, ids in zip(conts, answers):
+            if unk_id in ids:
+                raise TaskError(f"{where}: the model's tokenizer cannot encode {text!r} "
+                                "(it becomes <unk>)")  # fmt: skip
+    ans, wrong = answers[0], answers[1:]
+    if target == "word-rest":
+        if len(ans) < 2:
+            raise NotApplicable(f"{where}: the answer is one token for this tokenizer")
+        head, ans, wrong = head + ans[:1], ans[1:], []
+    return _fit(BuiltExample(ex.id, head, ans, wrong, moved), context_len, where)
+
+
+class NotApplicable(Exception):
+    """An example that does not exist for this tokenizer (e.g. a one-token word)."""
+
+
+def _fit(b: BuiltExample, context_len: int | None, where: str) -> BuiltExample:
+    longest = max([len(b.answer_ids), *map(len, b.wrong_ids)])
+    if context_len is None or len(b.prompt_ids) + longest <= context_len:
+        return b
+    keep = context_len - longest - 1
+    if keep < 2:
+        raise TaskError(f"{where}: the answer alone fills the model's context")
+    ids = b.prompt_ids
+    new = ids[:1] + ids[len(ids) - keep :]
+    return BuiltExample(b.example_id, new, b.answer_ids, b.wrong_ids, b.resplit,
+                        len(ids) - len(new))  # fmt: skip
+
+
+def unk_id_of(model: LanguageModel) -> int | None:
+    """The id a tokenizer uses for characters it cannot encode, if it has one."""
+    tok = model.tokenizer
+    unk = getattr(tok, "unk_id", None)
+    if isinstance(unk, int):
+        return unk
+    if callable(unk):
+        return int(unk())
+    if getattr(tok, "byte_fallback", True) is False:
+        return 0
+    sp = getattr(tok, "sp", None)
+    return int(sp.unk_id()) if sp is not None else None
+
+
+def build_examples(
+    model: LanguageModel, task_id: str, examples: list[Example], target: str = "answer"
+) -> tuple[list[BuiltExample], list[TaskError], int]:
+    """Build every example; returns (built, per-example errors, number not applicable)."""
+    built: list[BuiltExample] = []
+    errors: list[TaskError] = []
+    skipped = 0
+    unk = unk_id_of(model)
+    for ex in examples:
+        try:
+            built.append(build_example(model.encode, ex, task_id, target=target,
+                                       context_len=model.context_len, unk_id=unk))  # fmt: skip
+        except NotApplicable:
+            skipped += 1
+        except TaskError as e:
+            errors.append(e)
+    return built, errors, skipped
