@@ -28,7 +28,7 @@ def test_story_opening_only_at_the_start(ctx: TagContext) -> None:
 
 
 def test_story_closing_formulas_in_the_second_half(ctx: TagContext) -> None:
-    text = "Tom lost his red ball in the park and cried a lot. From that day on, he was careful. The end."
+    text = "Tom lost his red ball in the park and cried. From that day on, he was careful. The end."
     got = run("story-closing", text, ctx)
     assert [t for t, _ in got] == ["From", "that", "day", "on", "The", "end"]
     assert got[0][1]["formula"] == "from that day on" and got[0][1]["index"] == 0
