@@ -19,6 +19,7 @@ table read backwards), so a token holding half a character gets an empty span.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from functools import cache
 from pathlib import Path
@@ -33,6 +34,8 @@ from capgym.models.spans import char_spans
 
 RONENELDAN_CONTEXT = 512
 GENERIC_CONTEXT_CAP = 2048
+# config keys that change with where or how a model was saved, not what it computes
+_VOLATILE = {"_name_or_path", "transformers_version", "_commit_hash", "dtype", "torch_dtype"}
 
 
 @cache
@@ -169,7 +172,8 @@ class HFLM(LanguageModel):
     def content_hash(self) -> str:
         """sha256 of the config, every weight tensor and the tokenizer."""
         if self._hash is None:
-            digest = hashlib.sha256(self.model.config.to_json_string(use_diff=False).encode())
+            config = {k: v for k, v in self.model.config.to_dict().items() if k not in _VOLATILE}
+            digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
                 digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
