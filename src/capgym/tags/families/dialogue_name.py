@@ -78,13 +78,13 @@ def _speaker(
         if o is not None:
             return "after-quote", o
     if verb_after:
-        o = _quote_closed_before(doc, first, closes)  # '," Mom said'
-        if o is not None:
-            return "after-quote", o
-        after = doc.words[last + 1][1]  # 'Mom said, "'
+        after = doc.words[last + 1][1]  # 'Mom said, "' (even right after another quotation)
         for k in range(after, min(after + 4, len(doc.text))):
             if k in opens:
                 return "before-quote", k
+        o = _quote_closed_before(doc, first, closes)  # '," Mom said'
+        if o is not None:
+            return "after-quote", o
     return None
 
 

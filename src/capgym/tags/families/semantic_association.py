@@ -4,7 +4,7 @@ Once a story is at the beach, "sand", "waves" and "shells" become likely; at a b
 "cake" and "presents".  The model predicts a word it has not seen in the story from the
 topic that earlier words set.
 
-Span: the first occurrence in the story of a word (compared by singular form) that
+Span: the first occurrence in the story of a word (no inflection of it earlier) that
 belongs to a topic cluster together with a different word seen earlier in the story:
 the hand lexicon ``CLUSTERS`` below, or, for nouns outside it, a pair of nouns that
 share reference-corpus stories far more than chance
@@ -16,6 +16,7 @@ earliest related earlier word), ``cue_char``, ``cluster`` (lexicon topic, or "co
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from capgym.tags.context import TagContext
 from capgym.tags.families.repeated_noun import GENERIC_NOUNS
@@ -68,37 +69,20 @@ def semantic_association(text: str, ctx: TagContext) -> Iterable[Span]:
     """
     doc = ctx.doc(text)
     assoc = ctx.associations
-    first_of: dict[str, int] = {}  # singular form -> first word index
+    seen: dict[str, int] = {}  # lower-case word -> first index
     topic_cue: dict[str, int] = {}  # topic -> first word index of a cue
     spans = []
     for i, low in enumerate(doc.lower):
-        lemma = singular(low)
-        if lemma in first_of:
+        base = _base(low)
+        if seen.keys() & _forms(base):  # "sleep" after "sleeping" is a repeat, not a prime
+            seen.setdefault(low, i)
             continue
-        first_of[lemma] = i
-        topics = _WORD_CLUSTERS.get(lemma, [])
-        attrs = None
-        for t in topics:
-            j = topic_cue.get(t)
-            if j is not None and singular(doc.lower[j]) != lemma:
-                attrs = {"cluster": t, "source": "lexicon", "cue_index": j}
-                break
-        if (
-            attrs is None
-            and not topics
-            and low in assoc
-            and low not in NOT_TOPICAL
-            and not doc.cap_informative(i)
-        ):
-            cues = [(first_of[c], c) for c in assoc[low] if c in first_of and first_of[c] < i]
-            if cues:
-                j, cue = min(cues)
-                attrs = {
-                    "cluster": "corpus",
-                    "source": "corpus",
-                    "cue_index": j,
-                    "pmi": assoc[low][cue],
-                }
+        seen[low] = i
+        topics = _WORD_CLUSTERS.get(base, [])
+        attrs = _lexicon_cue(doc.lower, topics, topic_cue, base)
+        topical = low in assoc and low not in NOT_TOPICAL and not doc.cap_informative(i)
+        if attrs is None and not topics and topical:
+            attrs = _corpus_cue(assoc[low], seen, i)
         for t in topics:
             topic_cue.setdefault(t, i)
         if attrs is None:
@@ -112,3 +96,42 @@ def semantic_association(text: str, ctx: TagContext) -> Iterable[Span]:
         }
         spans.append(Span(doc.words[i][0], doc.words[i][1], attrs))
     return spans
+
+
+def _lexicon_cue(
+    lower: list[str], topics: list[str], topic_cue: dict[str, int], base: str
+) -> dict[str, Any] | None:
+    for t in topics:
+        j = topic_cue.get(t)
+        if j is not None and _base(lower[j]) != base:
+            return {"cluster": t, "source": "lexicon", "cue_index": j}
+    return None
+
+
+def _corpus_cue(cues: dict[str, float], seen: dict[str, int], i: int) -> dict[str, Any] | None:
+    found = [(seen[c], c) for c in cues if c in seen and seen[c] < i]
+    if not found:
+        return None
+    j, cue = min(found)
+    return {"cluster": "corpus", "source": "corpus", "cue_index": j, "pmi": cues[cue]}
+
+
+def _base(low: str) -> str:
+    """The cluster form of a word: its singular, or its stem without -ing/-ed."""
+    sg = singular(low)
+    if sg in _WORD_CLUSTERS:
+        return sg
+    for suffix in ("ing", "ed"):
+        if low.endswith(suffix) and len(low) > len(suffix) + 2:
+            stem = low[: -len(suffix)]
+            for cand in (stem, stem + "e", stem[:-1]):
+                if cand in _WORD_CLUSTERS:
+                    return cand
+    return sg
+
+
+def _forms(base: str) -> set[str]:
+    """Inflected forms of ``base`` that count as the same word."""
+    forms = {base, base + "s", base + "es", base + "d", base + "ed", base + "ing"}
+    forms |= {base[:-1] + "ing", base[:-1] + "ies", base + base[-1:] + "ing"}
+    return forms | {base + base[-1:] + "ed"}
