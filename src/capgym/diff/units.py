@@ -36,24 +36,28 @@ from capgym.explain.coverage import confident_sql
 def token_units(
     con: duckdb.DuckDBPyConnection, a: str, b: str, corpora: list[str], threshold: float
 ) -> int:
-    """Create ``units`` joined token by token; returns the number of unaligned positions."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _sa AS
-        SELECT corpus, story, pos, token_id, logprob, rank,
-               {EFFECTIVE_START_SQL} AS us, {EFFECTIVE_END_SQL} AS ue
-        FROM scores WHERE model = ? AND list_contains(?, corpus)
-        """,
-        [a, corpora],
-    )
+    """Create ``units`` joined token by token; returns the number of positions of the
+    stories both models scored that do not align (token ids differ, or one lacks it)."""
     con.execute(
         """
-        CREATE OR REPLACE TEMP TABLE _sb AS
-        SELECT corpus, story, pos, token_id, logprob, rank
-        FROM scores WHERE model = ? AND list_contains(?, corpus)
+        CREATE OR REPLACE TEMP TABLE _common AS
+        SELECT corpus, story FROM scores WHERE model = $a AND list_contains($c, corpus)
+        INTERSECT
+        SELECT corpus, story FROM scores WHERE model = $b AND list_contains($c, corpus)
         """,
-        [b, corpora],
+        {"a": a, "b": b, "c": corpora},
     )
+    for name, model in (("_sa", a), ("_sb", b)):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {name} AS
+            SELECT corpus, story, pos, token_id, logprob, rank,
+                   {EFFECTIVE_START_SQL} AS us, {EFFECTIVE_END_SQL} AS ue
+            FROM scores SEMI JOIN _common USING (corpus, story)
+            WHERE model = ?
+            """,
+            [model],
+        )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE units AS

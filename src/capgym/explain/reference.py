@@ -49,7 +49,9 @@ def model_tokenizer(run: RunStore | None, model: str) -> Tokenizer:
     info: dict[str, Any] = {}
     if run is not None:
         info = run.manifest.get("models", {}).get(model, {})
-    for name in dict.fromkeys([model, info.get("source")]):
+    source = str(info.get("source") or "")
+    path = source.split(":", 1)[1] if source.startswith(("assets:", "cache:")) else source
+    for name in dict.fromkeys([model, path]):
         if not name:
             continue
         try:
