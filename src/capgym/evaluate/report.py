@@ -3,7 +3,7 @@
 >>> import pandas as pd
 >>> s = pd.DataFrame({"model": ["m"], "task": ["t"], "accuracy": [0.5],
 ...                   "mean_logit_diff": [1.25]})
->>> EvalReport(pd.DataFrame(), s, pd.DataFrame()).table().loc["t", ("accuracy", "m")]
+>>> EvalReport(pd.DataFrame(), s, pd.DataFrame()).table().loc["t", ("accuracy", "m")].item()
 0.5
 """
 

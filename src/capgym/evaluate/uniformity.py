@@ -8,11 +8,11 @@ the largest ``|d|`` are where performance is least uniform.
 
 >>> import json, pandas as pd
 >>> df = pd.DataFrame({"model": "m", "task": "t", "rank": [0] * 40,
-...     "logit_diff": [2.0] * 30 + [-2.0] * 10, "logprob": -1.0,
+...     "logit_diff": [2.0, 3.0] * 15 + [-2.0, -1.0] * 5, "logprob": -1.0,
 ...     "meta": [json.dumps({"template": "a" if i < 30 else "b"}) for i in range(40)]})
 >>> top = slices(df, min_count=5).iloc[0]
->>> top.field, top.value, top.diff
-('template', 'b', -4.0)
+>>> top["field"], top["value"], float(top["diff"]), len(slices(df, min_count=5))
+('template', 'b', -4.0, 1)
 """
 
 from __future__ import annotations
@@ -64,9 +64,11 @@ def _task_slices(group: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
         if fld in SKIP_FIELDS:
             continue
         col = meta[fld]
-        values = col.dropna().unique()
+        values = list(col.dropna().unique())
         if not 2 <= len(values) <= MAX_VALUES:
             continue
+        if len(values) == 2 and col.notna().all():  # the two slices mirror each other
+            values = [min(values, key=lambda v: ((col == v).sum(), v))]
         for v in values:
             mask = (col == v).to_numpy()
             a, b = x[mask & ok], x[~mask & ok]

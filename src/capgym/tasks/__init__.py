@@ -7,7 +7,7 @@ mined examples from tagged corpora, and labelled red-team perturbations.
 >>> import capgym.tasks as gym
 >>> t = gym.make("character-tracking", n=10)
 >>> t.capability, sorted(set(e.meta["perturbation"] for e in t.examples))[:2]
-('character-tracking', ['distractor', 'lengthen'])
+('character-tracking', ['deep', 'distractor'])
 """
 
 from __future__ import annotations

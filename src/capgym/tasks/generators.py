@@ -9,8 +9,8 @@ returns :class:`Example` objects (or dicts with prompt, answer, wrong, meta, id)
 >>> import random
 >>> from capgym.tasks.fillers import Fillers
 >>> ex = GENERATORS["bag-items"](random.Random(1), Fillers.default(), 1)[0]
->>> ex.answer in ex.prompt, ex.meta["items"]
-(True, 3)
+>>> ex.answer in ex.prompt, ex.answer in ex.wrong
+(True, False)
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def mine_examples(
         prompt, answer = text[:start], text[start:end]
         lead = len(prompt) - len(prompt.rstrip(" "))
         prompt, answer = prompt[: len(prompt) - lead], prompt[len(prompt) - lead :] + answer
-        if not prompt.strip() or not answer.strip():
+        if not prompt.strip() or len(answer.strip()) < max(1, spec.get("min_chars", 1)):
             continue
         wrong = _wrongs(rule, answer, alts.get(key, []))
         if rule != "none" and not wrong:

@@ -5,11 +5,11 @@ researcher who mistypes a field sees where:
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.yaml"
->>> _ = p.write_text("id: demo\\ncapability: pronoun\\nexamples:\\n  - prompt: 3\\n")
+>>> _ = p.write_text("id: demo\\ncapability: pronoun\\nexamples:\\n  - {prompt: 3, answer: x}\\n")
 >>> try:
 ...     read_task_file(p)
 ... except Exception as e:
-...     print(str(e).split(": ", 1)[1][:43])
+...     print(str(e).split(": ", 1)[1][:44])
 line 4: examples[0].prompt: 3 is not of type
 """
 
@@ -130,6 +130,7 @@ TASK_SCHEMA: dict[str, Any] = {
                 "capability": _TEXT,
                 "wrong": {"enum": ["other-name", "other-pronoun", "other-noun", "none"]},
                 "max": {"type": "integer", "minimum": 0},
+                "min_chars": {"type": "integer", "minimum": 0},
             },
         },
     },

@@ -12,7 +12,7 @@ sample twice, the second time with ``a`` and ``b`` exchanged (as in IOI datasets
 >>> t = Template("t", "{Name} lost {name.poss} hat.", " {name.Pron}", (), slots)
 >>> ex, _ = expand("demo", [t], Fillers.default(), 1, random.Random(0))[0]
 >>> ex.prompt, ex.answer
-('Emma lost her hat.', ' She')
+('Molly lost her hat.', ' She')
 """
 
 from __future__ import annotations
@@ -209,36 +209,63 @@ def _quota(templates: list[Template], n: int) -> list[int]:
     return q
 
 
+def _fill(
+    task_id: str,
+    t: Template,
+    fillers: Fillers,
+    rng: random.Random,
+    quota: int,
+    seen: set[tuple[str, str]],
+    start: int,
+) -> list[tuple[Example, dict[str, Record]]]:
+    """Up to ``quota`` new distinct examples of one template (numbered from ``start``)."""
+    out: list[tuple[Example, dict[str, Record]]] = []
+    k, tries, goal = start, 0, len(seen) + quota
+    while len(seen) < goal and tries < 20 * quota + 20:
+        tries += 1
+        try:
+            values = sample_values(t, fillers, rng)
+        except TaskError as e:
+            raise TaskError(f"task {task_id}: {e}") from None
+        variants = [("", values)]
+        if t.symmetric:
+            a, b = t.symmetric
+            variants = [("a", values), ("b", {**values, a: values[b], b: values[a]})]
+        exs = [
+            make_example(task_id, t, v, f"{t.id}-{k:04d}{sfx}",
+                         {"pair": f"{t.id}-{k:04d}", "order": sfx} if sfx else {})
+            for sfx, v in variants
+        ]  # fmt: skip
+        keys = [(e.prompt, e.answer) for e in exs]
+        if any(key in seen for key in keys):
+            continue
+        seen.update(keys)
+        out.extend(zip(exs, [v for _, v in variants]))
+        k += 1
+    return out
+
+
 def expand(
     task_id: str, templates: list[Template], fillers: Fillers, n: int, rng: random.Random
 ) -> list[tuple[Example, dict[str, Record]]]:
     """About ``n`` distinct examples spread over the templates by weight, with their values.
 
-    Fewer come back when a template runs out of distinct fillings.
+    A template that runs out of distinct fillings leaves its share to the others.
     """
-    out: list[tuple[Example, dict[str, Record]]] = []
-    for t, quota in zip(templates, _quota(templates, n)):
-        seen: set[tuple[str, str]] = set()
-        k = tries = 0
-        while len(seen) < quota and tries < 20 * quota + 20:
-            tries += 1
-            try:
-                values = sample_values(t, fillers, rng)
-            except TaskError as e:
-                raise TaskError(f"task {task_id}: {e}") from None
-            variants = [("", values)]
-            if t.symmetric:
-                a, b = t.symmetric
-                variants = [("a", values), ("b", {**values, a: values[b], b: values[a]})]
-            exs = [
-                make_example(task_id, t, v, f"{t.id}-{k:04d}{sfx}",
-                             {"pair": f"{t.id}-{k:04d}", "order": sfx} if sfx else {})
-                for sfx, v in variants
-            ]  # fmt: skip
-            keys = [(e.prompt, e.answer) for e in exs]
-            if any(key in seen for key in keys):
-                continue
-            seen.update(keys)
-            out.extend(zip(exs, [v for _, v in variants]))
-            k += 1
-    return out
+    by_t: list[list[tuple[Example, dict[str, Record]]]] = [[] for _ in templates]
+    seen: list[set[tuple[str, str]]] = [set() for _ in templates]
+    open_ = list(range(len(templates)))
+    missing = n
+    for _ in range(3):
+        if missing <= 0 or not open_:
+            break
+        quotas = _quota([templates[i] for i in open_], missing)
+        still = []
+        for i, quota in zip(open_, quotas):
+            new = _fill(task_id, templates[i], fillers, rng, quota, seen[i], len(by_t[i]))
+            by_t[i] += new
+            if len(new) >= quota:
+                still.append(i)
+        open_ = still
+        missing = n - sum(len(s) for s in seen)
+    return [item for items in by_t for item in items]

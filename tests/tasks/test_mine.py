@@ -1,0 +1,64 @@
+"""Mined examples: prompt = story up to the span, answer = the span, plausible wrongs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from capgym.tasks import make
+from capgym.tasks.mine import mine_examples
+
+TEXT = "Sara had a cat. Ben came over. Sara gave the cat to Ben. She smiled."
+
+
+def _tags() -> pd.DataFrame:
+    rows = []
+    for cap, word, nth in [("repeated-name", "Sara", 1), ("repeated-name", "Ben", 1),
+                           ("pronoun", "She", 0), ("repeated-name", "Sara", 0),
+                           ("repeated-name", "Ben", 0)]:  # fmt: skip
+        start = [i for i in range(len(TEXT)) if TEXT.startswith(word, i)][nth]
+        rows.append({"corpus": "c", "story": 7, "char_start": start, "char_end": start + len(word),
+                     "capability": cap, "attrs": json.dumps({"distance": 3})})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+STORIES = pd.DataFrame({"corpus": ["c"], "story": [7], "text": [TEXT]})
+
+
+def test_mined_names_have_other_names_as_wrong_answers() -> None:
+    exs = mine_examples(
+        {"capability": "repeated-name", "wrong": "other-name"}, STORIES, _tags(), "t"
+    )
+    by_answer = {e.answer: e for e in exs}
+    sara = by_answer[" Sara"]
+    assert sara.prompt == "Sara had a cat. Ben came over." and sara.wrong == (" Ben",)
+    assert sara.meta["source"] == "mined" and sara.meta["story"] == 7
+    assert sara.meta["tag.distance"] == 3
+
+
+def test_mined_pronoun_gets_the_other_gender() -> None:
+    (ex,) = mine_examples(
+        {"capability": "pronoun", "wrong": "other-pronoun"}, STORIES, _tags(), "t"
+    )
+    assert ex.answer == " She" and ex.wrong == (" He",)
+    assert TEXT.startswith(ex.prompt + ex.answer)
+
+
+def test_make_with_a_corpus_adds_mined_examples() -> None:
+    task = make("pronoun", n=5, perturb=False, corpus=STORIES, tags=_tags())
+    sources = {e.meta["source"] for e in task.examples}
+    assert sources == {"template", "mined"}
+
+
+def test_make_with_real_taggers() -> None:
+    stories = pd.DataFrame({"corpus": "c", "story": [0, 1], "text": [
+        "Once upon a time, there was a girl named Lily. Lily had a red ball. She loved it.",
+        "Tom and Sue went to the park. Tom gave Sue a flower. Sue said, \"Thank you, Tom.\"",
+    ]})  # fmt: skip
+    task = make("repeated-name", n=5, perturb=False, corpus=stories)
+    mined = [e for e in task.examples if e.meta["source"] == "mined"]
+    assert mined, "the repeated-name tagger should find Lily, Tom or Sue"
+    for e in mined:
+        text = stories.text[e.meta["story"]]
+        assert text.startswith(e.prompt + e.answer) and e.wrong
