@@ -34,6 +34,8 @@ _TERNARY = np.array([0.0, 1.0, 0.0, -1.0], dtype=np.float32)
 class BitLinear(nn.Module):
     """y = (quant8(x / (rms(x) n)) @ codes^T) * scale * act_scale, without bias."""
 
+    scale: torch.Tensor
+
     def __init__(self, n_in: int, n_out: int) -> None:
         super().__init__()
         self.codes = nn.Parameter(torch.zeros(n_out, n_in), requires_grad=False)

@@ -76,7 +76,6 @@ def ronen_config(name: str) -> Any:
         window_size=256, activation_function="gelu_new", resid_dropout=0.0, embed_dropout=0.0,
         attention_dropout=0.0, classifier_dropout=0.1, layer_norm_epsilon=1e-5,
         initializer_range=0.02, use_cache=True, bos_token_id=50256, eos_token_id=50256,
-        attn_implementation="eager",
     )  # fmt: skip
 
 

@@ -139,6 +139,8 @@ def _contiguous(text: str, char_starts: list[int]) -> list[tuple[int, int]]:
 class HFLM(LanguageModel):
     """A ``transformers`` causal LM with its tokenizer; logits in float32, no grad."""
 
+    tokenizer: HFTokenizer
+
     def __init__(
         self,
         model: Any,
@@ -209,11 +211,10 @@ def is_roneneldan(source: str) -> bool:
 def wrap(model: Any, tokenizer: HFTokenizer, *, name: str, source: str, roneneldan: bool) -> HFLM:
     """A loaded model + tokenizer as an :class:`HFLM`, with the BOS/context conventions."""
     cfg = model.config
-    positions = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", 2048)
-    if roneneldan:
-        context, bos = min(positions, RONENELDAN_CONTEXT), 50256
-    else:
-        context, bos = min(positions, GENERIC_CONTEXT_CAP), tokenizer.bos_id
+    positions = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
+    positions = int(positions or GENERIC_CONTEXT_CAP)
+    bos: int | None = 50256 if roneneldan else tokenizer.bos_id
+    context = min(positions, RONENELDAN_CONTEXT if roneneldan else GENERIC_CONTEXT_CAP)
     return HFLM(model, tokenizer, name=name, source=source, context_len=context, bos_id=bos)
 
 

@@ -135,6 +135,9 @@ class Llama(nn.Module):
     ``block_norms=False`` drops the per-block RMSNorms (BitLinear normalises itself).
     """
 
+    rope_cos: torch.Tensor
+    rope_sin: torch.Tensor
+
     def __init__(
         self, cfg: LlamaConfig, linear: LinearFactory = _linear, block_norms: bool = True
     ) -> None:

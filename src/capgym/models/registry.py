@@ -116,7 +116,8 @@ def _hub_file(repo: str, filename: str) -> Path:
 
 def _load_karpathy(name: str) -> LanguageModel:
     filename, tok_name, _ = KARPATHY[name]
-    if tok_name is None:
+    tokenizer: Path | None = None
+    if tok_name is None:  # look before downloading hundreds of megabytes
         candidates = [cache_dir() / "tokenizers" / "llama2c" / "tokenizer.bin"]
         root = assets_dir()
         if root is not None:
@@ -128,8 +129,8 @@ def _load_karpathy(name: str) -> LanguageModel:
                 f"put it at {candidates[0]}"
             )
     checkpoint = _hub_file("karpathy/tinyllamas", filename)
-    if tok_name is not None:
-        tokenizer = _hub_file("karpathy/tinyllamas", tok_name)
+    if tokenizer is None:
+        tokenizer = _hub_file("karpathy/tinyllamas", str(tok_name))
     return load_llama2c(
         checkpoint, tokenizer, name=name, source=f"hub:karpathy/tinyllamas/{filename}"
     )
