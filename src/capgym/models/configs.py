@@ -99,7 +99,7 @@ def random_model(name: str, seed: int = 0) -> Any:
 
     >>> lm = random_model("TinyStories-1M")
     >>> lm.name, lm.n_params, lm.context_len, lm.bos_id
-    ('random:TinyStories-1M', 3747520, 512, 50256)
+    ('random:TinyStories-1M', 3745984, 512, 50256)
     """
     from transformers import GPTNeoForCausalLM
 

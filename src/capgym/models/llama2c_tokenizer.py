@@ -43,8 +43,9 @@ def parse_tokenizer_bin(
 ) -> tuple[int, list[bytes], list[float]]:
     """Parse llama2.c tokenizer bytes into (max_token_length, pieces, scores).
 
-    >>> parse_tokenizer_bin(b"\\x01\\0\\0\\0" + b"\\0\\0\\0\\0" + b"\\x01\\0\\0\\0a")
-    (1, [b'a'], [0.0])
+    >>> pieces = [struct.pack("<fi", -1.0, 1) + c for c in (b"a", b"b", b"c")]
+    >>> parse_tokenizer_bin(struct.pack("<i", 1) + b"".join(pieces))
+    (1, [b'a', b'b', b'c'], [-1.0, -1.0, -1.0])
     """
     fix = "re-export it with llama2.c's tokenizer.py"
     if len(data) < 4:

@@ -150,7 +150,7 @@ def load_model(name_or_path: str, device: str = "cpu") -> LanguageModel:
     """Load a model by registry name, Hub id or local path (see the module docstring).
 
     >>> lm = load_model("stories260K")  # doctest: +SKIP
-    >>> lm.n_params, lm.context_len
+    >>> lm.n_params, lm.context_len  # doctest: +SKIP
     (260032, 512)
     """
     lm = _resolve(name_or_path)
