@@ -31,7 +31,7 @@ from capgym.report.matrix import matrix
 from capgym.report.overview import overview, stories
 from capgym.report.residue import residue
 from capgym.store import RunStore, open_run
-from capgym.view.tokens import assets_html
+from capgym.view.tokens import assets_html, palette_for
 
 SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,
@@ -68,6 +68,9 @@ def _write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
     os.replace(tmp, path)
 
 
@@ -96,6 +99,7 @@ def report(
         _clear_exports(assets)
     f = Frame(run)
     try:
+        f.stories.palette = palette_for(f.capabilities)  # one colour per capability, page-wide
         ctx = Ctx(f, Exporter(assets if exports else None, assets.name), n_stories)
         built = [SECTIONS[s](ctx) for s in chosen]
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

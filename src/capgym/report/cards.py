@@ -60,7 +60,10 @@ def who_has_it(m: pd.DataFrame, cap: str, params: dict[str, float | None]) -> pd
         row["has it"] = "yes" if lo > 0.5 else "no"
         if gym_n or c is not None:
             rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if len(df) and not (df["gym n"] > 0).any():
+        df = df.drop(columns=["gym acc", "gym n"])
+    return df
 
 
 def _examples(ctx: Ctx, cap: str, model: str) -> str:
@@ -86,14 +89,19 @@ def _examples(ctx: Ctx, cap: str, model: str) -> str:
         groups.append(
             (f"{names.get(int(q), q)}: p in [{g.q_lo.iloc[0]:.3f}, {g.q_hi.iloc[0]:.3f}]", g)
         )
-    out = [note(f"{model}'s probability of the token that predicts each tagged span (outlined).")]
+    out = [note(
+        f"{model} (the model with the lowest NLL per character): its probability of the token that "
+        f"predicts each tagged span (outlined; {cap} spans underlined). White = 1, red = 0."
+    )]  # fmt: skip
     for label, g in groups:
         if g.empty:
             continue
         out.append(f'<div class="group">{esc(label)}</div>')
         for r in g.itertuples():
             win = (int(r.tag_start) - WINDOW_BEFORE, int(r.tag_end) + WINDOW_AFTER)
-            v = ctx.story(r.corpus, int(r.story), model, tags=cap, pos=int(r.pos), window=win)
+            v = ctx.story(
+                r.corpus, int(r.story), model, tags=cap, pos=int(r.pos), window=win, show_head=False
+            )
             out.append(
                 f'<div class="ex-label">p {r.p:.3f} · rank {r.rank} · {esc(r.corpus)} story {r.story}</div>{v.body}'
             )

@@ -153,7 +153,7 @@ def scaling(m: pd.DataFrame, params: dict[str, float | None], title: str) -> tup
             hovertemplate="%{customdata[0]} (%{x:,.0f} params)<br>%{y:.3f} [%{customdata[1]:.3f}, %{customdata[2]:.3f}]<extra>" + str(cap) + "</extra>",
         )  # fmt: skip
     _layout(fig, title, 380)
-    fig.update_xaxes(type="log", title="parameters", gridcolor="#eee", dtick=1, tickformat=".2s")
+    fig.update_xaxes(type="log", title="parameters", gridcolor="#eee", dtick="D2", tickformat=".2s")
     fig.update_yaxes(title="score", range=[0, 1.02], gridcolor="#eee")
 
     def draw(mfig: Any) -> None:

@@ -90,11 +90,14 @@ class Frame:
 
     @cached_property
     def ref_model(self) -> str | None:
-        """The model whose examples the cards show: the largest scored one."""
-        known = self.models.dropna(subset=["n_params"])
-        if len(known):
-            return str(known.model.iloc[-1])
-        return self.model_names[-1] if self.model_names else None
+        """The model whose examples the cards show: the one with the lowest NLL per
+        character (comparable across tokenizers)."""
+        df = self.df(
+            "WITH s AS (SELECT model, corpus, story, -sum(logprob) AS nll FROM scores GROUP BY ALL) "
+            "SELECT model, sum(nll) / sum(length(t.text)) AS nll FROM s JOIN stories t "
+            "USING (corpus, story) GROUP BY model ORDER BY nll, model LIMIT 1"
+        )
+        return str(df.model.iloc[0]) if len(df) else None
 
     @cached_property
     def corpora(self) -> pd.DataFrame:

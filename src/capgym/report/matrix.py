@@ -25,16 +25,16 @@ LABELS = {
 }
 
 
-def wide(m: pd.DataFrame) -> pd.DataFrame:
-    """The long matrix as a paper table: one row per model, ``score [lo, hi]`` cells."""
+def wide(m: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """The long matrix as a paper table: one row per capability, one column per model
+    (in ``order``), ``score [lo, hi]`` cells."""
     cell = m.assign(
         cell=[
             f"{s:.2f} [{lo:.2f}, {hi:.2f}]" for s, lo, hi in zip(m.score, m.lo, m.hi, strict=True)
         ]
     )
-    return cell.pivot_table(
-        index="model", columns="capability", values="cell", aggfunc="first"
-    ).reset_index()
+    w = cell.pivot_table(index="capability", columns="model", values="cell", aggfunc="first")
+    return w.reindex(columns=order).reset_index().rename_axis(columns=None)
 
 
 def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def matrix(ctx: Ctx) -> Section:
                 (7.0, 1.4 + 0.35 * len(order)),
             )
         )
-        parts.append(ctx.table(f"matrix-{source}", wide(ms), title))
+        parts.append(ctx.table(f"matrix-{source}", wide(ms, order), title))
         if ms.model.map(params).notna().sum() >= 2:
             fig = figures.scaling(ms, params, f"Scaling: {label} vs parameters")
             parts.append(ctx.figure(f"scaling-{source}", fig))

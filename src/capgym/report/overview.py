@@ -68,7 +68,7 @@ def overview(ctx: Ctx) -> Section:
 
 
 def stories(ctx: Ctx, corpus: str | None = None, models: list[str] | None = None) -> Section:
-    """The first few stories as token heat-maps: the largest model open, the others folded."""
+    """The first few stories as token heat-maps: the best model open, the others folded."""
     f = ctx.f
     if not f.has("scores"):
         return Section("stories", "Stories", nodata("scores", ctx.how("scores")))
@@ -85,11 +85,11 @@ def stories(ctx: Ctx, corpus: str | None = None, models: list[str] | None = None
         f"SELECT DISTINCT corpus, story FROM scores WHERE {where} ORDER BY corpus, story LIMIT ?",
         [*params, ctx.n_stories],
     )
-    tags = f.has("tags")
+    tags = False  # every token carries a tag or two: the cards show one capability at a time
     parts = [note(
         "Each box is a token, coloured by the probability the model gave it (white = 1, red = 0); "
-        "hover or click a token for its probability, rank, entropy and top-k alternatives."
-        + (" Underlines mark capability tags." if tags else "")
+        "hover or click a token for its probability, rank, entropy and top-k alternatives. "
+        "The model with the lowest NLL per character is open; the others are folded."
     )]  # fmt: skip
     for corpus_name, story in picked.itertuples(index=False):
         story = int(story)

@@ -45,8 +45,11 @@ class StoryData:
     Thread-safe: each call uses its own cursor; vocabularies are cached per model.
     """
 
-    def __init__(self, source: RunStore | duckdb.DuckDBPyConnection):
+    def __init__(
+        self, source: RunStore | duckdb.DuckDBPyConnection, palette: dict[str, str] | None = None
+    ):
         self.con = source.connect() if isinstance(source, RunStore) else source
+        self.palette = palette  # capability -> colour, shared by every view of a page
         self._pieces: dict[str, dict[int, str]] = {}
         self._lock = threading.Lock()
 
@@ -132,6 +135,7 @@ class StoryData:
         window: tuple[int, int] | None = None,
         title: str | None = None,
         id_prefix: str | None = None,
+        show_head: bool = True,
     ) -> TokenView:
         """A story for one model, or ``model -> compare``; ``pos`` (a position of ``model``)
         is outlined; ``tags`` is True (all), False, or one capability name."""
@@ -144,7 +148,8 @@ class StoryData:
         if pos is not None:
             hit = [t for t in toks if t.pos == pos]
             hl = (hit[0].char_start, hit[0].char_end) if hit else None
-        kw: dict[str, Any] = {"tags": tg, "highlight": hl, "window": window, "id_prefix": id_prefix}
+        kw: dict[str, Any] = {"tags": tg, "highlight": hl, "window": window, "id_prefix": id_prefix,
+                              "palette": self.palette, "show_head": show_head}  # fmt: skip
         if compare:
             other = self.tokens(compare, corpus, story)
             if not other:

@@ -29,8 +29,10 @@ from typing import Any
 
 from capgym.view.align import align
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
-           "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#d62728")  # fmt: skip
+# 20 distinguishable underline colours (Tableau 10, then darker and lighter variants).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#7b4173",
+           "#e7ba52", "#3182bd", "#31a354", "#843c39", "#636363", "#ce6dbd")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,18 @@ def diff_color(delta: float) -> str:
     return _mix((255, 255, 255), (59, 130, 246) if delta > 0 else (240, 82, 82), t)
 
 
+def palette_for(names: Sequence[str]) -> dict[str, str]:
+    """Distinct colours for a known set of capabilities (by sorted name).
+
+    >>> palette_for(["b", "a"])
+    {'a': '#1f77b4', 'b': '#ff7f0e'}
+    """
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(sorted(set(names)))}
+
+
 def cap_color(name: str, palette: Mapping[str, str] | None = None) -> str:
-    """A stable colour per capability family (override with ``palette``)."""
+    """The colour of a capability: from ``palette`` (see :func:`palette_for`), else one
+    picked by a hash of its name (stable, but two names may share it)."""
     if palette and name in palette:
         return palette[name]
     return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
@@ -277,11 +289,13 @@ def token_view(
     title: str | None = None,
     id_prefix: str | None = None,
     palette: Mapping[str, str] | None = None,
+    show_head: bool = True,
 ) -> TokenView:
     """One model's view of ``text``: a box per token, coloured by its probability.
 
     ``highlight`` outlines the tokens overlapping a character span; ``window`` shows only
-    the tokens overlapping a character range (widened to whole tokens).
+    the tokens overlapping a character range (widened to whole tokens); ``show_head=False``
+    drops the title and legends (for many small examples under one legend).
 
     >>> token_view("a\\nb", [Tok(1, 0, 1, 0.0), Tok(2, 1, 2, -1.0), Tok(3, 2, 3, -9.0)],
     ...            id_prefix="v").body.count('data-i=')
@@ -302,9 +316,8 @@ def token_view(
             it["g"] = [[g.capability, g.attrs[:160]] for g in tt]
         items.append(it)
     caps = sorted({g.capability for g in tags})
-    head = _head(
-        title or model or None, _legend("1", "0", "#ffffff", prob_color(0.0), "p:"), caps, palette
-    )
+    legend = _legend("1", "0", "#ffffff", prob_color(0.0), "p:")
+    head = _head(title or model or None, legend, caps, palette) if show_head else ""
     data = {"mode": "single", "models": [model], "items": items}
     return _finish("single", _boxes_html(text, boxes, win, palette), head, data, id_prefix)
 
@@ -327,6 +340,7 @@ def diff_view(
     title: str | None = None,
     id_prefix: str | None = None,
     palette: Mapping[str, str] | None = None,
+    show_head: bool = True,
 ) -> TokenView:
     """Two models on one text, coloured by ``logp_B - logp_A`` of each aligned stretch.
 
@@ -357,6 +371,6 @@ def diff_view(
         items.append(it)
     caps = sorted({g.capability for g in tags})
     legend = _legend(f"{models[1]} worse", "better", diff_color(-4.0), diff_color(4.0), "Δlogp:")
-    head = _head(title or f"{models[0]} → {models[1]}", legend, caps, palette)
+    head = _head(title or f"{models[0]} → {models[1]}", legend, caps, palette) if show_head else ""
     data = {"mode": "diff", "models": list(models), "items": items}
     return _finish("diff", _boxes_html(text, boxes, win, palette), head, data, id_prefix)

@@ -1,0 +1,257 @@
+"""`capgym view`: a local web app over a run store (stdlib HTTP server, vanilla JS).
+
+Routes (GET only): ``/`` the page; ``/api/meta``; ``/api/positions`` and
+``/api/stories`` (filtered, sorted, paginated); ``/api/story`` (one story as a token
+view, optionally against a second model, with one position outlined).  Every value
+from the request is validated (:mod:`capgym.view.queries`) and bound; no file path is
+ever taken from a request.  Bound to 127.0.0.1 by default, and requests naming
+another host are refused (DNS rebinding).
+
+>>> import tempfile
+>>> from capgym.view.demo import demo_run
+>>> app = Explorer(demo_run(tempfile.mkdtemp()))
+>>> status, _, body = app.handle("/api/positions", "model=tiny-b&sort=prob&page_size=2")
+>>> status, json.loads(body)["total"] > 0
+(200, True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import duckdb
+
+from capgym.errors import CapgymError
+from capgym.store import RunStore
+from capgym.view.cache import ExplorerDB
+from capgym.view.data import StoryData
+from capgym.view.queries import BadRequest, Meta, PositionQuery, StoryQuery, integer, member
+from capgym.view.tokens import assets_html, palette_for
+
+JSON = "application/json; charset=utf-8"
+Response = tuple[int, str, bytes]
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
+}
+
+
+@cache
+def _static(name: str) -> str:
+    return files("capgym.view").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe values: NaN/inf to None, numpy scalars and arrays to Python."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if hasattr(v, "tolist"):
+        return _clean(v.tolist())
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    return v
+
+
+def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    res = cur.execute(sql, params)
+    names = [d[0] for d in res.description]
+    return [{k: _clean(v) for k, v in zip(names, row, strict=True)} for row in res.fetchall()]
+
+
+class Explorer:
+    """The app: routes a path and query string to a response, independent of HTTP."""
+
+    def __init__(self, run: RunStore, cache: bool = True):
+        self.run = run
+        self.db = ExplorerDB(run, cache=cache)
+        self.meta = self._meta()
+        self.data = StoryData(self.db.con, palette=palette_for(self.meta.capabilities))
+        self.routes: dict[str, Callable[[dict[str, list[str]]], Any]] = {
+            "/api/meta": lambda p: self._meta_json(),
+            "/api/positions": self.positions,
+            "/api/stories": self.stories,
+            "/api/story": self.story,
+        }
+
+    def _col(self, sql: str) -> list[str]:
+        cur = self.db.cursor()
+        try:
+            return [str(r[0]) for r in cur.execute(sql).fetchall() if r[0] is not None]
+        finally:
+            cur.close()
+
+    def _meta(self) -> Meta:
+        models = self._col(
+            "SELECT s.model FROM (SELECT DISTINCT model FROM x_scores) s "
+            "LEFT JOIN x_models m USING (model) ORDER BY m.n_params NULLS LAST, s.model"
+        )
+        return Meta(
+            models=models,
+            corpora=self._col("SELECT DISTINCT corpus FROM x_stories ORDER BY 1"),
+            capabilities=self._col("SELECT DISTINCT capability FROM x_tags ORDER BY 1"),
+            explainers=self._col("SELECT DISTINCT explainer FROM x_explains ORDER BY 1"),
+        )
+
+    def _meta_json(self) -> dict[str, Any]:
+        cur = self.db.cursor()
+        try:
+            info = _rows(cur, "SELECT * FROM x_models", [])
+        finally:
+            cur.close()
+        return {
+            **self.meta.__dict__,
+            "run": str(self.run.path),
+            "cached": self.db.cached,
+            "model_info": info,
+        }
+
+    def _paged(self, q: PositionQuery | StoryQuery) -> dict[str, Any]:
+        cur = self.db.cursor()
+        try:
+            sql, params = q.sql()
+            rows = _rows(cur, sql, params)
+            csql, cparams = q.count_sql()
+            row = cur.execute(csql, cparams).fetchone()
+            total = int(row[0]) if row else 0
+        finally:
+            cur.close()
+        return {"rows": rows, "total": total, "page": q.page, "page_size": q.page_size}
+
+    def positions(self, p: dict[str, list[str]]) -> dict[str, Any]:
+        return self._paged(PositionQuery.parse(p, self.meta))
+
+    def stories(self, p: dict[str, list[str]]) -> dict[str, Any]:
+        return self._paged(StoryQuery.parse(p, self.meta))
+
+    def story(self, p: dict[str, list[str]]) -> dict[str, Any]:
+        model = member(
+            p, "model", self.meta.models, self.meta.models[0] if self.meta.models else None
+        )
+        corpus = member(p, "corpus", self.meta.corpora)
+        if model is None or corpus is None:
+            raise BadRequest("story needs model and corpus")
+        story = integer(p, "story", 0, 0, 2**62)
+        compare = member(p, "compare", self.meta.models)
+        pos = None if not p.get("pos") else integer(p, "pos", 0, 0, 2**31)
+        tags = member(p, "tags", ["all", "none", *self.meta.capabilities], "all")
+        tg: bool | str = True if tags == "all" else (False if tags == "none" else str(tags))
+        view = self.data.view(
+            corpus,
+            story,
+            model,
+            compare if compare != model else None,
+            tags=tg,
+            pos=pos,
+            id_prefix="story",
+        )
+        return {
+            "html": view.body,
+            "corpus": corpus,
+            "story": story,
+            "model": model,
+            "compare": compare,
+        }
+
+    def page(self) -> str:
+        html = _static("explorer.html")
+        return (
+            html.replace("{{ASSETS}}", assets_html())
+            .replace("{{CSS}}", _static("explorer.css"))
+            .replace("{{JS}}", _static("explorer.js"))
+        )
+
+    def handle(self, path: str, query: str) -> Response:
+        """Route one GET request; errors become JSON ``{"error": ...}`` with a 4xx status."""
+        if path == "/":
+            return 200, "text/html; charset=utf-8", self.page().encode()
+        if path == "/favicon.ico":
+            return 204, "image/x-icon", b""
+        route = self.routes.get(path)
+        if route is None:
+            return 404, JSON, json.dumps({"error": f"no such page {path!r}"}).encode()
+        try:
+            params = parse_qs(query, keep_blank_values=False, max_num_fields=64)
+            body = route(params)
+        except (BadRequest, ValueError, CapgymError) as e:
+            return 400, JSON, json.dumps({"error": str(e)}).encode()
+        return 200, JSON, json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _handler(app: Explorer, allowed_hosts: set[str] | None) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "capgym-view"
+        sys_version = ""
+
+        def do_GET(self) -> None:
+            host = (self.headers.get("Host") or "").lower()
+            if allowed_hosts is not None and host not in allowed_hosts:
+                self._send(403, JSON, json.dumps({"error": "unexpected Host header"}).encode())
+                return
+            url = urlsplit(self.path)
+            try:
+                status, ctype, body = app.handle(url.path, url.query)
+            except duckdb.Error as e:
+                status, ctype, body = (
+                    500,
+                    JSON,
+                    json.dumps({"error": str(e).splitlines()[0]}).encode(),
+                )
+            self._send(status, ctype, body)
+
+        def do_POST(self) -> None:
+            self._send(405, JSON, b'{"error": "read-only"}')
+
+        def _send(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in SECURITY_HEADERS.items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet; errors reach the browser as JSON
+
+    return Handler
+
+
+def make_server(
+    run: RunStore, host: str = "127.0.0.1", port: int = 8765, cache: bool = True
+) -> ThreadingHTTPServer:
+    """A ready (not yet serving) explorer server; ``port=0`` picks a free port."""
+    app = Explorer(run, cache=cache)
+    srv = ThreadingHTTPServer((host, port), _handler(app, None))
+    real_port = srv.server_address[1]
+    wildcard = host in ("0.0.0.0", "::", "")
+    names = {host, "localhost", "127.0.0.1", "[::1]"}
+    allowed = None if wildcard else {f"{n}:{real_port}" for n in names} | names
+    srv.RequestHandlerClass = _handler(app, allowed)
+    srv.daemon_threads = True
+    srv.explorer = app  # type: ignore[attr-defined]
+    return srv
+
+
+def serve_in_thread(
+    run: RunStore, host: str = "127.0.0.1", port: int = 0, cache: bool = True
+) -> tuple[ThreadingHTTPServer, str]:
+    """Start an explorer in a background thread (tests, notebooks); returns (server, url).
+    Stop it with ``server.shutdown()``."""
+    srv = make_server(run, host, port, cache)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://{host}:{srv.server_address[1]}/"
