@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ def _fallback_tokenize(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group()) for m in _FALLBACK_WORD_RE.finditer(text)]
 
 
+@lru_cache(maxsize=1)
 def word_functions() -> tuple[Callable[[str], list[tuple[int, int, str]]], Callable[..., str]]:
     """``(tokenize_words, word_class)``: the shared ones of :mod:`capgym.tags.words`.
 
@@ -58,10 +60,28 @@ def word_functions() -> tuple[Callable[[str], list[tuple[int, int, str]]], Calla
     except ImportError:  # pragma: no cover - the tags stage ships with capgym
         return _fallback_tokenize, lambda word, **_: "other"
 
+    @lru_cache(maxsize=200_000)
     def classify(word: str, sentence_initial: bool = False, after_determiner: bool = False) -> str:
         return word_class(word, WordContext(sentence_initial, after_determiner))
 
     return tokenize_words, classify
+
+
+_COLUMNS = ["word_idx", "region_start", "char_start", "char_end", "word", "word_class"]
+
+
+def _word_rows(text: str) -> list[tuple[int, int, int, int, str, str]]:
+    tokenize, classify = word_functions()
+    rows = []
+    prev_end, prev_low = 0, ""
+    for i, (s, e, w) in enumerate(tokenize(text)):
+        gap = text[prev_end:s]
+        initial = i == 0 or bool(_SENTENCE_GAP.search(gap))
+        after_det = prev_low in _DETERMINERS and not gap.strip()
+        rows.append((i, prev_end, s, e, w, classify(w, initial, after_det)))
+        prev_end, prev_low = e, w.lower()
+    rows.append((len(rows), prev_end, TAIL_END, TAIL_END, "", "tail"))
+    return rows
 
 
 def story_words(text: str) -> pd.DataFrame:
@@ -70,21 +90,7 @@ def story_words(text: str) -> pd.DataFrame:
     >>> story_words("Lily ran.").word.tolist()
     ['Lily', 'ran', '']
     """
-    tokenize, classify = word_functions()
-    words = tokenize(text)
-    rows = []
-    prev_end, prev_low = 0, ""
-    for i, (s, e, w) in enumerate(words):
-        gap = text[prev_end:s]
-        initial = i == 0 or bool(_SENTENCE_GAP.search(gap))
-        after_det = prev_low in _DETERMINERS and not gap.strip()
-        cls = classify(w, sentence_initial=initial, after_determiner=after_det)
-        rows.append((i, prev_end, s, e, w, cls))
-        prev_end, prev_low = e, w.lower()
-    rows.append((len(words), prev_end, TAIL_END, TAIL_END, "", "tail"))
-    return pd.DataFrame(
-        rows, columns=["word_idx", "region_start", "char_start", "char_end", "word", "word_class"]
-    )
+    return pd.DataFrame(_word_rows(text), columns=_COLUMNS)
 
 
 def words_frame(stories: pd.DataFrame) -> pd.DataFrame:
@@ -93,19 +99,19 @@ def words_frame(stories: pd.DataFrame) -> pd.DataFrame:
     Columns: corpus, story, word_idx, region_start, char_start, char_end, word,
     word_class.  ``[region_start, char_end)`` is the word's region.
     """
-    parts = []
+    corpora: list[str] = []
+    story_ids: list[int] = []
+    rows: list[tuple[int, int, int, int, str, str]] = []
     for corpus, story, text in stories[["corpus", "story", "text"]].itertuples(index=False):
-        w = story_words(text)
-        w.insert(0, "story", int(story))
-        w.insert(0, "corpus", corpus)
-        parts.append(w)
-    if not parts:
-        cols = ["corpus", "story", "word_idx", "region_start", "char_start", "char_end"]
-        return pd.DataFrame(columns=cols + ["word", "word_class"]).astype(
-            {"story": "int64", "word_idx": "int64", "char_start": "int64", "char_end": "int64"}
-        )
-    out = pd.concat(parts, ignore_index=True)
-    return out.astype({"story": "int64", "word_idx": "int64", "region_start": "int64"})
+        r = _word_rows(text)
+        rows += r
+        corpora += [corpus] * len(r)
+        story_ids += [int(story)] * len(r)
+    out = pd.DataFrame(rows, columns=_COLUMNS)
+    out.insert(0, "story", pd.Series(story_ids, dtype="int64"))
+    out.insert(0, "corpus", pd.Series(corpora, dtype=object))
+    ints = ["story", "word_idx", "region_start", "char_start", "char_end"]
+    return out.astype(dict.fromkeys(ints, "int64"))
 
 
 def effective_span(char_start: np.ndarray, char_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
