@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from capgym.cli.app import DEFAULT_OUT, app, split_list
 from capgym.errors import UsageError
 
 console = Console()
-err_console = Console(file=sys.stderr)
+err_console = Console(stderr=True)
 
 
 def _print_frame(df: pd.DataFrame, title: str) -> None:

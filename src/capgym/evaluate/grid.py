@@ -46,6 +46,17 @@ def _part(model_name: str, task_id: str) -> str:
     return f"{slug(model_name)}__{slug(task_id)}"
 
 
+def _stored_key(run: RunStore, model_name: str, task_id: str) -> str | None:
+    """The cache key of the stored (model, task) evaluation, if one is complete."""
+    p = run.path / "tables" / "task_summary" / f"{_part(model_name, task_id)}.parquet"
+    try:
+        meta = pq.read_schema(p).metadata or {} if p.exists() else {}
+    except (OSError, pa.ArrowException):
+        return None
+    key = meta.get(KEY)
+    return key.decode() if key else None
+
+
 def load_cached(run: RunStore, model_name: str, task_id: str, key: str) -> TaskEval | None:
     """The stored evaluation of (model, task) if it was made with the same cache key."""
     part = _part(model_name, task_id)
@@ -155,9 +166,11 @@ def _one(model: Any, task: Task, settings: EvalSettings, run: RunStore | None,
          say: Callable[[str], None], errors: list[dict[str, str]]) -> TaskEval | None:  # fmt: skip
     key = cache_key(model, task, settings)
     ev = _MEMORY.get(key)
-    if ev is None and run is not None:
-        ev = load_cached(run, model.name, task.id, key)
+    in_run = run is not None and _stored_key(run, model.name, task.id) == key
+    if ev is None and in_run:
+        ev = load_cached(run, model.name, task.id, key)  # type: ignore[arg-type]
     if ev is None:
+        in_run = False
         try:
             ev = evaluate_task(model, task, settings)
         except CapgymError as e:
@@ -172,9 +185,9 @@ def _one(model: Any, task: Task, settings: EvalSettings, run: RunStore | None,
         for line in ev.errors:
             say(line)
             errors.append({"model": model.name, "task": task.id, "error": line})
-        if len(_MEMORY) >= _MEMORY_LIMIT:
-            _MEMORY.clear()
-        _MEMORY[key] = ev
-    if run is not None and not ev.cached:
+    if len(_MEMORY) >= _MEMORY_LIMIT:
+        _MEMORY.clear()
+    _MEMORY[key] = ev
+    if run is not None and not in_run:
         save(run, ev, model.name, task.id, key)
     return ev

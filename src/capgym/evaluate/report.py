@@ -71,7 +71,7 @@ class EvalReport:
         top = self.top_slices(10, min_count=10, per_task=False)
         if len(top):
             parts.append("<h4>Least uniform slices</h4>")
-            cols = ["model", "task", "field", "value", "n", "diff", "cohen_d", "acc_slice"]
+            cols = ["model", "task", "field", "value", "n", "mean_diff", "cohen_d", "acc_slice"]
             parts.append(top[cols].round(3).to_html(index=False))
         if self.errors:
             items = "".join(f"<li>{html.escape(e)}</li>" for e in self.errors[:20])

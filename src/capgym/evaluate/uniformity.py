@@ -11,7 +11,7 @@ the largest ``|d|`` are where performance is least uniform.
 ...     "logit_diff": [2.0, 3.0] * 15 + [-2.0, -1.0] * 5, "logprob": -1.0,
 ...     "meta": [json.dumps({"template": "a" if i < 30 else "b"}) for i in range(40)]})
 >>> top = slices(df, min_count=5).iloc[0]
->>> top["field"], top["value"], float(top["diff"]), len(slices(df, min_count=5))
+>>> top["field"], top["value"], float(top["mean_diff"]), len(slices(df, min_count=5))
 ('template', 'b', -4.0, 1)
 """
 
@@ -77,7 +77,7 @@ def _task_slices(group: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
             out.append({
                 "field": fld, "value": v, "metric": metric, "n": int(mask.sum()),
                 "n_rest": int((~mask).sum()), "mean_slice": float(a.mean()),
-                "mean_rest": float(b.mean()), "diff": float(a.mean() - b.mean()),
+                "mean_rest": float(b.mean()), "mean_diff": float(a.mean() - b.mean()),
                 "cohen_d": _cohen_d(a, b), "acc_slice": float(acc[mask].mean()),
                 "acc_rest": float(acc[~mask].mean()),
             })  # fmt: skip
@@ -85,7 +85,7 @@ def _task_slices(group: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
 
 
 COLUMNS = ["model", "task", "field", "value", "metric", "n", "n_rest", "mean_slice",
-           "mean_rest", "diff", "cohen_d", "acc_slice", "acc_rest"]  # fmt: skip
+           "mean_rest", "mean_diff", "cohen_d", "acc_slice", "acc_rest"]  # fmt: skip
 
 
 def slices(results: pd.DataFrame, min_count: int = 10, top: int | None = None) -> pd.DataFrame:

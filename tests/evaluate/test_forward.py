@@ -1,0 +1,95 @@
+"""Evaluation numbers against an independent full log-softmax over prompt + answer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from capgym.evaluate import EvalSettings, evaluate_task, score_built
+from capgym.tasks import Example, Task, make
+
+from ..tasks.toy import BigramLM
+
+EXAMPLES = [
+    Example("a", "I saw", " Sue", (" Tom", " a cat")),
+    Example("b", "We went to the", " park", (" big zoo",)),
+    Example("c", "Hello there, my friend", ". Bye", ("!", "? No")),
+    Example("d", "One", " two three four", ()),
+]
+
+
+def reference(model, prompt: str, cont: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    """(sum of log-probs, first-token log-prob, first-token rank) by brute force."""
+    p = model.encode(prompt).ids
+    ids = model.encode(prompt + cont).ids
+    assert ids[: len(p)] == p
+    logits = model.forward(torch.tensor([ids]))[0]
+    lsm = torch.log_softmax(logits.double(), dim=-1)
+    lps = [float(lsm[t - 1, ids[t]]) for t in range(len(p), len(ids))]
+    first = logits[len(p) - 1]
+    rank = int((first > first[ids[len(p)]]).sum())
+    return sum(lps), lps[0], rank
+
+
+@pytest.mark.parametrize("batch_tokens", [1, 16, 100_000])
+def test_matches_reference_for_any_batching(batch_tokens: int) -> None:
+    lm = BigramLM(seed=3)
+    task = Task("demo", "demo", EXAMPLES)
+    res = evaluate_task(lm, task, EvalSettings(batch_tokens=batch_tokens, n_boot=50)).results
+    for ex, row in zip(EXAMPLES, res.itertuples()):
+        lp, first, rank = reference(lm, ex.prompt, ex.answer)
+        assert row.example_id == ex.id
+        assert row.logprob == pytest.approx(lp, abs=1e-4)
+        assert row.first_logprob == pytest.approx(first, abs=1e-4)
+        assert row.prob == pytest.approx(math.exp(lp), rel=1e-4)
+        assert row.rank == rank
+        assert row.n_answer_tokens == len(lm.encode(ex.prompt + ex.answer).ids) - len(
+            lm.encode(ex.prompt).ids
+        )
+        if ex.wrong:
+            wrongs = [reference(lm, ex.prompt, w) for w in ex.wrong]
+            assert row.logit_diff == pytest.approx(lp - max(w[0] for w in wrongs), abs=1e-4)
+            assert row.first_logit_diff == pytest.approx(
+                first - max(w[1] for w in wrongs), abs=1e-4
+            )
+        else:
+            assert math.isnan(row.logit_diff) and math.isnan(row.first_logit_diff)
+
+
+def test_first_token_logit_difference_is_a_logit_difference() -> None:
+    lm = BigramLM(seed=1)
+    ex = Example("a", "I saw", " Sue", (" Tom",))
+    (built,), _, _ = Task("t", "t", [ex]).build(lm)
+    (s,) = score_built(lm, [built])
+    logits = lm.forward(torch.tensor([built.prompt_ids]))[0, -1]
+    expected = float(logits[built.answer_ids[0]] - logits[built.wrong_ids[0][0]])
+    assert s.first_logit_diff == pytest.approx(expected, abs=1e-5)
+
+
+def test_hand_computed_uniform_model() -> None:
+    class Uniform(BigramLM):
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(*ids.shape, self.vocab_size)
+
+    lm = Uniform()
+    res = evaluate_task(lm, Task("u", "u", [EXAMPLES[1]]), EvalSettings(n_boot=10)).results
+    n = res.n_answer_tokens[0]
+    assert res.logprob[0] == pytest.approx(-n * math.log(lm.vocab_size))
+    assert res["rank"][0] == 0  # ties go in the answer's favour
+    assert res.logit_diff[0] == pytest.approx((len(" big zoo") - n) * math.log(lm.vocab_size))
+
+
+def test_real_model_matches_reference(assets) -> None:  # type: ignore[no-untyped-def]
+    from capgym.models import load_model
+
+    lm = load_model("stories260K")
+    task = make("repeated-name", n=6, seed=2, perturb=False)
+    res = evaluate_task(lm, task, EvalSettings(n_boot=10)).results.set_index("example_id")
+    for ex in task.examples:
+        lp, _first, rank = reference(lm, ex.prompt, ex.answer)
+        row = res.loc[ex.id]
+        assert row.logprob == pytest.approx(lp, abs=1e-3) and row["rank"] == rank
+        wrong = reference(lm, ex.prompt, ex.wrong[0])[0]
+        assert row.logit_diff == pytest.approx(lp - wrong, abs=1e-3)

@@ -1,0 +1,48 @@
+"""Bootstrap CIs and aggregate arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capgym.evaluate import bootstrap_ci, summarise
+
+
+def test_ci_is_reproducible_and_covers_the_mean() -> None:
+    x = np.random.default_rng(0).normal(1.0, 2.0, size=400)
+    assert bootstrap_ci(x, seed=5) == bootstrap_ci(x, seed=5)
+    lo, hi = bootstrap_ci(x, seed=5)
+    assert lo < x.mean() < hi
+    se = x.std(ddof=1) / math.sqrt(len(x))
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_ci_shrinks_with_more_data_and_handles_degenerate_input() -> None:
+    rng = np.random.default_rng(1)
+    small, big = rng.normal(size=50), rng.normal(size=5000)
+    w = [np.subtract(*bootstrap_ci(v)[::-1]) for v in (small, big)]
+    assert w[1] < w[0] / 5
+    assert all(math.isnan(v) for v in bootstrap_ci(np.array([1.0])))
+    assert bootstrap_ci(np.array([2.0, 2.0, np.nan])) == (2.0, 2.0)
+
+
+def test_coverage_of_the_true_mean() -> None:
+    rng = np.random.default_rng(2)
+    hits = 0
+    for _ in range(200):
+        lo, hi = bootstrap_ci(rng.normal(0.0, 1.0, size=60), n_boot=300)
+        hits += lo <= 0.0 <= hi
+    assert 0.88 <= hits / 200 <= 0.99
+
+
+def test_summary_hand_values() -> None:
+    df = pd.DataFrame({"prob": [0.5, 0.25, 0.125, 0.125], "logprob": [-1.0, -2.0, -3.0, -3.0],
+                       "rank": [0, 0, 2, 5], "logit_diff": [1.0, 2.0, np.nan, -1.0],
+                       "first_logit_diff": [1.0, 1.0, 1.0, 1.0]})  # fmt: skip
+    s = summarise(df, pd.Series([True, False, False, False]))
+    assert s["accuracy"] == 0.5 and s["median_rank"] == 1.0 and s["mean_prob"] == 0.25
+    assert s["mean_logit_diff"] == pytest.approx(2 / 3) and s["greedy_accuracy"] == 0.25
+    assert s["accuracy_lo"] <= 0.5 <= s["accuracy_hi"]
