@@ -86,14 +86,26 @@ def token_heatmap(tokens: pd.DataFrame, title: str = "") -> str:
     return f'{head}<div class="cg-legend">{legend}</div><div class="cg-story">{body}</div>'
 
 
-def frame_html(df: pd.DataFrame, digits: int = 3) -> str:
-    """A compact HTML table of ``df`` (floats rounded)."""
+def frame_html(df: pd.DataFrame, digits: int = 3, percent: tuple[str, ...] = ()) -> str:
+    """A compact HTML table of ``df``: floats rounded, ``percent`` columns as percentages,
+    missing values blank.
+
+    >>> frame_html(pd.DataFrame({"share": [0.25]}), percent=("share",)).count("25.0%")
+    1
+    """
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     rows = []
     for rec in df.itertuples(index=False):
         cells = []
-        for v in rec:
-            s = f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+        for col, v in zip(df.columns, rec):
+            if v is None or (not isinstance(v, (list, tuple)) and pd.isna(v)):
+                s = ""
+            elif col in percent:
+                s = f"{float(v):.1%}"
+            elif isinstance(v, float):
+                s = f"{v:.{digits}f}"
+            else:
+                s = f"{v:,}" if isinstance(v, int) else str(v)
             cells.append(f"<td>{html.escape(s)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f'<table class="cg-table"><tr>{head}</tr>{"".join(rows)}</table>'

@@ -115,7 +115,7 @@ class ExplainReport:
         if self.n_confident == 0:
             return f"<p>{html.escape(self.to_markdown())}</p>"
         parts = [STYLE, f"<p><b>{html.escape(self.headline())}</b></p>"]
-        parts.append(frame_html(self.shares))
+        parts.append(frame_html(self.shares, percent=("share", "share_mass")))
         for dim, groups in self.residue_groups.groupby("dimension", sort=False):
             rows = []
             for g in groups.itertuples(index=False):
