@@ -30,3 +30,13 @@ def tok512(assets: Path) -> Llama2cTokenizer:
 def stories260k(assets: Path) -> LlamaLM:
     folder = assets / "models" / "stories260K"
     return load_llama2c(folder / "stories260K.bin", folder / "tok512.bin")
+
+
+@pytest.fixture(scope="session")
+def tiny(assets: Path):
+    """TinyStories-1M's architecture with random weights (seed 0) and the GPT-2 tokenizer."""
+    from capgym.models.configs import random_model
+
+    if not (assets / "tokenizers" / "gpt2").is_dir():
+        pytest.skip("no GPT-2 tokenizer in the assets")
+    return random_model("TinyStories-1M", seed=0)

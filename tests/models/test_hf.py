@@ -33,11 +33,6 @@ def gpt2(assets) -> HFTokenizer:
     return HFTokenizer.from_pretrained(path)
 
 
-@pytest.fixture(scope="module")
-def tiny(assets):
-    return random_model("TinyStories-1M", seed=0)
-
-
 def _covers(text: str, spans: list[tuple[int, int]]) -> None:
     assert "".join(text[s:e] for s, e in spans) == text
     assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
@@ -77,7 +72,6 @@ def test_random_model_conventions(tiny) -> None:
     assert tiny.context_len == 512 and tiny.vocab_size == 50257
     enc = tiny.encode("Once upon a time")
     assert enc.ids[0] == 50256 and enc.spans[0] == (0, 0)
-    assert tiny.content_hash == random_model("TinyStories-1M", seed=0).content_hash
     assert tiny.content_hash != random_model("TinyStories-1M", seed=1).content_hash
 
 
@@ -126,3 +120,56 @@ def test_offline_hub_model_is_asset_not_found(monkeypatch) -> None:
     with pytest.raises(AssetNotFound) as err:
         load_hf("roneneldan/TinyStories-no-such-model")
     assert "\n" not in str(err.value) and "internet" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def metaspace(validation) -> HFTokenizer:
+    """A SentencePiece-style BPE (▁ for spaces, byte fallback) trained on 200 stories."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()]
+    )
+    specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False)
+    tok.train_from_iterator(validation[:200], trainer)
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    return HFTokenizer(hf, name="metaspace")
+
+
+def test_sentencepiece_style_spans(metaspace, validation) -> None:
+    assert not metaspace.byte_level and metaspace.bos_id == 1
+    for text in validation[200:400]:
+        _covers(text, metaspace.encode(text).spans)
+    enc = metaspace.encode("Once é🦩")
+    pieces = [metaspace.piece(i) for i in enc.ids]
+    covered = enc.covered("Once é🦩")
+    # byte-fallback tokens: the first byte of a character covers it, the others nothing
+    assert covered[pieces.index("<0xC3>")] == "é" and covered[pieces.index("<0xF0>")] == "🦩"
+    assert covered[pieces.index("<0xA9>")] == ""
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_sentencepiece_style_spans_on_any_unicode(metaspace, text: str) -> None:
+    _covers(text, metaspace.encode(text).spans)
+
+
+def test_generic_model_conventions(metaspace) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from capgym.models.hf import wrap
+
+    config = LlamaConfig(
+        vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=4096,
+    )  # fmt: skip
+    lm = wrap(LlamaForCausalLM(config), metaspace, name="tiny", source="mem", roneneldan=False)
+    assert lm.bos_id == 1 and lm.context_len == 2048
+    ids = torch.tensor([lm.encode("Once upon a time").ids])
+    assert ids[0, 0] == 1 and lm.forward(ids).shape == (1, ids.shape[1], 400)

@@ -116,8 +116,9 @@ def test_folder_with_wrong_tokenizer(tmp_path, assets) -> None:
     _one_line(err, "tok105.bin", "model.bin")
 
 
-def test_random_names() -> None:
+def test_random_names(tiny) -> None:
     lm = load_model("random:TinyStories-1M")
     assert lm.name == "random:TinyStories-1M" and lm.n_params == 3_745_984
+    assert lm.content_hash == tiny.content_hash  # seed 0 both times: same weights
     with pytest.raises(ModelNotFound):
         load_model("random:TinyStories-2M")

@@ -17,6 +17,7 @@ tokenizer: the same code path and compute as the trained model, without a downlo
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,14 @@ def gpt2_tokenizer_dir() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=4)
+def _shared_tokenizer(path: str) -> Any:
+    """Tokenizers are immutable: random twins built in one process share one."""
+    from capgym.models.hf import HFTokenizer
+
+    return HFTokenizer.from_pretrained(path)
+
+
 def random_model(name: str, seed: int = 0) -> Any:
     """A roneneldan architecture with random weights (seeded) and the real GPT-2 tokenizer.
 
@@ -103,10 +112,10 @@ def random_model(name: str, seed: int = 0) -> Any:
     """
     from transformers import GPTNeoForCausalLM
 
-    from capgym.models.hf import HFTokenizer, wrap
+    from capgym.models.hf import wrap
 
     config = ronen_config(name)
-    tokenizer = HFTokenizer.from_pretrained(gpt2_tokenizer_dir())
+    tokenizer = _shared_tokenizer(str(gpt2_tokenizer_dir()))
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:

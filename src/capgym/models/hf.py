@@ -19,6 +19,7 @@ table read backwards), so a token holding half a character gets an empty span.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from functools import cache
@@ -30,7 +31,7 @@ import torch
 
 from capgym.errors import AssetNotFound, TokenizerError
 from capgym.models.base import Encoding, LanguageModel, ModelInfo, Tokenizer
-from capgym.models.spans import char_spans
+from capgym.models.spans import UTF8_ERRORS, char_spans, char_spans_from_pieces, utf8_len
 
 RONENELDAN_CONTEXT = 512
 GENERIC_CONTEXT_CAP = 2048
@@ -105,7 +106,16 @@ class HFTokenizer(Tokenizer):
                 return Encoding(ids=ids, spans=char_spans(text, self._n_bytes[ids].tolist()))
             except ValueError:
                 pass  # a normaliser changed the text: fall back to the offsets
-        return Encoding(ids=ids, spans=_contiguous(text, [s for s, _ in enc.offsets]))
+        else:  # SentencePiece-style: "▁" is a space, <0xE2> a byte, maybe a dummy prefix
+            pieces = [self.token_bytes(i) for i in ids]
+            extra = len(b"".join(pieces)) - utf8_len(text)
+            if extra in (0, 1):
+                try:
+                    spans = char_spans_from_pieces(text, pieces, prefix=b" " * extra)
+                    return Encoding(ids=ids, spans=spans)
+                except ValueError:
+                    pass
+        return Encoding(ids=ids, spans=_from_offsets(text, enc.offsets))
 
     def token_bytes(self, token_id: int) -> bytes:
         """The bytes a token stands for (byte-level BPE) or its UTF-8 piece."""
@@ -113,7 +123,9 @@ class HFTokenizer(Tokenizer):
         if self.byte_level:
             table = byte_decoder()
             return bytes(table[c] for c in token)
-        return token.replace("▁", " ").encode()
+        if len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+            return bytes([int(token[3:5], 16)])
+        return token.replace("▁", " ").encode("utf-8", UTF8_ERRORS)
 
     def piece(self, token_id: int) -> str:
         """Readable piece; bytes of a split character show as ``<0xE2>``."""
@@ -129,11 +141,18 @@ class HFTokenizer(Tokenizer):
         return str(self.backend.decode(ids, skip_special_tokens=False))
 
 
-def _contiguous(text: str, char_starts: list[int]) -> list[tuple[int, int]]:
-    """Spans from token start offsets, made contiguous and covering ``text``."""
-    starts = np.maximum.accumulate(np.clip(np.asarray([0, *char_starts[1:]]), 0, len(text)))
-    ends = np.append(starts[1:], len(text))
-    return list(zip(starts.tolist(), ends.tolist()))
+def _from_offsets(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Contiguous spans covering ``text`` from (start, end) char offsets.
+
+    Tokens repeating the previous token's offsets (pieces of one character) get the
+    empty span at its end, so the first of them covers the character.
+    """
+    starts = [0]
+    for prev, cur in itertools.pairwise(offsets):
+        starts.append(cur[1] if cur == prev else cur[0])
+    bounds = np.maximum.accumulate(np.clip(np.asarray([*starts, len(text)]), 0, len(text)))
+    bounds[-1] = len(text)
+    return list(itertools.pairwise(bounds.tolist()))
 
 
 class HFLM(LanguageModel):
