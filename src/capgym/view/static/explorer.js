@@ -186,7 +186,7 @@
     });
     $("prev").addEventListener("click", function () { state.page = Math.max(0, state.page - 1); refresh(); });
     $("next").addEventListener("click", function () { state.page += 1; refresh(); });
-    $("reset").addEventListener("click", function () { $("filters").reset(); $("f-model").selectedIndex = 0; setSorts(); changed(); });
+    $("clear-filters").addEventListener("click", function () { $("filters").reset(); $("f-model").selectedIndex = 0; setSorts(); changed(); });
     $("results").tBodies[0].addEventListener("click", function (e) {
       var tr = e.target.closest("tr");
       if (tr) openRow(tr);
