@@ -19,6 +19,7 @@ import random
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -234,4 +235,77 @@ def demo_run(
     if explains:
         ex = _explains(pd.concat(all_scores), tag_df)
         run.put_table("explains", "demo", pa.Table.from_pandas(ex, preserve_index=False))
+    return run
+
+
+_WORDS = [" Once", " upon", " a", " time", ",", " there", " was", " little", " girl", " named",
+          " Lily", ".", " She", " loved", " to", " play", " with", " her", " dog", "\n"]  # fmt: skip
+
+
+def _big_part(
+    name: str, story_ids: range, toks: int, skill: float, rng: np.random.Generator
+) -> pa.Table:
+    n = len(story_ids) * toks
+    idx = np.concatenate([_story_ids(s, toks) for s in story_ids])
+    lens = np.array([len(w) for w in _WORDS])[idx].reshape(-1, toks)
+    ends = np.cumsum(lens, axis=1).ravel()
+    starts = ends - lens.ravel()
+    lp = -np.abs(rng.normal(0, 2.0 / skill, n)).astype(np.float32)
+    rank = np.where(lp > np.log(0.4), 0, rng.integers(1, 20, n)).astype(np.int32)
+    top_ids = rng.integers(3, 3 + len(_WORDS), (n, 5)).astype(np.int32)
+    top_lp = np.sort(-np.abs(rng.normal(0, 2, (n, 5))), axis=1)[:, ::-1].astype(np.float32)
+    pos = np.tile(np.arange(1, toks + 1, dtype=np.int32), len(story_ids))
+    cols = {
+        "model": pa.array([name] * n), "corpus": pa.array(["big"] * n),
+        "story": pa.array(np.repeat(np.array(story_ids, dtype=np.int64), toks)), "pos": pa.array(pos),
+        "token_id": pa.array((idx + 3).astype(np.int32)), "token": pa.array([_WORDS[i] for i in idx]),
+        "char_start": pa.array(starts.astype(np.int32)), "char_end": pa.array(ends.astype(np.int32)),
+        "logprob": pa.array(lp), "rank": pa.array(rank),
+        "entropy": pa.array((rng.random(n) * 3).astype(np.float32)), "context_len": pa.array(pos),
+        "topk_ids": pa.FixedSizeListArray.from_arrays(pa.array(top_ids.ravel()), 5),
+        "topk_logprobs": pa.FixedSizeListArray.from_arrays(pa.array(top_lp.ravel()), 5),
+    }  # fmt: skip
+    return pa.table(cols).cast(S.SCORES)
+
+
+def _story_ids(story: int, toks: int) -> np.ndarray:
+    return np.random.default_rng(story).integers(0, len(_WORDS), toks)
+
+
+def synthetic_run(
+    path: str | os.PathLike[str],
+    n_models: int = 4,
+    n_stories: int = 2500,
+    tokens: int = 200,
+    seed: int = 0,
+) -> RunStore:
+    """A large fabricated run (``n_models * n_stories * tokens`` score rows, tags on every
+    " Lily") for checking that the explorer and the report stay responsive.
+
+    >>> import tempfile
+    >>> run = synthetic_run(tempfile.mkdtemp(), n_models=2, n_stories=10, tokens=20)
+    >>> int(run.sql("SELECT count(*) AS n FROM scores").n[0])
+    400
+    """
+    rng = np.random.default_rng(seed)
+    run = open_run(path)
+    texts = ["".join(_WORDS[i] for i in _story_ids(s, tokens)) for s in range(n_stories)]
+    run.add_stories("big", list(range(n_stories)), texts)
+    for m in range(n_models):
+        name, key = f"synthetic-{m}", f"synthetic-{m}"
+        info = {"n_params": 10 ** (5 + m), "architecture": "synthetic", "tokenizer": "words",
+                "context_len": 512, "source": "capgym.view.demo"}  # fmt: skip
+        run.add_model_info(name, info)
+        run.begin_score_set(key, {"model": name, "corpus": "big"})
+        for k, lo in enumerate(range(0, n_stories, 500)):
+            part = _big_part(name, range(lo, min(lo + 500, n_stories)), tokens, m + 1.0, rng)
+            write_parquet_atomic(part, run.score_set_dir(key) / f"part-{k:05d}.parquet")
+        run.finish_score_set(key, n_stories * tokens)
+    lily = _WORDS.index(" Lily")
+    rows = [
+        {"corpus": "big", "story": s, "char_start": m.start() + 1, "char_end": m.end(),
+         "capability": "repeated-name", "attrs": "{}"}
+        for s, t in enumerate(texts) for m in re.finditer(re.escape(_WORDS[lily]), t)
+    ]  # fmt: skip
+    run.put_table("tags", "big", pa.Table.from_pylist(rows, schema=S.TAGS))
     return run
