@@ -17,6 +17,7 @@ import math
 import os
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -145,7 +146,7 @@ def _tags(stories: list[str]) -> pd.DataFrame:
 
 
 def _result(
-    model: str, task: str, eid: str, ld: float, lp: float, meta: dict[str, object]
+    model: str, task: str, eid: str, ld: float, lp: float, meta: Mapping[str, object]
 ) -> dict[str, object]:
     return {
         "model": model, "task": task, "example_id": eid, "prob": math.exp(lp), "logprob": lp,

@@ -303,7 +303,8 @@ def token_view(
     """
     tokens = sorted(tokens, key=lambda t: t.pos)
     win = _snap(window, [(t.char_start, t.char_end) for t in tokens], len(text))
-    boxes, items = [], []
+    boxes: list[_Box] = []
+    items: list[dict[str, Any]] = []
     for t in tokens:
         if not _in_window(t.char_start, t.char_end, win):
             continue
@@ -354,7 +355,8 @@ def diff_view(
     tb = sorted(tokens_b, key=lambda t: t.pos)
     segs = align([(t.char_start, t.char_end) for t in ta], [(t.char_start, t.char_end) for t in tb])
     win = _snap(window, [(s.char_start, s.char_end) for s in segs], len(text))
-    boxes, items = [], []
+    boxes: list[_Box] = []
+    items: list[dict[str, Any]] = []
     for s in segs:
         if not _in_window(s.char_start, s.char_end, win):
             continue
