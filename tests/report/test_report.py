@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from capgym.errors import StoreError, UsageError
@@ -15,6 +16,7 @@ from capgym.report.exports import have_matplotlib, to_latex, to_markdown
 from capgym.report.frame import Frame
 from capgym.report.metrics import summary, task_scores, wilson
 from capgym.store import RunStore
+from capgym.view.demo import demo_run
 
 SECTION_IDS = ["overview", "matrix", "cards", "residue", "diffs", "stories"]
 
@@ -91,10 +93,30 @@ def test_summary_matches_pandas(full_report: tuple[RunStore, Path]) -> None:
         assert math.isclose(s.loc[model, "top1"], (g["rank"] == 0).mean())
 
 
-def test_task_scores_leave_out_perturbed(full_report: tuple[RunStore, Path]) -> None:
+def test_task_scores_from_results(full_report: tuple[RunStore, Path]) -> None:
     t = task_scores(Frame(full_report[0]))
-    assert set(t.n) == {40}
+    assert set(t.n) == {52}  # 40 examples + 12 red-team variants, as the gym counts them
     assert ((t.lo <= t.acc) & (t.acc <= t.hi)).all()
+    assert set(t.capability) == {"repeated-name", "closing-quote"}
+
+
+def test_gym_tables_are_preferred(tmp_path: Path) -> None:
+    run = demo_run(tmp_path / "run", tags=False, explains=False)
+    summary = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "capability": ["repeated-name"],
+                            "n": [52.0], "accuracy": [0.25], "accuracy_lo": [0.1], "accuracy_hi": [0.4],
+                            "mean_logit_diff": [0.5], "mean_logit_diff_lo": [0.1], "mean_logit_diff_hi": [0.9]})  # fmt: skip
+    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    slices = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "field": ["template"], "value": ["b"],
+                           "metric": ["logit_diff"], "n": [20], "cohen_d": [-1.5]})  # fmt: skip
+    run.put_table("task_slices", "x", pa.Table.from_pandas(slices, preserve_index=False))
+    f = Frame(run)
+    t = task_scores(f)
+    assert t.acc.tolist() == [0.25] and t.lo.tolist() == [0.1]
+    from capgym.report.slices import gym_slices
+
+    assert gym_slices(f, "repeated-name").value.tolist() == ["b"]
+    html = report(run, exports=False).read_text(encoding="utf-8")
+    assert "0.25 [0.10, 0.40]" in html
 
 
 def test_wilson() -> None:

@@ -22,7 +22,7 @@ from capgym.report import figures, metrics
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, nodata, note
 from capgym.report.registry import CapabilityInfo, describe
-from capgym.report.slices import capability_slices, redteam
+from capgym.report.slices import MIN_EFFECT, corpus_slices, gym_slices, redteam
 
 N_TOP, N_PER_QUARTILE, WINDOW_BEFORE, WINDOW_AFTER = 3, 2, 110, 30
 
@@ -123,7 +123,7 @@ def _distributions(ctx: Ctx, cap: str) -> str:
             out.append(ctx.figure(f"dist-corpus-{cap}", fig, (5.0, 3.0)))
     if f.has("results"):
         r = metrics.results_frame(f)
-        r = r[(r.capability == cap) & r.perturbation.isna()].dropna(subset=["ld"])
+        r = r[r.capability == cap].dropna(subset=["ld"])
         if len(r):
             title = "gym: logit difference (answer - best wrong), per model"
             fig = figures.boxes(r, "ld", title, "logit difference", f.model_names)
@@ -168,14 +168,23 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
         else nodata("tagged examples", ctx.how("tags"))
     )
     parts.append("<h4>Non-uniform slices</h4>")
-    sl = capability_slices(f, cap)
-    parts.append(
-        ctx.table(f"slices-{cap}", sl, f"Non-uniform slices of {cap}")
-        if len(sl)
-        else note(
-            "No slice differs from its model's overall score by more than two standard errors (or no metadata to slice by)."
+    gs, cs = gym_slices(f, cap), corpus_slices(f, cap)
+    if len(gs):
+        parts.append(
+            note(
+                f"Gym: slices whose metric differs most from the rest of their task (|Cohen's d| >= {MIN_EFFECT})."
+            )
         )
-    )
+        parts.append(ctx.table(f"slices-gym-{cap}", gs, f"Non-uniform slices of {cap} (gym)"))
+    if len(cs):
+        parts.append(
+            note(
+                f"Corpus: tag attributes where {f.ref_model}'s top-1 accuracy differs from its overall by more than two standard errors."
+            )
+        )
+        parts.append(ctx.table(f"slices-corpus-{cap}", cs, f"Non-uniform slices of {cap} (corpus)"))
+    if not (len(gs) or len(cs)):
+        parts.append(note("No slice stands out (or there is no metadata to slice by)."))
     parts.append("<h4>Red-team results</h4>")
     rt = redteam(f, cap)
     parts.append(

@@ -20,7 +20,7 @@ from capgym.report.context import Ctx
 from capgym.report.html import Section, nodata, note
 
 LABELS = {
-    "gym": ("Gym tasks: accuracy", "accuracy (answer beats every wrong answer)"),
+    "gym": ("Gym tasks: accuracy", "accuracy (answer's first token ranked first)"),
     "corpus": ("Corpus: top-1 accuracy on tagged positions", "top-1 accuracy on tagged positions"),
 }
 
@@ -38,11 +38,19 @@ def wide(m: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 
 def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, capability): the examples of all its tasks pooled."""
-    g = ms.assign(k=ms.score * ms.n).groupby(["model", "capability"], as_index=False)
-    out = g.agg(k=("k", "sum"), n=("n", "sum"), detail=("detail", " | ".join))
-    out["score"] = out.k / out.n
-    return metrics.with_ci(out, "k", "n")
+    """One row per (model, capability).  A capability with one task keeps that task's
+    interval; several tasks are pooled (Wilson interval over all their examples)."""
+    cols = ["model", "capability", "score", "lo", "hi", "n", "detail"]
+    size = ms.groupby(["model", "capability"]).task.transform("size")
+    single = ms[size == 1][cols]
+    multi = ms[size > 1]
+    if multi.empty:
+        return single.reset_index(drop=True)
+    g = multi.assign(k=multi.score * multi.n).groupby(["model", "capability"], as_index=False)
+    pooled = g.agg(k=("k", "sum"), n=("n", "sum"), detail=("detail", " | ".join))
+    pooled["score"] = pooled.k / pooled.n
+    pooled = metrics.with_ci(pooled, "k", "n")[cols]
+    return pd.concat([single, pooled], ignore_index=True)
 
 
 def matrix(ctx: Ctx) -> Section:
@@ -84,6 +92,7 @@ def matrix(ctx: Ctx) -> Section:
             )
     parts.append(note(
         "Hover a cell for the 95% interval (Wilson for accuracies), the number of examples and the "
-        "mean logit difference. Gym accuracy leaves out red-team (perturbed) examples."
+        "mean logit difference. Gym accuracy is the gym's: the answer's first token ranked first, "
+        "over all of a task's examples (red-team variants included)."
     ))  # fmt: skip
     return Section("matrix", "Models × capabilities", "\n".join(parts))

@@ -8,9 +8,9 @@ Definitions (also printed in the report):
   positions that a tag overlaps or an explainer names.
 * Corpus capability score: top-1 accuracy on the token that predicts each tagged span
   (the one holding its first character; for word completion the next piece).
-* Gym task accuracy: share of examples whose answer beats every wrong answer
-  (``logit_diff > 0``; rank 0 where there is no wrong answer), 95% Wilson interval;
-  perturbed (red-team) examples are left out and shown apart.
+* Gym task accuracy: as the gym defines it, the share of a task's examples (red-team
+  variants included) whose answer's first token the model ranks first; intervals from
+  the gym's ``task_summary`` (bootstrap), or Wilson when computed here from ``results``.
 
 >>> lo, hi = wilson(8, 10)
 >>> round(lo, 3), round(hi, 3)
@@ -133,10 +133,7 @@ def task_capabilities() -> dict[str, str]:
     return {str(a): str(b) for a, b in zip(t["id"], t["capability"], strict=True) if b != "?"}
 
 
-OK_SQL = (
-    "CASE WHEN logit_diff IS NOT NULL AND NOT isnan(logit_diff) "
-    "THEN (logit_diff > 0)::INT ELSE (rank = 0)::INT END"
-)
+OK_SQL = "(rank = 0)::INT"  # the gym's accuracy: the answer's first token ranked first
 LD_SQL = "CASE WHEN isnan(logit_diff) THEN NULL ELSE logit_diff END"
 
 
@@ -161,41 +158,71 @@ def results_frame(f: Frame) -> pd.DataFrame:
     return f.memo("results_frame", make)
 
 
+TASK_COLS = [
+    "model",
+    "task",
+    "capability",
+    "n",
+    "k",
+    "acc",
+    "lo",
+    "hi",
+    "mean_ld",
+    "ld_lo",
+    "ld_hi",
+]
+SUMMARY_COLS = {"model", "task", "n", "accuracy", "accuracy_lo", "accuracy_hi"}
+
+
+def _from_task_summary(f: Frame) -> pd.DataFrame:
+    """The gym's own figures (bootstrap intervals) from its ``task_summary`` table."""
+    cols = set(f.columns("task_summary"))
+    ld = [
+        c if c in cols else f"NULL AS {c}"
+        for c in ("mean_logit_diff", "mean_logit_diff_lo", "mean_logit_diff_hi")
+    ]
+    cap = "capability" if "capability" in cols else "NULL AS capability"
+    df = f.df(
+        f"SELECT model, task, {cap}, n, accuracy AS acc, accuracy_lo AS lo, accuracy_hi AS hi, "
+        f"{ld[0]} AS mean_ld, {ld[1]} AS ld_lo, {ld[2]} AS ld_hi FROM task_summary ORDER BY task, model"
+    )
+    reg = task_capabilities()
+    df["capability"] = [
+        c if isinstance(c, str) and c else reg.get(t, t)
+        for c, t in zip(df.capability, df.task, strict=True)
+    ]
+    df["k"] = (df.acc * df.n).round()
+    return df[TASK_COLS]
+
+
+def _from_results(f: Frame) -> pd.DataFrame:
+    r = results_frame(f)
+    g = r.groupby(["model", "task", "capability"], sort=True)
+    df = g.agg(
+        n=("ok", "size"),
+        k=("ok", "sum"),
+        mean_ld=("ld", "mean"),
+        sd=("ld", "std"),
+        n_ld=("ld", "count"),
+    )
+    df = df.reset_index()
+    df["acc"] = df.k / df.n
+    half = Z * df.sd.fillna(0) / np.sqrt(df.n_ld.clip(lower=1))
+    df["ld_lo"], df["ld_hi"] = df.mean_ld - half, df.mean_ld + half
+    return with_ci(df, "k", "n")[TASK_COLS]
+
+
 def task_scores(f: Frame) -> pd.DataFrame:
-    """Per (model, task) over unperturbed examples: n, accuracy with CI, mean logit
-    difference with a normal 95% interval."""
+    """Per (model, task): n, accuracy with its 95% interval, mean logit difference with
+    its interval.  From the gym's ``task_summary`` when the run has it (bootstrap
+    intervals), else computed here from ``results`` (Wilson / normal intervals)."""
 
     def make() -> pd.DataFrame:
-        cols = [
-            "model",
-            "task",
-            "capability",
-            "n",
-            "k",
-            "acc",
-            "lo",
-            "hi",
-            "mean_ld",
-            "ld_lo",
-            "ld_hi",
-        ]
-        if not f.has("results"):
-            return pd.DataFrame(columns=cols)
-        r = results_frame(f)
-        r = r[r.perturbation.isna()]
-        g = r.groupby(["model", "task", "capability"], sort=True)
-        df = g.agg(
-            n=("ok", "size"),
-            k=("ok", "sum"),
-            mean_ld=("ld", "mean"),
-            sd=("ld", "std"),
-            n_ld=("ld", "count"),
-        )
-        df = df.reset_index()
-        df["acc"] = df.k / df.n
-        half = Z * df.sd.fillna(0) / np.sqrt(df.n_ld.clip(lower=1))
-        df["ld_lo"], df["ld_hi"] = df.mean_ld - half, df.mean_ld + half
-        return with_ci(df, "k", "n")[cols]
+        if f.has("task_summary") and SUMMARY_COLS <= set(f.columns("task_summary")):
+            return _from_task_summary(f)
+        if f.has("results"):
+            return _from_results(f)
+        return pd.DataFrame(columns=TASK_COLS)
 
     return f.memo("task_scores", make)
 

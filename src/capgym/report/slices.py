@@ -18,7 +18,7 @@ import math
 import pandas as pd
 
 from capgym.report.frame import Frame
-from capgym.report.metrics import parse_json, results_frame
+from capgym.report.metrics import parse_json, results_frame, task_scores
 
 SKIP_KEYS = {
     "capability",
@@ -71,23 +71,41 @@ def nonuniform(
     )
 
 
-def capability_slices(f: Frame, capability: str) -> pd.DataFrame:
-    """Non-uniform slices of a capability: gym meta (every model) and tag attrs (the
-    reference model's top-1 accuracy)."""
-    parts = []
-    if f.has("results"):
-        r = results_frame(f)
-        r = r[(r.capability == capability) & r.perturbation.isna()]
-        parts.append(nonuniform(r, "meta", "ok", "gym"))
-    if f.tagged and f.ref_model:
-        t = f.df(
-            "SELECT model, attrs, (rank = 0)::INT AS ok FROM cg_tagged WHERE capability = ? AND model = ? "
-            "ORDER BY corpus, story, tag_start LIMIT 50000",
-            [capability, f.ref_model],
+SLICE_COLS = {"model", "task", "field", "value", "n", "cohen_d"}
+MIN_EFFECT = 0.5  # |Cohen's d| from which the gym's slices are listed
+
+
+def gym_slices(f: Frame, capability: str, top: int = 10) -> pd.DataFrame:
+    """The gym's uniformity analysis (``task_slices``) for the tasks of ``capability``,
+    least uniform first; without that table, slices computed here from ``results``."""
+    tasks = sorted(set(task_scores(f).query("capability == @capability").task))
+    if not tasks:
+        return pd.DataFrame()
+    if f.has("task_slices") and SLICE_COLS <= set(f.columns("task_slices")):
+        cols = set(f.columns("task_slices"))
+        extra = [
+            c for c in ("metric", "mean_slice", "mean_rest", "acc_slice", "acc_rest") if c in cols
+        ]
+        sel = ", ".join(["model", "task", "field", "value", "n", *extra, "cohen_d"])
+        return f.df(
+            f"SELECT {sel} FROM task_slices WHERE list_contains(?, task) AND abs(cohen_d) >= ? "
+            "ORDER BY abs(cohen_d) DESC, n DESC, model, task, field, value LIMIT ?",
+            [tasks, MIN_EFFECT, top],
         )
-        parts.append(nonuniform(t, "attrs", "ok", "corpus"))
-    parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    r = results_frame(f)
+    return nonuniform(r[r.capability == capability], "meta", "ok", "gym", top)
+
+
+def corpus_slices(f: Frame, capability: str, top: int = 10) -> pd.DataFrame:
+    """Slices of the tagged positions by the tag's attributes (reference model, top-1)."""
+    if not (f.tagged and f.ref_model):
+        return pd.DataFrame()
+    t = f.df(
+        "SELECT model, attrs, (rank = 0)::INT AS ok FROM cg_tagged WHERE capability = ? AND model = ? "
+        "ORDER BY corpus, story, tag_start LIMIT 50000",
+        [capability, f.ref_model],
+    )
+    return nonuniform(t, "attrs", "ok", "corpus", top)
 
 
 def redteam(f: Frame, capability: str) -> pd.DataFrame:
