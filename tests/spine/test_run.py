@@ -1,0 +1,46 @@
+"""The main job end to end on a small slice, and the listing commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from capgym.store import open_run
+
+from .test_cli_errors import capgym
+
+
+def test_run_scores_tags_and_reports(tmp_path: Path, assets: Path) -> None:
+    out = tmp_path / "run"
+    res = capgym("run", "--models", "stories260K,llama2xs-279K", "--limit", "4", "--out",
+                 str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "stories260K" in res.stdout and "nll_per_token" in res.stdout
+    assert (out / "atlas.html").is_file()
+    run = open_run(out)
+    counts = run.sql("SELECT model, count(*) AS n FROM scores GROUP BY model ORDER BY model")
+    assert counts.model.tolist() == ["llama2xs-279K", "stories260K"]
+    assert run.sql("SELECT count(*) AS n FROM tags").n[0] > 0
+    html = (out / "atlas.html").read_text()
+    assert "stories260K" in html
+    assert "<script src=\"http" not in html and "<link href=\"http" not in html  # offline
+    again = capgym("run", "--models", "stories260K", "--limit", "4", "--out", str(out),
+                   cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+
+
+def test_models_and_corpora_listings(tmp_path: Path, assets: Path) -> None:
+    res = capgym("models", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    for name in ("stories260K", "bitllama-3M", "babyllama-936K", "TinyStories-33M"):
+        assert name in res.stdout
+    res = capgym("corpora", cwd=tmp_path)
+    assert res.returncode == 0 and "tinystories-validation-0-999" in res.stdout
+
+
+def test_unknown_model_is_one_line(tmp_path: Path, assets: Path) -> None:
+    from .test_cli_errors import assert_one_line_error
+
+    res = capgym("score", "--model", "stories26OK", "--limit", "1", "--out", str(tmp_path / "r"),
+                 cwd=tmp_path)
+    assert_one_line_error(res, "stories26OK")
+    assert not list((tmp_path / "r").glob("scores/*/part-*"))
