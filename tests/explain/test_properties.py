@@ -166,3 +166,32 @@ def test_word_units_equal_python(data: tuple[str, list[int], list[int]]) -> None
     assert [(u, na, nb) for u, _, _, na, nb in got] == [(u, na, nb) for u, _, _, na, nb in expected]
     for g, e in zip(got, expected):
         assert abs(g[1] - e[1]) < 1e-9 and abs(g[2] - e[2]) < 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(two_tokenizations(), st.booleans())
+def test_numpy_and_sql_token_words_agree(data: tuple[str, list[int], list[int]], two: bool) -> None:
+    from capgym.explain.align import token_word_rows, token_words_sql
+
+    text, cuts, _ = data
+    texts = [text, text[::-1]] if two else [text]
+    stories = pd.DataFrame({"corpus": ["c"] * len(texts), "story": [3, 1][: len(texts)],
+                            "text": texts})  # fmt: skip
+    words = words_frame(stories)
+    rows = []
+    for story, t in zip(stories.story, texts):
+        bounds = [0, *[c for c in cuts if c < len(t)], len(t)]
+        rows += [("c", story, i, s, e) for i, (s, e) in enumerate(itertools.pairwise(bounds))]
+        rows.append(("c", story, len(bounds), len(t), len(t)))  # an empty span at the end
+    tokens = pd.DataFrame(rows, columns=["corpus", "story", "pos", "char_start", "char_end"])
+    first, last = token_word_rows(tokens, words)
+    con = duckdb.connect()
+    con.register("t", tokens)
+    con.register("w", words)
+    sql = token_words_sql("SELECT * FROM t", "SELECT * FROM w")
+    got = con.execute(f"SELECT * FROM ({sql}) ORDER BY story, pos").df()
+    mine = tokens.assign(word_idx=words.word_idx.to_numpy()[first],
+                         last_word_idx=words.word_idx.to_numpy()[last])  # fmt: skip
+    mine = mine.sort_values(["story", "pos"]).reset_index(drop=True)
+    assert got["word_idx"].tolist() == mine["word_idx"].tolist()
+    assert got["last_word_idx"].tolist() == mine["last_word_idx"].tolist()

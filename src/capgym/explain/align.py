@@ -132,6 +132,51 @@ EFFECTIVE_START_SQL = (
 EFFECTIVE_END_SQL = "CASE WHEN char_end > char_start THEN char_end ELSE greatest(char_start, 1) END"
 
 
+def story_codes(corpus: pd.Series, story: pd.Series) -> np.ndarray:
+    """Dense int64 codes of (corpus, story) pairs, in order of first appearance.
+
+    >>> story_codes(pd.Series(["a", "b", "a"]), pd.Series([5, 5, 5])).tolist()
+    [0, 1, 0]
+    """
+    corpus_code = pd.factorize(np.asarray(corpus, dtype=object))[0].astype(np.int64)
+    key = (corpus_code << 32) + np.asarray(story, dtype=np.int64)
+    return pd.factorize(key)[0].astype(np.int64)
+
+
+def token_word_rows(tokens: pd.DataFrame, words: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in ``words`` of each token's region word and of the region holding its
+    last character (a later one when the token straddles).
+
+    The numpy twin of :func:`token_words_sql` for in-memory tables.  ``words`` is
+    :func:`words_frame` output covering every story of ``tokens``.
+
+    >>> import pandas as pd
+    >>> w = words_frame(pd.DataFrame({"corpus": ["c"], "story": [0], "text": ["ab cd"]}))
+    >>> t = pd.DataFrame({"corpus": ["c", "c"], "story": [0, 0], "char_start": [0, 1],
+    ...                   "char_end": [1, 5]})
+    >>> [r.tolist() for r in token_word_rows(t, w)]
+    [[0, 0], [0, 1]]
+    """
+    both = pd.concat([words[["corpus", "story"]], tokens[["corpus", "story"]]], ignore_index=True)
+    block = story_codes(both["corpus"], both["story"]) * (np.int64(TAIL_END) + 2)
+    wkey = block[: len(words)] + words["char_end"].to_numpy(np.int64)
+    tblock = block[len(words) :]
+    order = np.argsort(wkey, kind="stable")
+    wsorted = wkey[order]
+    first, end = effective_span(
+        tokens["char_start"].to_numpy(np.int64), tokens["char_end"].to_numpy(np.int64)
+    )
+    # the first word (of the same story: the tail ends after every character) ending
+    # after the character
+    out = []
+    for char in (first, end - 1):
+        i = np.searchsorted(wsorted, tblock + char, side="right")
+        if len(i) and (i.max() >= len(wsorted) or np.any(block[: len(words)][order][i] != tblock)):
+            raise ValueError("tokens of a story that has no rows in the words table")
+        out.append(order[i])
+    return out[0], out[1]
+
+
 def token_words_sql(tokens: str, words: str = "words") -> str:
     """SQL adding ``word_idx`` (the token's region) and ``last_word_idx`` to ``tokens``.
 

@@ -19,12 +19,11 @@ every scored position, with the model's own token ids, and returns one row per
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from capgym.explain.align import token_words_sql, words_frame
+from capgym.explain.align import story_codes, token_word_rows, words_frame
 from capgym.explain.incontext import induction_hits, word_repeat_hits
 from capgym.explain.ngrams import NAMES, NgramReference
 from capgym.explain.sequences import Sequences
@@ -59,14 +58,9 @@ _TOKEN_COLS = ["corpus", "story", "pos", "token_id", "char_start", "char_end"]
 
 def token_words(tokens: pd.DataFrame, words: pd.DataFrame) -> pd.DataFrame:
     """``tokens`` with ``word_idx`` and ``last_word_idx`` (see :mod:`capgym.explain.align`)."""
-    con = duckdb.connect()
-    try:
-        con.register("tokens_in", tokens)
-        con.register("words_in", words)
-        sql = token_words_sql("SELECT * FROM tokens_in", "SELECT * FROM words_in")
-        return con.execute(sql + " ORDER BY corpus, story, pos").df()
-    finally:
-        con.close()
+    first, last = token_word_rows(tokens, words)
+    idx = words["word_idx"].to_numpy()
+    return tokens.assign(word_idx=idx[first], last_word_idx=idx[last])
 
 
 def explain_tokens(
@@ -83,9 +77,10 @@ def explain_tokens(
         raise ValueError(f"tokens lack column(s) {sorted(missing)}")
     t = tokens[_TOKEN_COLS].sort_values(["corpus", "story", "pos"], kind="stable")
     t = t.reset_index(drop=True)
-    seq_index, uniques = pd.MultiIndex.from_frame(t[["corpus", "story"]]).factorize()
+    seq_index = story_codes(t["corpus"], t["story"])
+    n_seqs = int(seq_index.max()) + 1 if len(seq_index) else 0
     seqs, at = Sequences.from_positions(
-        seq_index, t["pos"].to_numpy(), t["token_id"].to_numpy(), len(uniques)
+        seq_index, t["pos"].to_numpy(), t["token_id"].to_numpy(), n_seqs
     )
     hits: dict[str, np.ndarray] = {}
     if reference is not None:
@@ -93,7 +88,7 @@ def explain_tokens(
     hits["induction"] = induction_hits(seqs, at, k=1)
     hits["induction-long"] = induction_hits(seqs, at, k=2)
     if len(t):
-        hits["word-repeat"] = word_repeat_hits(token_words(t, words), words)
+        hits["word-repeat"] = word_repeat_hits(t, words)
     parts = []
     for name in [n for n in _order(hits)]:
         rows = t.loc[hits[name], ["corpus", "story", "pos"]]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from capgym.explain.align import effective_span
+from capgym.explain.align import effective_span, token_word_rows
 from capgym.explain.ngrams import NONE, encode_keys
 from capgym.explain.sequences import Sequences
 
@@ -67,12 +67,13 @@ def repeated_words(words: pd.DataFrame) -> pd.Series:
 
 def word_repeat_hits(token_words: pd.DataFrame, words: pd.DataFrame) -> np.ndarray:
     """Whether each token (with ``word_idx`` from
-    :func:`capgym.explain.align.token_words_sql`) overlaps a repeated word."""
-    w = words[["corpus", "story", "word_idx", "char_start", "char_end"]].copy()
-    w["repeated"] = repeated_words(words).to_numpy()
-    m = token_words[["corpus", "story", "word_idx", "char_start", "char_end"]].merge(
-        w, on=["corpus", "story", "word_idx"], how="left", suffixes=("", "_w"), validate="m:1"
+    :func:`capgym.explain.explainers.token_words`) overlaps a repeated word."""
+    rows, _ = token_word_rows(token_words, words)
+    repeated = repeated_words(words).to_numpy()[rows]
+    start, end = effective_span(
+        token_words["char_start"].to_numpy(), token_words["char_end"].to_numpy()
     )
-    start, end = effective_span(m["char_start"].to_numpy(), m["char_end"].to_numpy())
-    overlap = (start < m["char_end_w"].to_numpy()) & (m["char_start_w"].to_numpy() < end)
-    return (m["repeated"].fillna(False).to_numpy(dtype=bool) & overlap).astype(bool)
+    overlap = (start < words["char_end"].to_numpy()[rows]) & (
+        words["char_start"].to_numpy()[rows] < end
+    )
+    return (repeated & overlap).astype(bool)
