@@ -14,6 +14,10 @@ simple explainers account for, and what is left (the residue)?
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from capgym.explain.align import token_words_sql, words_frame
 from capgym.explain.api import StoryHeatmap, explain, story_heatmap
 from capgym.explain.explainers import EXPLAINER_DOCS, EXPLAINERS, EXPLAINS, explain_tokens
@@ -42,3 +46,14 @@ __all__ = [
     "token_words_sql",
     "words_frame",
 ]
+
+
+class _CallableModule(types.ModuleType):
+    """``capgym.explain`` is both this package and its entry function: once the package is
+    imported, ``capgym.explain`` names the module, so calling the module calls :func:`explain`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return explain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -21,6 +21,7 @@ from capgym.explain.ngrams import NgramReference
 from capgym.store import RunStore
 
 if TYPE_CHECKING:
+    from capgym.corpus import Corpus
     from capgym.models.base import Tokenizer
 
 DEFAULT_REFERENCE = "tinystories-train-sample-2316"
@@ -64,15 +65,27 @@ def model_tokenizer(run: RunStore | None, model: str) -> Tokenizer:
     )
 
 
+def reference_corpus(name: str) -> Corpus:
+    """Load the reference corpus, with an error that names the fix."""
+    from capgym.corpus import load_corpus
+    from capgym.errors import AssetNotFound
+
+    try:
+        return load_corpus(name)
+    except AssetNotFound as e:
+        raise UsageError(
+            f"reference corpus '{name}' for the n-gram explainers is not available ({e}); "
+            "set CAPGYM_ASSETS or pass --reference PATH"
+        ) from None
+
+
 def reference_fingerprint(
     run: RunStore | None, model: str, reference: str | NgramReference, min_count: int
 ) -> str:
     """The fingerprint :func:`resolve_reference` would give, cheaply when possible."""
     if isinstance(reference, NgramReference):
         return reference.fingerprint
-    from capgym.corpus import load_corpus
-
-    corpus = load_corpus(reference)
+    corpus = reference_corpus(reference)
     info = run.manifest.get("models", {}).get(model, {}) if run is not None else {}
     tok_hash = info.get("tokenizer_hash") or model_tokenizer(run, model).content_hash
     return fingerprint(str(tok_hash), corpus.content_hash, min_count)
@@ -87,9 +100,7 @@ def resolve_reference(
     """The n-gram reference of ``model``: given, or built by tokenizing a corpus."""
     if isinstance(reference, NgramReference):
         return reference
-    from capgym.corpus import load_corpus
-
-    corpus = load_corpus(reference)
+    corpus = reference_corpus(reference)
     tokenizer = model_tokenizer(run, model)
     ids = [tokenizer.encode(text).ids for text in corpus.texts]
     fp = fingerprint(tokenizer.content_hash, corpus.content_hash, min_count)
