@@ -1,5 +1,8 @@
 """Score stage: per-token probability, rank, entropy and top-k of the actual next token.
 
+One entry function, :func:`score` (local engine); :func:`capgym.score.ray_engine.score_ray`
+shards the same work across Ray workers and writes the same rows.
+
 >>> from capgym.score import plan_windows
 >>> len(plan_windows(1000, 512))
 3
@@ -7,7 +10,17 @@
 
 from __future__ import annotations
 
-from capgym.score.engine import Scorer, ScoreSet, ScoreSettings, batch_plan, score, score_key
+from capgym.score.batches import batch_plan
+from capgym.score.engine import (
+    Scorer,
+    ScoreSet,
+    ScoreSettings,
+    finish_score_set,
+    part_path,
+    prepare_score_set,
+    score,
+    score_key,
+)
 from capgym.score.metrics import TokenMetrics, token_metrics
 from capgym.score.windows import Window, plan_windows
 
@@ -18,7 +31,10 @@ __all__ = [
     "TokenMetrics",
     "Window",
     "batch_plan",
+    "finish_score_set",
+    "part_path",
     "plan_windows",
+    "prepare_score_set",
     "score",
     "score_key",
     "token_metrics",

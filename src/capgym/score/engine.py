@@ -5,6 +5,10 @@ chunk is scored in length-bucketed batches sized by a token budget and written a
 Parquet part, atomically.  A rerun skips finished parts, so an interrupted run (Ctrl-C
 or ``kill -9``) resumes and ends with exactly the rows of an uninterrupted one.
 
+While a chunk runs on the model, the next one is tokenised in a background thread and
+the previous one is turned into a table and written in another.  Distributed engines
+(:mod:`capgym.score.ray_engine`) reuse :class:`Scorer` and write the same parts.
+
 >>> settings = ScoreSettings(topk=3)
 >>> settings.topk
 3
@@ -15,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,25 +30,44 @@ import pyarrow.parquet as pq
 import torch
 
 from capgym.corpus import Corpus
-from capgym.models.base import Encoding, LanguageModel
+from capgym.errors import UsageError
+from capgym.models.base import LanguageModel
 from capgym.progress import task_progress
+from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, make_batch
 from capgym.score.metrics import token_metrics
-from capgym.score.windows import Window, plan_windows
+from capgym.score.table import COLUMNS, scores_table
+from capgym.score.threads import torch_threads
 from capgym.store import RunStore, open_run, schema
 from capgym.store.run import write_parquet_atomic
 
-ALGORITHM_VERSION = 1  # bump when the scoring maths or row layout changes
+ALGORITHM_VERSION = 2  # bump when the scoring maths or row layout changes
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
-    """Settings that can change the rows of a score set (all part of its cache key)."""
+    """Settings that can change the rows of a score set (all part of its cache key).
+
+    ``token_budget`` caps the ids of one forward batch and ``logits_mb`` the memory of
+    its float32 logits; a batch always holds at least one full context window.
+    ``dtype`` other than float32 runs the model under autocast (meant for CUDA; ranks
+    then agree with float32 on most but not all positions).
+
+    >>> ScoreSettings(dtype="bfloat16").dtype
+    'bfloat16'
+    """
 
     topk: int = 5
     token_budget: int = 8192  # ids per forward batch (further capped by logits_mb)
-    logits_mb: int = 768  # memory allowed for one batch's float32 logits
+    logits_mb: int = 256  # memory allowed for one batch's float32 logits
     chunk_stories: int = 128  # stories per resumable Parquet part
-    dtype: str = "float32"  # "float32" (exact, default), or "bfloat16"/"float16" on CUDA
+    dtype: str = "float32"  # "float32" (exact, default), or "bfloat16"/"float16"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise UsageError(f"unknown dtype '{self.dtype}'; use one of {', '.join(DTYPES)}")
+        if self.topk < 1 or self.chunk_stories < 1 or self.token_budget < 1:
+            raise UsageError("topk, chunk_stories and token_budget must be positive")
 
 
 @dataclass(frozen=True)
@@ -59,169 +82,111 @@ class ScoreSet:
     cached: bool
 
 
-def score_key(model: LanguageModel, corpus: Corpus, settings: ScoreSettings) -> str:
-    """Cache key: model hash, tokenizer, corpus content, settings, schema and algorithm."""
+def score_key(
+    model: LanguageModel, corpus: Corpus, settings: ScoreSettings, device: str | None = None
+) -> str:
+    """Cache key: model hash, tokenizer, corpus content, settings, device type, schema and
+    algorithm.  ``device`` overrides the model's (a driver on CPU planning GPU workers)."""
     payload = {
         "model": model.content_hash,
         "tokenizer": model.tokenizer.content_hash,
         "corpus": corpus.content_hash,
         "settings": asdict(settings),
-        "device": str(model.device.type),
+        "device": device or str(model.device.type),
         "schema": schema.SCHEMA_VERSION,
         "algorithm": ALGORITHM_VERSION,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def batch_plan(lengths: list[int], budget: int) -> list[list[int]]:
-    """Group items (by index) into batches: longest first, ``len(batch) * max_len <= budget``.
-
-    >>> batch_plan([3, 8, 5, 2], budget=10)
-    [[1], [2, 0], [3]]
-    """
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        width = lengths[cur[0]] if cur else lengths[i]
-        if cur and (len(cur) + 1) * width > budget:
-            batches.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
-
-
-class _Chunk:
-    """Encoded stories of one chunk and the windows to run."""
-
-    def __init__(self, model: LanguageModel, ids: list[int], texts: list[str]):
-        self.story_ids = ids
-        self.encodings: list[Encoding] = [model.encode(t) for t in texts]
-        self.items: list[tuple[int, Window]] = [
-            (si, w)
-            for si, enc in enumerate(self.encodings)
-            for w in plan_windows(len(enc.ids), model.context_len)
-        ]
+def token_budget(model: LanguageModel, settings: ScoreSettings) -> int:
+    """Ids per forward batch: ``token_budget`` capped by ``logits_mb`` of float32 logits,
+    but never less than one context window."""
+    by_memory = (settings.logits_mb << 20) // (4 * model.vocab_size)
+    return max(model.context_len, min(settings.token_budget, by_memory))
 
 
 class Scorer:
-    """Scores chunks of stories with one model (one replica; reused by distributed engines)."""
+    """Scores chunks of stories with one model (one replica; reused by distributed engines).
+
+    Example (needs ``CAPGYM_ASSETS``)::
+
+        from capgym.models import load_model
+        s = Scorer(load_model("stories260K"), "stories260K", "demo", ScoreSettings())
+        s.score_chunk([0], ["Once upon a time, there was a cat."]).num_rows
+    """
 
     def __init__(self, model: LanguageModel, name: str, corpus: str, settings: ScoreSettings):
         self.model = model
         self.name = name
         self.corpus = corpus
         self.settings = settings
-        per_token = 4 * model.vocab_size
-        self.budget = max(
-            model.context_len, min(settings.token_budget, (settings.logits_mb << 20) // per_token)
-        )
-        self._pieces: dict[int, str] = {}
+        self.budget = token_budget(model, settings)
+        self._pieces: pa.Array | None = None
 
-    def piece(self, tid: int) -> str:
-        p = self._pieces.get(tid)
-        if p is None:
-            p = self._pieces[tid] = self.model.piece(tid)
-        return p
+    @property
+    def pieces(self) -> pa.Array:
+        """Display piece of every vocabulary id (built once, used with ``take``)."""
+        if self._pieces is None:
+            pieces = [self.model.piece(i) for i in range(self.model.vocab_size)]
+            self._pieces = pa.array(pieces, pa.string())
+        return self._pieces
 
-    @torch.no_grad()
+    def encode(self, ids: list[int], texts: list[str]) -> EncodedChunk:
+        """Tokenise a chunk (thread-safe; the engine runs it ahead in a thread)."""
+        return encode_chunk(self.model, ids, texts)
+
+    def compute(self, chunk: EncodedChunk) -> dict[str, np.ndarray]:
+        """Per-position columns of a chunk, in batch order (see :mod:`capgym.score.table`)."""
+        parts = [
+            self._score_batch(make_batch(chunk, b)) for b in batch_plan(chunk.lengths, self.budget)
+        ]
+        if not parts:
+            k = self.settings.topk
+            empty = {c: np.zeros(0, np.int64) for c in COLUMNS}
+            empty["topk_ids"] = np.zeros((0, k), np.int32)
+            empty["topk_logprobs"] = np.zeros((0, k), np.float32)
+            return empty
+        return {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
+
+    def table(self, chunk: EncodedChunk, cols: dict[str, np.ndarray]) -> pa.Table:
+        """The ``scores`` rows of a computed chunk, sorted by (story, pos)."""
+        return scores_table(chunk, cols, self.name, self.corpus, self.pieces)
+
     def score_chunk(self, ids: list[int], texts: list[str]) -> pa.Table:
         """The ``scores`` rows of these stories, sorted by (story, pos)."""
-        chunk = _Chunk(self.model, ids, texts)
-        cols: dict[str, list[np.ndarray]] = {c: [] for c in _NUMERIC}
-        lengths = [w.length for _, w in chunk.items]
-        for batch in batch_plan(lengths, self.budget):
-            self._score_batch(chunk, [chunk.items[i] for i in batch], cols)
-        return self._assemble(chunk, cols)
+        chunk = self.encode(ids, texts)
+        return self.table(chunk, self.compute(chunk))
 
-    def _score_batch(
-        self, chunk: _Chunk, items: list[tuple[int, Window]], cols: dict[str, list[np.ndarray]]
-    ) -> None:
-        width = max(w.length for _, w in items)
-        batch = torch.zeros(len(items), width, dtype=torch.long)
-        rows, targets, story, pos, ctx = [], [], [], [], []
-        for b, (si, w) in enumerate(items):
-            seq = chunk.encodings[si].ids
-            batch[b, : w.length] = torch.tensor(seq[w.start : w.end])
-            ps = np.arange(w.first, w.end)
-            rows.append(b * width + (ps - w.start - 1))
-            targets.append(np.asarray(seq, dtype=np.int64)[ps])
-            story.append(np.full(len(ps), si))
-            pos.append(ps)
-            ctx.append(ps - w.start)
+    @torch.inference_mode()
+    def _score_batch(self, batch: Batch) -> dict[str, np.ndarray]:
         dev = self.model.device
-        logits = self._forward(batch.to(dev))
-        flat = logits.reshape(-1, logits.shape[-1])
+        logits = self._forward(torch.from_numpy(batch.tokens).to(dev))
         m = token_metrics(
-            flat,
-            torch.from_numpy(np.concatenate(targets)).to(dev),
+            logits.view(-1, logits.shape[-1]),
+            torch.from_numpy(batch.targets),
             k=self.settings.topk,
-            rows=torch.from_numpy(np.concatenate(rows)).to(dev),
+            rows=torch.from_numpy(batch.rows),
         )
-        cols["_story"].append(np.concatenate(story))
-        cols["pos"].append(np.concatenate(pos))
-        cols["token_id"].append(np.concatenate(targets))
-        cols["context_len"].append(np.concatenate(ctx))
-        cols["logprob"].append(m.logprob.numpy())
-        cols["rank"].append(m.rank.numpy())
-        cols["entropy"].append(m.entropy.numpy())
-        cols["topk_ids"].append(m.topk_ids.numpy())
-        cols["topk_logprobs"].append(m.topk_logprobs.numpy())
+        del logits
+        return {
+            "story": batch.story,
+            "pos": batch.pos,
+            "token_id": batch.targets,
+            "context_len": batch.context_len,
+            "logprob": m.logprob.numpy(),
+            "rank": m.rank.numpy(),
+            "entropy": m.entropy.numpy(),
+            "topk_ids": m.topk_ids.numpy(),
+            "topk_logprobs": m.topk_logprobs.numpy(),
+        }
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         dtype = self.settings.dtype
-        if dtype == "float32" or batch.device.type != "cuda":
+        if dtype == "float32":
             return self.model.forward(batch)
-        with torch.autocast("cuda", dtype=getattr(torch, dtype)):
+        with torch.autocast(batch.device.type, dtype=getattr(torch, dtype)):
             return self.model.forward(batch)
-
-    def _assemble(self, chunk: _Chunk, cols: dict[str, list[np.ndarray]]) -> pa.Table:
-        if not cols["pos"]:
-            return schema.SCORES.empty_table()
-        c = {name: np.concatenate(v) for name, v in cols.items()}
-        order = np.lexsort((c["pos"], c["_story"]))
-        c = {name: v[order] for name, v in c.items()}
-        sidx = c["_story"]
-        spans = [np.asarray(e.spans, dtype=np.int32).reshape(-1, 2) for e in chunk.encodings]
-        base = np.cumsum([0] + [len(sp) for sp in spans])[:-1]
-        all_spans = np.concatenate(spans) if spans else np.zeros((0, 2), np.int32)
-        at = base[sidx] + c["pos"]
-        cs, ce = all_spans[at, 0], all_spans[at, 1]
-        n = len(sidx)
-        story_ids = np.asarray(chunk.story_ids, dtype=np.int64)[sidx]
-        kk = c["topk_ids"].shape[1]
-        return pa.table(
-            {
-                "model": pa.array([self.name] * n, pa.string()),
-                "corpus": pa.array([self.corpus] * n, pa.string()),
-                "story": pa.array(story_ids, pa.int64()),
-                "pos": pa.array(c["pos"].astype(np.int32)),
-                "token_id": pa.array(c["token_id"].astype(np.int32)),
-                "token": pa.array([self.piece(int(t)) for t in c["token_id"]], pa.string()),
-                "char_start": pa.array(np.asarray(cs, dtype=np.int32)),
-                "char_end": pa.array(np.asarray(ce, dtype=np.int32)),
-                "logprob": pa.array(c["logprob"].astype(np.float32)),
-                "rank": pa.array(c["rank"].astype(np.int32)),
-                "entropy": pa.array(c["entropy"].astype(np.float32)),
-                "context_len": pa.array(c["context_len"].astype(np.int32)),
-                "topk_ids": _list_array(c["topk_ids"].astype(np.int32), kk, pa.int32()),
-                "topk_logprobs": _list_array(
-                    c["topk_logprobs"].astype(np.float32), kk, pa.float32()
-                ),
-            },
-            schema=schema.SCORES,
-        )
-
-
-_NUMERIC = ["_story", "pos", "token_id", "context_len", "logprob", "rank", "entropy"]
-_NUMERIC += ["topk_ids", "topk_logprobs"]
-
-
-def _list_array(m: np.ndarray, k: int, t: pa.DataType) -> pa.Array:
-    offsets = pa.array(np.arange(0, m.shape[0] * k + 1, k, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(m.reshape(-1), t))
 
 
 def _chunks(corpus: Corpus, size: int) -> Iterator[tuple[int, list[int], list[str]]]:
@@ -229,16 +194,27 @@ def _chunks(corpus: Corpus, size: int) -> Iterator[tuple[int, list[int], list[st
         yield c, corpus.ids[lo : lo + size], corpus.texts[lo : lo + size]
 
 
+def chunk_plan(corpus: Corpus, settings: ScoreSettings) -> list[tuple[int, list[int], list[str]]]:
+    """(chunk number, story ids, texts) of every chunk, in corpus order."""
+    return list(_chunks(corpus, settings.chunk_stories))
+
+
 def part_path(run: RunStore, key: str, chunk: int) -> Path:
+    """The Parquet part of chunk number ``chunk`` of score set ``key``."""
     return run.score_set_dir(key) / f"part-{chunk:05d}.parquet"
 
 
 def prepare_score_set(
-    model: LanguageModel, corpus: Corpus, run: RunStore, name: str, settings: ScoreSettings
+    model: LanguageModel,
+    corpus: Corpus,
+    run: RunStore,
+    name: str,
+    settings: ScoreSettings,
+    device: str | None = None,
 ) -> str:
     """Store the stories, register the score set and return its key."""
     run.add_stories(corpus.name, corpus.ids, corpus.texts)
-    key = score_key(model, corpus, settings)
+    key = score_key(model, corpus, settings, device)
     info = model.info
     run.add_model_info(
         name,
@@ -278,6 +254,12 @@ def finish_score_set(run: RunStore, key: str) -> int:
     return n
 
 
+def remove_stale_temporaries(run: RunStore, key: str) -> None:
+    """Delete half-written files left by a killed writer (no writer may be running)."""
+    for stale in run.score_set_dir(key).glob(".tmp-*"):
+        stale.unlink(missing_ok=True)
+
+
 def score(
     model: LanguageModel,
     corpus: Corpus,
@@ -289,7 +271,8 @@ def score(
     """Score every predicted token of every story of ``corpus`` into the run at ``out``.
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
-    interrupted one resumes from its last finished part.
+    interrupted one resumes from its last finished part.  Runs with one torch thread
+    per physical core (restored afterwards).
 
     Example (needs ``CAPGYM_ASSETS``)::
 
@@ -304,23 +287,39 @@ def score(
     if run.is_complete(key):
         n = int(run.manifest["score_sets"][key]["n_rows"])
         return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=True)
+    remove_stale_temporaries(run, key)
+    todo = [c for c in chunk_plan(corpus, settings) if not part_path(run, key, c[0]).exists()]
+    done = len(corpus) - sum(len(c[1]) for c in todo)
     scorer = Scorer(model, name, corpus.name, settings)
-    for stale in run.score_set_dir(key).glob(".tmp-*"):  # left by a killed writer
-        stale.unlink(missing_ok=True)
-    chunks = list(_chunks(corpus, settings.chunk_stories))
-    todo = [c for c in chunks if not part_path(run, key, c[0]).exists()]
-    done_stories = len(corpus) - sum(len(c[1]) for c in todo)
-    writer = ThreadPoolExecutor(max_workers=1)  # Parquet writing overlaps the next chunk
-    pending: list[Future[None]] = []
-    try:
-        with task_progress(f"score {name}", len(corpus), progress, done_stories) as advance:
-            for c, ids, texts in todo:
-                table = scorer.score_chunk(ids, texts)
-                pending.append(writer.submit(write_parquet_atomic, table, part_path(run, key, c)))
-                advance(len(ids))
-            for f in pending:
-                f.result()
-    finally:
-        writer.shutdown(wait=True)
+    bar = task_progress(f"score {name}", len(corpus), progress, done)
+    with bar as advance, torch_threads(None):
+        _pipeline(scorer, todo, lambda c: part_path(run, key, c), advance)
     n = finish_score_set(run, key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)
+
+
+def _pipeline(
+    scorer: Scorer,
+    todo: list[tuple[int, list[int], list[str]]],
+    path_of: Callable[[int], Path],
+    advance: Callable[[int], None],
+) -> None:
+    """Encode chunk i+1 and write chunk i-1 while chunk i runs on the model."""
+    with ThreadPoolExecutor(1) as encoder, ThreadPoolExecutor(1) as writer:
+        ahead: Future[EncodedChunk] | None = None
+        written: Future[None] | None = None
+        for i, (c, ids, texts) in enumerate(todo):
+            chunk = ahead.result() if ahead else scorer.encode(ids, texts)
+            if i + 1 < len(todo):
+                ahead = encoder.submit(scorer.encode, *todo[i + 1][1:])
+            cols = scorer.compute(chunk)
+            if written:
+                written.result()  # at most one table waits in memory
+            written = writer.submit(_write, scorer, chunk, cols, path_of(c))
+            advance(len(ids))
+        if written:
+            written.result()
+
+
+def _write(scorer: Scorer, chunk: EncodedChunk, cols: dict[str, np.ndarray], path: Path) -> None:
+    write_parquet_atomic(scorer.table(chunk, cols), path)

@@ -4,6 +4,12 @@ log-softmax of the batch: log-probability, rank, entropy and top-k.
 ``rank`` counts the vocabulary entries whose logit is strictly larger than the actual
 token's (0 = the model's top choice; ties go in the token's favour).
 
+Rows are processed in slices small enough to stay in the CPU's cache, each pass
+writing into buffers reused across slices (fresh multi-megabyte tensors cost page
+faults on every allocation).  Large vocabularies find the top-k through the maxima of
+blocks of 64 logits: the k best tokens lie in the k blocks with the largest maxima, so
+only ``k * 64`` candidates are ranked exactly.
+
 >>> import torch
 >>> logits = torch.tensor([[2.0, 1.0, 0.0]])
 >>> m = token_metrics(logits, torch.tensor([1]), k=2)
@@ -17,6 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
+BLOCK = 64  # logits per block in the top-k search
+BLOCK_MIN_VOCAB = 4096  # below this, a plain topk is as fast
+SLICE_BYTES = 2 << 20  # one slice of float32 logits: about an L2 cache
+
 
 @dataclass
 class TokenMetrics:
@@ -28,46 +38,119 @@ class TokenMetrics:
     topk_ids: torch.Tensor  # [N, k] int32
     topk_logprobs: torch.Tensor  # [N, k] float32
 
+    @classmethod
+    def empty(cls, n: int, k: int) -> TokenMetrics:
+        """Uninitialised CPU tensors for ``n`` positions."""
+        f, i = torch.float32, torch.int32
+        return cls(
+            torch.empty(n, dtype=f),
+            torch.empty(n, dtype=i),
+            torch.empty(n, dtype=f),
+            torch.empty(n, k, dtype=i),
+            torch.empty(n, k, dtype=f),
+        )
 
-@torch.no_grad()
+
+def default_slice_rows(vocab: int) -> int:
+    """Rows per slice so that one slice of float32 logits is about :data:`SLICE_BYTES`."""
+    return max(8, SLICE_BYTES // (4 * vocab))
+
+
+@torch.inference_mode()
 def token_metrics(
     logits: torch.Tensor,
     targets: torch.Tensor,
     k: int = 5,
     rows: torch.Tensor | None = None,
-    slice_rows: int = 1024,
+    slice_rows: int | None = None,
 ) -> TokenMetrics:
     """Metrics of ``targets[i]`` under ``logits[rows[i]]`` (``logits``: ``[M, V]``).
 
-    ``rows`` defaults to ``0..N-1``.  Work proceeds in slices of ``slice_rows`` rows so
-    that only one slice's probabilities exist at a time.
+    ``rows`` defaults to ``0..N-1``.  Work proceeds in slices of ``slice_rows`` rows
+    (default: about one L2 cache of logits) so that only one slice's probabilities
+    exist at a time.
     """
-    if rows is None:
-        rows = torch.arange(targets.shape[0], device=logits.device)
-    out = []
-    for lo in range(0, rows.shape[0], slice_rows):
-        x = logits.index_select(0, rows[lo : lo + slice_rows]).float()
-        out.append(_slice_metrics(x, targets[lo : lo + slice_rows], k))
-    if not out:
-        z = torch.zeros(0)
-        return TokenMetrics(z, z.int(), z, torch.zeros(0, k, dtype=torch.int32), torch.zeros(0, k))
-    fields = TokenMetrics.__dataclass_fields__
-    return TokenMetrics(*(torch.cat([getattr(o, f) for o in out]) for f in fields))
+    n, vocab = targets.shape[0], logits.shape[-1]
+    k = min(k, vocab)
+    out = TokenMetrics.empty(n, k)
+    if n == 0:
+        return out
+    step = slice_rows or default_slice_rows(vocab)
+    if logits.device.type != "cpu":
+        step = max(step, 4096)  # GPUs want large launches; memory is not the issue
+    bufs = _Buffers(min(step, n), vocab, logits.device, logits.dtype)
+    targets = targets.to(logits.device)
+    if rows is not None:
+        rows = rows.to(logits.device)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        if rows is None:
+            x = logits[lo:hi]
+        else:
+            x = bufs.gather(logits, rows[lo:hi])
+        _slice_metrics(x.float(), targets[lo:hi], k, bufs, out, lo)
+    return out
 
 
-def _slice_metrics(x: torch.Tensor, t: torch.Tensor, k: int) -> TokenMetrics:
-    t = t.to(x.device)
-    lse = torch.logsumexp(x, dim=-1)
-    target = x.gather(1, t[:, None]).squeeze(1)
-    rank = (x > target[:, None]).sum(dim=-1, dtype=torch.int32)
-    p = torch.exp(x - lse[:, None])
-    entropy = lse - (p * x).sum(dim=-1)
-    k = min(k, x.shape[1])
-    top_v, top_i = x.topk(k, dim=-1)
-    return TokenMetrics(
-        logprob=(target - lse).cpu(),
-        rank=rank.cpu(),
-        entropy=entropy.clamp_min(0).cpu(),
-        topk_ids=top_i.to(torch.int32).cpu(),
-        topk_logprobs=(top_v - lse[:, None]).cpu(),
-    )
+class _Buffers:
+    """Scratch tensors reused by every slice."""
+
+    def __init__(self, rows: int, vocab: int, device: torch.device, dtype: torch.dtype):
+        self.x = torch.empty(rows, vocab, device=device, dtype=dtype)
+        self.d = torch.empty(rows, vocab, device=device)
+        self.e = torch.empty(rows, vocab, device=device)
+        self.gt = torch.empty(rows, vocab, device=device, dtype=torch.bool)
+
+    def gather(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        x = self.x[: rows.shape[0]]
+        torch.index_select(logits, 0, rows, out=x)
+        return x
+
+
+def _slice_metrics(
+    x: torch.Tensor, t: torch.Tensor, k: int, bufs: _Buffers, out: TokenMetrics, lo: int
+) -> None:
+    m = x.shape[0]
+    top_v, top_i = topk_rows(x, k)
+    rmax = top_v[:, :1]
+    target = x.gather(1, t[:, None])
+    # shifted logits d = x - max; e = exp(d); entropy = log s - sum(e * d) / s.
+    # Every term of sum(e * d) is <= 0, so nothing cancels even for large logits.
+    d, e, gt = bufs.d[:m], bufs.e[:m], bufs.gt[:m]
+    torch.sub(x, rmax, out=d)
+    torch.exp(d, out=e)
+    s = e.sum(-1)
+    torch.mul(e, d, out=e)
+    ed = e.sum(-1)
+    torch.gt(x, target, out=gt)
+    rank = gt.sum(-1, dtype=torch.int32)
+    log_s = s.log()
+    lse = rmax.squeeze(1) + log_s
+    hi = lo + m
+    out.logprob[lo:hi] = (target.squeeze(1) - lse).cpu()
+    out.rank[lo:hi] = rank.cpu()
+    out.entropy[lo:hi] = (log_s - ed / s).clamp_min(0).cpu()
+    out.topk_ids[lo:hi] = top_i.to(torch.int32).cpu()
+    out.topk_logprobs[lo:hi] = (top_v - lse[:, None]).cpu()
+
+
+def topk_rows(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x.topk(k)`` (values and indices, best first) of every row of ``x [N, V]``.
+
+    >>> x = torch.arange(10000.0).flip(0)[None]
+    >>> topk_rows(x, 3)[1].tolist()
+    [[0, 1, 2]]
+    """
+    vocab = x.shape[1]
+    if vocab < BLOCK_MIN_VOCAB or x.device.type != "cpu":
+        return x.topk(k, dim=-1)
+    full = vocab // BLOCK
+    block_max = x[:, : full * BLOCK].unflatten(1, (full, BLOCK)).amax(-1)
+    if vocab > full * BLOCK:
+        block_max = torch.cat([block_max, x[:, full * BLOCK :].amax(-1, keepdim=True)], 1)
+    blocks = block_max.topk(min(k, block_max.shape[1]), dim=-1).indices
+    cand = (blocks[:, :, None] * BLOCK + torch.arange(BLOCK, device=x.device)).flatten(1)
+    valid = cand < vocab
+    vals = x.gather(1, cand.clamp_max(vocab - 1)).masked_fill_(~valid, float("-inf"))
+    top_v, where = vals.topk(k, dim=-1)
+    return top_v, cand.gather(1, where)
