@@ -32,8 +32,8 @@ from typing import Any
 
 from capgym.corpus import Corpus
 from capgym.score.engine import (
-    ScoreSet,
     Scorer,
+    ScoreSet,
     ScoreSettings,
     chunk_plan,
     finish_score_set,
@@ -151,12 +151,9 @@ def _connect(address: str | None, workers: int) -> bool:
 
 
 def _local_gpus() -> int:
-    try:
-        import torch
+    import torch
 
-        return torch.cuda.device_count()
-    except Exception:  # a broken CUDA install means no GPUs, not a failed run
-        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def _worker_spec(workers: int, cpus_per_worker: int | None, local: bool) -> WorkerSpec:
