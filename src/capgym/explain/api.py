@@ -40,11 +40,14 @@ def as_run(run: RunStore | str | os.PathLike[str]) -> RunStore:
 
 
 def check_threshold(threshold: float) -> None:
+    """Refuse a threshold outside (0, 1] with the fix."""
     if not 0.0 < threshold <= 1.0:
         raise UsageError(f"threshold must be in (0, 1], got {threshold}; e.g. --threshold 0.5")
 
 
-def connect(run: RunStore, words: pd.DataFrame, info: pd.DataFrame | None = None):  # type: ignore[no-untyped-def]
+def connect(
+    run: RunStore, words: pd.DataFrame, info: pd.DataFrame | None = None
+) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection on the run with ``_words`` (and ``_info``) registered and an
     empty ``explains`` view when the run has none."""
     con = run.connect()
