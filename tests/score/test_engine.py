@@ -1,0 +1,51 @@
+"""The local engine's pipeline, settings and thread handling (toy model, no assets)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from capgym.corpus import Corpus
+from capgym.errors import UsageError
+from capgym.score import Scorer, ScoreSettings, score
+from capgym.score.threads import physical_cores, torch_threads
+from capgym.store import open_run
+from tests.spine.toy import ToyLM
+
+TEXTS = [f"Tale {i}: " + "la " * (i % 9) + "end." for i in range(23)]
+
+
+def test_pipelined_parts_equal_one_chunk_at_a_time(tmp_path) -> None:
+    settings = ScoreSettings(topk=2, token_budget=50, chunk_stories=4)
+    corpus = Corpus.from_texts("toy", TEXTS)
+    score(ToyLM(), corpus, tmp_path, settings, progress=False)
+    got = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, pos")
+    scorer = Scorer(ToyLM(), "toy-0", "toy", settings)
+    want = pd.concat(
+        [scorer.score_chunk(corpus.ids[i : i + 4], TEXTS[i : i + 4]).to_pandas()
+         for i in range(0, len(TEXTS), 4)],
+        ignore_index=True,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+def test_bad_settings_are_refused_in_one_line() -> None:
+    with pytest.raises(UsageError, match="dtype"):
+        ScoreSettings(dtype="int8")
+    with pytest.raises(UsageError):
+        ScoreSettings(topk=0)
+
+
+def test_bfloat16_autocast_runs_on_cpu(tmp_path) -> None:
+    s = score(ToyLM(), Corpus.from_texts("toy", TEXTS[:3]), tmp_path,
+              ScoreSettings(dtype="bfloat16"), progress=False)  # fmt: skip
+    assert s.n_rows > 0
+
+
+def test_threads_are_restored() -> None:
+    before = torch.get_num_threads()
+    with torch_threads(1) as n:
+        assert n == torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert 1 <= physical_cores() <= (torch.get_num_threads() + 64)
