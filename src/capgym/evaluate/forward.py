@@ -108,8 +108,9 @@ def _run_batch(model: Any, batch: list[_Seq], built: list[BuiltExample],
         t_idx += range(s.prompt_len - 1, s.prompt_len - 1 + n)
         targets += s.ids[s.prompt_len :]
     logits = model.forward(ids).float()
-    rows = logits[torch.tensor(b_idx), torch.tensor(t_idx)]
-    tgt = torch.tensor(targets)
+    dev = logits.device
+    rows = logits[torch.tensor(b_idx, device=dev), torch.tensor(t_idx, device=dev)]
+    tgt = torch.tensor(targets, device=dev)
     lse = torch.logsumexp(rows, dim=-1)
     tgt_logit = rows.gather(1, tgt[:, None]).squeeze(1)
     lp = (tgt_logit - lse).tolist()
@@ -122,7 +123,7 @@ def _run_batch(model: Any, batch: list[_Seq], built: list[BuiltExample],
         if s.cand == 0:
             sc.token_logprobs, sc.token_ranks = seq_lp, ranks[at : at + n]
             sc.logprob, sc.first_logprob, sc.rank = sum(seq_lp), seq_lp[0], ranks[at]
-            row, z = rows[at], lse[at]
+            row, z = rows[at].cpu(), lse[at].cpu()
             sc.top_token = int(row.argmax())
             b = built[s.example]
             sc.wrong_first_logprobs = [float(row[w[0]] - z) for w in b.wrong_ids]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -52,6 +52,14 @@ class EvalReport:
             return pd.DataFrame()
         t = self.summary.pivot_table(index="task", columns="model", values=list(metrics))
         return t.reindex(columns=list(metrics), level=0)
+
+    def plot(self, metric: str = "accuracy") -> Any:
+        """A plotly heat-map of ``metric`` over tasks x models (renders in Jupyter)."""
+        import plotly.express as px
+
+        t = self.summary.pivot_table(index="task", columns="model", values=metric)
+        return px.imshow(t, text_auto=".2f", aspect="auto", color_continuous_scale="RdYlGn",
+                         title=f"{metric} per task and model")  # fmt: skip
 
     def top_slices(self, k: int = 3, min_count: int = 20, per_task: bool = True) -> pd.DataFrame:
         """The ``k`` least uniform slices (largest ``|cohen_d|``), one per task if asked."""

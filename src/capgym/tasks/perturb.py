@@ -43,19 +43,16 @@ NEUTRAL = [
 
 PASSAGES = [
     (
-        "Once upon a time, in a small town, there was a big park. Many kids liked to play "
-        "there. The trees were tall and green, and the flowers were red and yellow. Every "
-        "morning, the birds sang and the sun was warm. The park was a happy place."
+        "Once upon a time, there was a big park in a small town. Many kids liked to play "
+        "there, and the trees were tall and green."
     ),
     (
-        "There was a little house near a quiet lake. The house had a blue door and a small "
-        "garden. In the garden, there were carrots, flowers and a big tree. At night, the "
-        "stars were bright and the moon was round. Everyone in the town loved the lake."
+        "There was a little house near a quiet lake. It had a blue door and a small garden "
+        "with pretty flowers."
     ),
     (
-        "It was a sunny day in the forest. The animals woke up early. The rabbits hopped, "
-        "the birds flew and the fish swam in the river. The wind was soft and the leaves "
-        "were green. It was a good day to play."
+        "It was a sunny day in the forest. The rabbits hopped, the birds sang and the fish "
+        "swam in the river."
     ),
 ]
 

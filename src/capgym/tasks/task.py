@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from capgym.models.base import LanguageModel
 
 DEFAULT_N = 200
-DEFAULT_PERTURB_N = 30
+DEFAULT_PERTURB_N = 20
 
 
 @dataclass
