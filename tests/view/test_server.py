@@ -168,3 +168,20 @@ def test_uncached_mode_matches(demo_store: RunStore) -> None:
     cached, plain = Explorer(demo_store), Explorer(demo_store, cache=False)
     q = {"model": "tiny-b", "capability": "repeated-name", "sort": "prob"}
     assert get(cached, "/api/positions", **q)[1] == get(plain, "/api/positions", **q)[1]
+
+
+def test_stage_vocab_is_used_for_pieces(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    run = demo_run(tmp_path / "run", results=False, explains=False)
+    vocab = pa.table(
+        {
+            "model": ["tiny-a"] * 2,
+            "token_id": pa.array([0, 3], pa.int32()),
+            "piece": ["<unk>", "ONCE"],
+        }
+    )
+    run.put_table("vocab", "tiny-a", vocab)
+    app = Explorer(run)
+    pieces = app.data.pieces("tiny-a")
+    assert pieces[0] == "<unk>" and pieces[3] == "ONCE" and pieces[4] == " upon"

@@ -20,8 +20,8 @@ from capgym.view.tokens import TokenView
 HOW = {
     "scores": "capgym score --model NAME --out RUN",
     "tags": "capgym tag --out RUN",
-    "explains": "capgym explain --out RUN",
-    "results": "capgym evaluate --out RUN",
+    "explains": "capgym explain --model NAME --out RUN",
+    "results": "capgym eval --models A,B --out RUN",
     "models": "capgym score --models A,B --out RUN",
 }
 

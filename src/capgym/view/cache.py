@@ -38,8 +38,16 @@ _OVERLAP = """c.char_start < greatest(g.char_end, g.char_start + 1)
     AND g.char_start < greatest(c.char_end, c.char_start + 1)"""
 
 
-def _relations(has_tags: bool, has_explains: bool) -> list[tuple[str, str]]:
+def _relations(
+    has_tags: bool, has_explains: bool, has_vocab: bool = False
+) -> list[tuple[str, str]]:
     """(name, SQL over the run's views) in build order."""
+    seen = "SELECT model, token_id, any_value(token) AS piece FROM scores GROUP BY ALL"
+    # a stage's full vocabulary, where one was written, else the pieces seen in the run
+    vocab = (
+        f"SELECT model, token_id, piece FROM vocab UNION ALL SELECT * FROM ({seen}) s WHERE NOT EXISTS "
+        "(SELECT 1 FROM vocab v WHERE v.model = s.model AND v.token_id = s.token_id)"
+    )
     empty_ex = (
         "SELECT CAST(NULL AS VARCHAR) AS model, CAST(NULL AS VARCHAR) AS corpus, "
         "CAST(NULL AS BIGINT) AS story, CAST(NULL AS INTEGER) AS pos, "
@@ -67,7 +75,7 @@ def _relations(has_tags: bool, has_explains: bool) -> list[tuple[str, str]]:
                        UNION SELECT DISTINCT model, corpus, story, pos FROM x_explains) k
               USING (model, corpus, story, pos)
             ORDER BY s.model, s.corpus, s.story, s.pos"""),
-        ("x_vocab", "SELECT model, token_id, any_value(token) AS piece FROM scores GROUP BY ALL"),
+        ("x_vocab", vocab if has_vocab else seen),
         ("x_story_stats", """
             SELECT model, corpus, story, count(*) AS n_tokens, -sum(logprob) AS nll
             FROM scores GROUP BY ALL"""),
@@ -92,22 +100,28 @@ def fingerprint(run: RunStore) -> str:
     return h.hexdigest()[:16]
 
 
-def _source_views(con: duckdb.DuckDBPyConnection, run: RunStore) -> tuple[bool, bool]:
+def _source_views(con: duckdb.DuckDBPyConnection, run: RunStore) -> tuple[bool, bool, bool]:
     views = run.views()
     for name, sql in views.items():
         con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
     has = {}
-    for name in ("tags", "explains"):
+    for name in ("tags", "explains", "vocab"):
         has[name] = (
             name in views and con.execute(f'SELECT 1 FROM "{name}" LIMIT 1').fetchone() is not None
         )
-    return has["tags"], has["explains"]
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'vocab'"
+        ).fetchall()
+    }
+    return has["tags"], has["explains"], has["vocab"] and {"model", "token_id", "piece"} <= cols
 
 
 def _define(con: duckdb.DuckDBPyConnection, run: RunStore, materialize: bool) -> None:
-    has_tags, has_ex = _source_views(con, run)
+    has_tags, has_ex, has_vocab = _source_views(con, run)
     kind = "TABLE" if materialize else "VIEW"
-    for name, sql in _relations(has_tags, has_ex):
+    for name, sql in _relations(has_tags, has_ex, has_vocab):
         con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
     if materialize:  # the file must not depend on the run's Parquet paths
         for name in run.views():
