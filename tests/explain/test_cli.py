@@ -36,7 +36,7 @@ def make_run(tmp_path: Path) -> Path:
     vocab: dict[str, int] = {}
     add_scores(run, "A", "c", score_rows("A", "c", 0, pieces(TEXT), vocab, lambda p, _: (0.6, 0)))
     add_scores(run, "B", "c", score_rows("B", "c", 0, pieces(TEXT), vocab,
-                                         lambda p, _: (0.9, 0) if p % 2 else (0.3, 1)))  # fmt: skip
+                                         lambda p, _: (0.3, 1) if p % 2 else (0.9, 0)))  # fmt: skip
     add_tags(run, "c", [(0, 17, 21, "repeated-name")])
     return run.path
 
@@ -62,6 +62,7 @@ def test_diff_cli(tmp_path: Path) -> None:
                  cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "gains" in res.stdout and "repeated-name" in res.stdout
+    assert "[[Lily]]" in res.stdout  # story text is not read as rich markup
     res = capgym("diff", "A", "B", "--out", str(run), "--no-tag", "--json", cwd=tmp_path)
     data = json.loads(res.stdout)
     assert data["mode"] == "token" and data["n_gains"] + data["n_losses"] > 0

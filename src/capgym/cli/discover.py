@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from capgym.cli.app import DEFAULT_OUT, app, split_list
@@ -26,13 +27,14 @@ def _pct(x: object) -> str:
 
 def _shares_table(shares: pd.DataFrame, title: str) -> Table:
     t = Table(title=title)
-    for col, just in (("kind", "left"), ("name", "left"), ("share", "right"),
-                      ("share (mass)", "right"), ("n", "right"), ("only this", "right")):  # fmt: skip
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    t.add_column("kind")
+    t.add_column("name", no_wrap=True, min_width=20)
+    for col in ("share", "share (mass)", "n", "only this"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in shares.itertuples(index=False):
         style = "bold" if r.kind == "total" else None
         excl = "" if pd.isna(r.n_exclusive) else f"{int(r.n_exclusive):,}"
-        t.add_row(r.kind, r.name, _pct(r.share), _pct(r.share_mass), f"{r.n:,}", excl,
+        t.add_row(r.kind, escape(r.name), _pct(r.share), _pct(r.share_mass), f"{r.n:,}", excl,
                   style=style)  # fmt: skip
     return t
 
@@ -49,7 +51,7 @@ def _residue_table(report, dimension: str, top: int) -> Table:  # type: ignore[n
         ex = ex[(ex.dimension == dimension) & (ex.group == g.group)]
         first = ex.iloc[0] if len(ex) else None
         text = "" if first is None else f"{first.story}:{first.pos}  {first.snippet}"
-        t.add_row(str(g.group), _pct(g.share_mass), f"{g.n:,}", text)
+        t.add_row(escape(str(g.group)), _pct(g.share_mass), f"{g.n:,}", escape(text))
     return t
 
 
@@ -81,7 +83,7 @@ def explain_cmd(
     if as_json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
         return
-    console.print(f"[bold]{report.headline()}[/]")
+    console.print(f"[bold]{escape(report.headline())}[/]")
     if report.n_confident == 0:
         return
     console.print(_shares_table(report.shares, f"coverage of {model}'s confident predictions"))
@@ -128,12 +130,13 @@ def diff_cmd(
     if as_json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
         return
-    console.print(f"[bold]{report.headline()}[/]")
+    console.print(f"[bold]{escape(report.headline())}[/]")
     t = Table(title=f"gains and losses of {model_b} over {model_a} per capability")
-    for col in ("capability", "gains", "losses", "net", "both correct", "units", "mean Δlogp"):
-        t.add_column(col, justify="left" if col == "capability" else "right")
+    t.add_column("capability", no_wrap=True, min_width=20)
+    for col in ("gains", "losses", "net", "both", "units", "mean Δlogp"):
+        t.add_column(col, justify="right", no_wrap=True)
     for r in report.per_capability.itertuples(index=False):
-        t.add_row(r.capability, f"{r.gains:,}", f"{r.losses:,}", f"{r.net:+,}",
+        t.add_row(escape(r.capability), f"{r.gains:,}", f"{r.losses:,}", f"{r.net:+,}",
                   f"{r.both_correct:,}", f"{r.n:,}", f"{r.mean_delta:+.3f}")  # fmt: skip
     console.print(t)
     lo, hi = report.quantile
@@ -142,5 +145,5 @@ def diff_cmd(
         e.add_column(col, overflow="fold")
     for r in report.examples.itertuples(index=False):
         e.add_row(r.status, f"{r.delta:+.2f}", str(r.story), ", ".join(r.capabilities),
-                  r.snippet)  # fmt: skip
+                  escape(r.snippet))  # fmt: skip
     console.print(e)
