@@ -7,6 +7,7 @@ Thin wrappers: parse arguments, call :func:`capgym.explain.explain` or
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,8 @@ from rich.table import Table
 from capgym.cli.app import DEFAULT_OUT, app, split_list
 from capgym.errors import UsageError
 
-console = Console()
+# Piped output (files, notebooks' !capgym) gets room for the tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _pct(x: object) -> str:
