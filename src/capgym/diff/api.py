@@ -20,7 +20,7 @@ from capgym.diff.report import DiffReport
 from capgym.diff.units import token_units, word_units
 from capgym.errors import StoreError, UsageError
 from capgym.explain.align import words_frame
-from capgym.explain.api import as_run, check_threshold
+from capgym.explain.api import as_run, check_threshold, connect
 from capgym.explain.coverage import COMPLETION
 from capgym.explain.residue import snippet
 from capgym.explain.store import check_scored, ensure_tags, stories_of
@@ -81,9 +81,8 @@ def diff(
     if mode not in ("token", "word"):
         raise UsageError(f"unknown mode '{mode}'; use token, word or auto")
     stories = stories_of(store, corpora)
-    con = store.connect()
+    con = connect(store, words_frame(stories) if mode == "word" else stories.head(0))
     try:
-        con.register("_words", words_frame(stories) if mode == "word" else stories.head(0))
         unaligned = merged = 0
         if mode == "token":
             unaligned = token_units(con, model_a, model_b, corpora, threshold)

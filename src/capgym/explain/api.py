@@ -51,6 +51,7 @@ def connect(
     """A DuckDB connection on the run with ``_words`` (and ``_info``) registered and an
     empty ``explains`` view when the run has none."""
     con = run.connect()
+    con.execute("SET enable_progress_bar = false")  # it would write to stdout (and --json)
     if "explains" not in run.views():
         cols = ", ".join(f'CAST(NULL AS {_DUCK[f.type]}) AS "{f.name}"' for f in EXPLAINS)
         con.execute(f"CREATE OR REPLACE VIEW explains AS SELECT {cols} WHERE false")
