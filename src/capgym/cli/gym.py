@@ -17,10 +17,10 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _print_frame(df: pd.DataFrame, title: str) -> None:
+def _print_frame(df: pd.DataFrame, title: str, wrap: tuple[str, ...] = ()) -> None:
     t = Table(title=title)
     for c in df.columns:
-        t.add_column(str(c))
+        t.add_column(str(c), no_wrap=str(c) not in wrap, overflow="fold")
     for row in df.itertuples(index=False):
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(t)
@@ -36,8 +36,8 @@ def tasks_cmd(
     df = list_tasks()
     if examples:
         df["examples"] = [len(make(t)) for t in df.id]
-    df["description"] = df.description.str.slice(0, 70)
-    _print_frame(df.drop(columns=["path"]), "capgym tasks")
+    df["description"] = df.description.str.slice(0, 60)
+    _print_frame(df.drop(columns=["path"]), "capgym tasks", wrap=("description",))
 
 
 def _say(line: str) -> None:
