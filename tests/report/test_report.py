@@ -128,3 +128,29 @@ def test_table_exports_escape() -> None:
     df = pd.DataFrame({"name": ["a_b & c|d"], "n": [1234.0], "p": [0.5]})
     assert "a\\_b \\& c|d & 1,234 & 0.500" in to_latex(df)
     assert "| a_b & c\\|d | 1,234 | 0.500 |" in to_markdown(df)
+
+
+def test_redteam_pairs_variants_with_their_base(full_report: tuple[RunStore, Path]) -> None:
+    from capgym.report.slices import redteam
+
+    rt = redteam(Frame(full_report[0]), "repeated-name")
+    assert set(rt.perturbation) == {"distractor"} and set(rt.n) == {12}
+    assert (
+        rt.base_acc.notna().all() and (rt.delta <= 0.01).all()
+    )  # the distractor costs about a nat
+
+
+def test_gym_none_perturbation_is_base(tmp_path: Path) -> None:
+    import json
+
+    from capgym.report.metrics import results_frame
+
+    run = demo_run(tmp_path / "run", tags=False, explains=False)
+    df = run.sql("SELECT * FROM results")
+    df["meta"] = [
+        json.dumps({**json.loads(m), "perturbation": json.loads(m).get("perturbation", "none")})
+        for m in df.meta
+    ]
+    run.put_table("results", "demo", pa.Table.from_pandas(df, preserve_index=False))
+    r = results_frame(Frame(run))
+    assert r.perturbation.isna().sum() == 3 * 2 * 40

@@ -22,7 +22,7 @@ from capgym.report import figures, metrics
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, nodata, note
 from capgym.report.registry import CapabilityInfo, describe
-from capgym.report.slices import MIN_EFFECT, corpus_slices, gym_slices, redteam
+from capgym.report.slices import MIN_EFFECT, corpus_slices, gym_slices, redteam, redteam_table
 
 N_TOP, N_PER_QUARTILE, WINDOW_BEFORE, WINDOW_AFTER = 3, 2, 110, 30
 
@@ -187,11 +187,16 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
         parts.append(note("No slice stands out (or there is no metadata to slice by)."))
     parts.append("<h4>Red-team results</h4>")
     rt = redteam(f, cap)
-    parts.append(
-        ctx.table(f"redteam-{cap}", rt, f"Red-team results for {cap}")
-        if len(rt)
-        else nodata("red-team (perturbed) gym results", ctx.how("results"))
-    )
+    if len(rt):
+        parts.append(
+            note(
+                "Accuracy on each perturbation's variants, and in brackets the change from their base examples."
+            )
+        )
+        wide = redteam_table(rt, f.model_names)
+        parts.append(ctx.table(f"redteam-{cap}", wide, f"Red-team results for {cap}"))
+    else:
+        parts.append(nodata("red-team (perturbed) gym results", ctx.how("results")))
     parts.append("</details>")
     return "\n".join(parts)
 

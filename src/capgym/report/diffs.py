@@ -89,9 +89,10 @@ def _pair(ctx: Ctx, a: str, b: str) -> str:
             _snippet(texts[(c, int(s))], int(x), int(y))
             for c, s, x, y in zip(pg.corpus, pg.story, pg.char_start, pg.char_end, strict=True)
         ]
-        shown = pg[["kind", "corpus", "story", "pos", "p_a", "p_b", "dlogp", "context"]].rename(
-            columns={"p_a": f"p {a}", "p_b": f"p {b}", "pos": f"pos ({a})"}
-        )
+        cols = ["kind", "corpus", "story", "pos", "p_a", "p_b", "dlogp", "context"]
+        if pg.corpus.nunique() == 1:  # one corpus: its long name would only repeat
+            cols.remove("corpus")
+        shown = pg[cols].rename(columns={"p_a": f"p {a}", "p_b": f"p {b}", "pos": f"pos ({a})"})
         parts.append(
             ctx.table(
                 f"diff-{a}-{b}",

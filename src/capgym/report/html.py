@@ -37,7 +37,7 @@ p.note,.nodata{color:var(--muted);font-size:12.5px;margin:4px 0}
 .nodata code,p.note code{background:#f1f1f1;padding:0 3px;border-radius:3px}
 table.tbl{border-collapse:collapse;font-size:12.5px;margin:6px 0}
 table.tbl th,table.tbl td{border-bottom:1px solid var(--line);padding:3px 10px 3px 0;text-align:left;vertical-align:top}
-table.tbl th{font-weight:600;color:#333;border-bottom:1.5px solid #bbb}
+table.tbl th{font-weight:600;color:#333;border-bottom:1.5px solid #bbb;white-space:nowrap}
 table.tbl td.num{text-align:right;font-variant-numeric:tabular-nums}
 .exports{font-size:11.5px;color:var(--muted);margin:2px 0 8px}
 .exports a{color:var(--muted)}

@@ -153,6 +153,9 @@ def results_frame(f: Frame) -> pd.DataFrame:
             c if isinstance(c, str) and c else reg.get(t, t)
             for c, t in zip(df.cap, df.task, strict=True)
         ]
+        # the gym marks base examples "none"; results without the field are base examples too
+        base = df.perturbation.isna() | df.perturbation.isin(["", "none"])
+        df["perturbation"] = df.perturbation.where(~base, None)
         return df.drop(columns=["cap"])
 
     return f.memo("results_frame", make)

@@ -75,7 +75,13 @@ def residue(ctx: Ctx) -> Section:
         for r in ex[ex.grp == g].itertuples():
             win = (int(r.char_start) - 100, int(r.char_end) + 30)
             v = ctx.story(
-                r.corpus, int(r.story), model, pos=int(r.pos), window=win, show_head=False
+                r.corpus,
+                int(r.story),
+                model,
+                pos=int(r.pos),
+                window=win,
+                tags=False,
+                show_head=False,
             )
             parts.append(
                 f'<div class="ex-label">p {r.p:.3f} · {esc(r.corpus)} story {r.story} pos {r.pos}</div>{v.body}'

@@ -110,7 +110,7 @@ def corpus_slices(f: Frame, capability: str, top: int = 10) -> pd.DataFrame:
 
 def redteam(f: Frame, capability: str) -> pd.DataFrame:
     """Per model and perturbation: accuracy on the perturbed examples, on their base
-    examples, and the change (paired through ``base_id`` when the meta has it)."""
+    examples (paired through ``base_id`` when the meta has it), and the change."""
     cols = ["model", "perturbation", "n", "acc", "base_acc", "delta"]
     if not f.has("results"):
         return pd.DataFrame(columns=cols)
@@ -119,11 +119,29 @@ def redteam(f: Frame, capability: str) -> pd.DataFrame:
     pert, base = r[r.perturbation.notna()], r[r.perturbation.isna()]
     if pert.empty:
         return pd.DataFrame(columns=cols)
-    base_ok = base.set_index(["model", "example_id"]).ok
+    base_ok = base.drop_duplicates(["model", "example_id"]).set_index(["model", "example_id"]).ok
     rows = []
-    for (model, name), g in pert.groupby(["model", "perturbation"]):
+    for (model, name), g in pert.groupby(["model", "perturbation"], sort=True):
         keys = [(model, b) for b in g.base_id if isinstance(b, str)]
         paired = [base_ok[k] for k in keys if k in base_ok.index]
         b_acc = sum(paired) / len(paired) if paired else base[base.model == model].ok.mean()
         rows.append((model, name, len(g), g.ok.mean(), b_acc, g.ok.mean() - b_acc))
     return pd.DataFrame(rows, columns=cols)
+
+
+def redteam_table(rt: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Perturbations (rows) by models (columns, in ``order``): ``acc (change)`` cells.
+
+    >>> rt = pd.DataFrame({"model": ["m"], "perturbation": ["deep"], "n": [30], "acc": [0.5],
+    ...                    "base_acc": [0.75], "delta": [-0.25]})
+    >>> redteam_table(rt, ["m"]).values.tolist()
+    [['deep', 30, '0.50 (-0.25)']]
+    """
+    cell = [f"{a:.2f} ({d:+.2f})" for a, d in zip(rt.acc, rt.delta, strict=True)]
+    w = rt.assign(cell=cell).pivot_table(
+        index="perturbation", columns="model", values="cell", aggfunc="first"
+    )
+    n = rt.groupby("perturbation").n.max()
+    w = w.reindex(columns=[m for m in order if m in w.columns])
+    w.insert(0, "n", n)
+    return w.reset_index().rename_axis(columns=None)
