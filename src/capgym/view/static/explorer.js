@@ -12,7 +12,8 @@
       ["entropy", "entropy"], ["diff", "Δ log-prob (compare − model)"], ["absdiff", "|Δ log-prob|"]],
     stories: [["story", "story"], ["nll", "NLL per char"], ["diff", "Δ NLL per char (model − compare)"]]
   };
-  var state = { mode: "positions", page: 0, total: 0 }, seq = 0, timer = null;
+  var state = { mode: "positions", page: 0, total: 0 }, seq = 0, timer = null, oneCorpus = false;
+  function storyLabel(r) { return oneCorpus ? String(r.story) : r.corpus + " " + r.story; }
 
   function api(path, params) {
     return fetch(path + "?" + new URLSearchParams(params).toString()).then(function (r) {
@@ -95,7 +96,7 @@
     j.rows.forEach(function (r) {
       var tr = el("tr");
       tr.dataset.corpus = r.corpus; tr.dataset.story = r.story; tr.dataset.pos = r.pos;
-      tr.appendChild(el("td", r.corpus + " " + r.story));
+      tr.appendChild(el("td", storyLabel(r)));
       num(tr, r.pos, 0);
       var ctx = el("td", null, "ctx");
       ctx.appendChild(document.createTextNode("…" + vis(r.before)));
@@ -118,7 +119,7 @@
     j.rows.forEach(function (r) {
       var tr = el("tr");
       tr.dataset.corpus = r.corpus; tr.dataset.story = r.story;
-      tr.appendChild(el("td", r.corpus + " " + r.story));
+      tr.appendChild(el("td", storyLabel(r)));
       num(tr, r.n_tokens, 0); num(tr, r.nll_per_token, 3); num(tr, r.nll_per_char, 3);
       if (cmp) { num(tr, r.nll_per_char_b, 3); num(tr, r.diff, 4, r.diff > 0 ? "pos" : "neg"); }
       tr.appendChild(el("td", vis(r.start) + "…", "ctx"));
@@ -162,7 +163,8 @@
   function changed() { state.page = 0; refresh(); }
 
   function init(meta) {
-    $("run").textContent = meta.run + (meta.cached ? "" : " (uncached)");
+    oneCorpus = meta.corpora.length === 1;
+    $("run").textContent = meta.run + (meta.cached ? "" : " (uncached)") + (oneCorpus ? " · corpus " + meta.corpora[0] : "");
     meta.models.forEach(function (m) { opt($("f-model"), m); opt($("f-compare"), m); });
     meta.corpora.forEach(function (c) { opt($("f-corpus"), c); });
     meta.capabilities.forEach(function (c) { opt($("f-capability"), c); opt($("f-overlay"), c); });
@@ -190,6 +192,9 @@
     $("results").tBodies[0].addEventListener("click", function (e) {
       var tr = e.target.closest("tr");
       if (tr) openRow(tr);
+    });
+    window.addEventListener("hashchange", function () {  // a pasted or edited link
+      loadHash(); setMode(state.mode); loadHash(); refresh();
     });
     refresh();
   }
