@@ -30,8 +30,14 @@ def run_main(
     tag: bool = True,
     html: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    explain: bool = True,
+    evaluate: bool = True,
 ) -> Path:
-    """Score ``models`` on ``corpus`` into the run ``out`` and write its atlas report."""
+    """Score ``models`` on ``corpus`` into the run ``out`` and write its atlas report.
+
+    Then (each optional, each cached): tag the corpus, explain every model's confident
+    predictions, evaluate the built-in gym suite.
+    """
     from capgym.corpus import load_corpus
     from capgym.models import load_model
     from capgym.score import score
@@ -44,7 +50,13 @@ def run_main(
         score(model, corp, run, name=name, progress=progress)
     if tag:
         _tag(run, corp, progress)
+    if explain:
+        _explain(run, models, corp.name, progress)
+    if evaluate:
+        _evaluate(run, models, progress)
     from capgym.report import report
+
+    console.print("[bold]report[/]")
 
     return report(run, out_html=html)
 
@@ -54,3 +66,22 @@ def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
 
     console.print(f"[bold]tag[/] {corp.name}")
     tag_corpus(run, corp.name, progress=progress)
+
+
+def _explain(run, models: list[str], corpus: str, progress: bool) -> None:  # type: ignore[no-untyped-def]
+    from capgym.explain import explain
+
+    for name in models:
+        console.print(f"[bold]explain[/] {name}")
+        rep = explain(run, name, corpus, progress=progress)
+        console.print(
+            f"  {rep.n_confident:,} confident correct predictions; "
+            f"explained: {rep.coverage:.1%} (by probability mass {rep.coverage_mass:.1%})"
+        )
+
+
+def _evaluate(run, models: list[str], progress: bool) -> None:  # type: ignore[no-untyped-def]
+    from capgym.evaluate import evaluate
+
+    console.print(f"[bold]evaluate[/] built-in gym suite x {len(models)} models")
+    evaluate(models, out=run, progress=progress, report=lambda line: console.print(f"  {line}"))

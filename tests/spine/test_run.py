@@ -14,7 +14,7 @@ def test_run_scores_tags_and_reports(tmp_path: Path, assets: Path) -> None:
     res = capgym("run", "--models", "stories260K,llama2xs-279K", "--limit", "4", "--out",
                  str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "stories260K" in res.stdout and "nll_per_token" in res.stdout
+    assert "stories260K" in res.stdout and "NLL/token" in res.stdout
     assert (out / "atlas.html").is_file()
     run = open_run(out)
     counts = run.sql("SELECT model, count(*) AS n FROM scores GROUP BY model ORDER BY model")

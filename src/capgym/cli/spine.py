@@ -134,8 +134,26 @@ def _print_summary(out: Path) -> None:
     from capgym.store import open_run
 
     df = summarize(open_run(out))
-    if not df.empty:
-        console.print(_table(df, "per-model summary (confident = rank 0 and p >= 0.5)"))
+    if df.empty:
+        return
+    corpora = df.corpus.unique().tolist()
+    one = len(corpora) == 1
+    title = f"per-model summary on {corpora[0]}" if one else "per-model summary"
+    t = Table(title=title, caption="confident = correct (rank 0) with p >= 0.5")
+    cols = ["model", "corpus", "stories", "tokens", "NLL/token", "NLL/char", "confident"]
+    for col in cols[:1] + cols[2 if one else 1 :]:
+        t.add_column(col, justify="left" if col in ("model", "corpus") else "right")
+    for r in df.itertuples(index=False):
+        cells = [r.model] + ([] if one else [r.corpus])
+        cells += [
+            f"{int(r.n_stories):,}",
+            f"{int(r.n_tokens):,}",
+            f"{r.nll_per_token:.4f}",
+            f"{r.nll_per_char:.4f}",
+            f"{r.confident_share:.1%}",
+        ]
+        t.add_row(*cells)
+    console.print(t)
 
 
 @app.command("sql")
@@ -179,6 +197,8 @@ def run_cmd(
     limit: int = typer.Option(None, "--limit", help="Only the first N stories."),
     device: str = typer.Option("cpu", "--device"),
     tag: bool = typer.Option(True, "--tag/--no-tag", help="Tag capabilities of the corpus."),
+    explain: bool = typer.Option(True, "--explain/--no-explain", help="Coverage per model."),
+    evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate the gym suite."),
     html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
 ) -> None:
     """The main job: score the default suite on the default corpus, summarise, report."""
@@ -186,7 +206,17 @@ def run_cmd(
 
     t0 = time.perf_counter()
     names = split_list(models) or default_suite()
-    path = run_main(names, corpus, out, limit=limit, device=device, tag=tag, html=html)
+    path = run_main(
+        names,
+        corpus,
+        out,
+        limit=limit,
+        device=device,
+        tag=tag,
+        html=html,
+        explain=explain,
+        evaluate=evaluate,
+    )
     _print_summary(out)
     console.print(f"report: {path}")
     console.print(f"done in {time.perf_counter() - t0:.1f}s; explore with `capgym view {out}`")
