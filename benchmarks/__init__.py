@@ -1,0 +1,1 @@
+"""capgym benchmarks: ``python benchmarks/run.py [--quick]`` (not timed tests)."""

@@ -1,0 +1,160 @@
+"""Format benchmark results as Markdown (``RESULTS.md``), keeping the hand-written analysis.
+
+>>> throughput_line({"model": "m", "engine_tokens_per_s": 2000.0, "naive_tokens_per_s": 100.0,
+...                  "speedup_vs_naive": 20.0, "fraction_of_roofline": 0.5, "peak_rss_mib": 300.0})
+'m: 2,000 tok/s, naive 100 tok/s (20.0x), 50% of roofline, peak RSS 300 MiB'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+MARKER = "<!-- analysis -->"
+
+
+def throughput_line(r: dict[str, Any]) -> str:
+    """One printed line per model."""
+    return (
+        f"{r['model']}: {r['engine_tokens_per_s']:,.0f} tok/s, naive "
+        f"{r['naive_tokens_per_s']:,.0f} tok/s ({r['speedup_vs_naive']:.1f}x), "
+        f"{100 * r['fraction_of_roofline']:.0f}% of roofline, peak RSS {r['peak_rss_mib']:,.0f} MiB"
+    )
+
+
+def _machine(m: dict[str, Any], res: dict[str, Any]) -> list[str]:
+    return [
+        "## Machine",
+        "",
+        (
+            f"- CPU: {m['cpu']}; {m['logical_cpus']} logical CPUs, {m['physical_cores']} physical "
+            f"cores; {m['memory_gib']} GiB memory"
+        ),
+        (
+            f"- torch {m['torch']} ({m['blas']}), {m['torch_threads']} threads; Python {m['python']}; "
+            f"GPU: {m['cuda'] or 'none'}"
+        ),
+        (
+            f"- load average (1 min) at start {m['load_1min']:.2f}, at end "
+            f"{res.get('load_1min_end', float('nan')):.2f}; the whole run took "
+            f"{res.get('wall_s', 0):.0f} s{' (--quick)' if res.get('quick') else ''}"
+        ),
+        "",
+    ]
+
+
+def _throughput(rows: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "## Scoring throughput (predicted tokens per second, float32, CPU)",
+        "",
+        (
+            "capgym = `capgym.score` end to end (tokenise, forward, metrics, Parquet), best of two "
+            "runs; naive = one story at a time, full log-softmax kept, Python loops for rank and "
+            "top-k (`benchmarks/naive.py`), same forward; roofline = FLOPs per token / dense "
+            "matmul FLOP/s measured on this model's own shapes (`benchmarks/roofline.py`)."
+        ),
+        "",
+        (
+            "| model | params | tokens | capgym tok/s | naive tok/s | capgym / naive | "
+            "roofline tok/s | roofline GFLOP/s | MFLOP/token | of roofline | peak RSS MiB |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 9)
+            continue
+        rl = r["roofline"]
+        out.append(
+            f"| {r['model']} | {r['n_params']:,} | {r['n_tokens']:,} | "
+            f"{r['engine_tokens_per_s']:,.0f} | {r['naive_tokens_per_s']:,.0f} | "
+            f"**{r['speedup_vs_naive']:.1f}x** | {r['roofline_tokens_per_s']:,.0f} | "
+            f"{r['roofline_gflops']:.0f} | {rl['flops_per_token'] / 1e6:.1f} | "
+            f"**{100 * r['fraction_of_roofline']:.0f}%** | {r['peak_rss_mib']:,.0f} |"
+        )
+    out += [
+        "",
+        "Peak RSS is the scoring process's maximum resident set after scoring (torch, the "
+        "model and capgym's buffers; "
+        + ", ".join(
+            f"{r['model']} {r['rss_loaded_mib']:,.0f} MiB after loading"
+            for r in rows
+            if "error" not in r
+        )
+        + ").  Bytes per token of the real store: "
+        + ", ".join(
+            f"{r['model']} {r['store_bytes_per_token']:.1f}" for r in rows if "error" not in r
+        )
+        + ".",
+        "",
+    ]
+    return out
+
+
+def _store(s: dict[str, Any]) -> list[str]:
+    out = [
+        "## Run store: DuckDB query latency",
+        "",
+        (
+            f"Synthetic store in the `scores` schema: {s['tokens_per_model']:,} tokens x 3 models "
+            f"= {s['rows']:,} rows, {s['bytes'] / 2**20:,.0f} MiB of zstd Parquet, "
+            f"**{s['bytes_per_token']:.1f} bytes per token** (built in {s['build_s']:.0f} s).  "
+            "Median of 5 runs after a warm-up, fresh `RunStore.connect()` views:"
+        ),
+        "",
+        "| query | ms |",
+        "|---|---:|",
+    ]
+    out += [f"| {q} | {ms:,.1f} |" for q, ms in s["latency_ms"].items()]
+    return out + [""]
+
+
+def _stages(s: dict[str, Any]) -> list[str]:
+    out = ["## Tagging and explainers (stories260K's scored tokens per second)", ""]
+    if "error" in s:
+        return out + [f"Failed: {s['error']}", ""]
+    for stage in ("tags", "explain"):
+        v = s.get(stage)
+        if isinstance(v, dict):
+            out.append(
+                f"- {stage}: {v['tokens_per_s']:,.0f} tokens/s "
+                f"({s['tokens']:,} tokens in {v['seconds']:.1f} s)"
+            )
+        else:
+            out.append(f"- {stage}: {v}")
+    return out + [""]
+
+
+GPU = [
+    "## GPU",
+    "",
+    (
+        "Not measured: this session had no GPU.  `python benchmarks/gpu.py` measures tokens/s "
+        "of the 1M and 33M configurations in float32 and bfloat16 and the bf16-vs-fp32 rank "
+        "agreement on CUDA (it also runs on CPU, with CPU autocast)."
+    ),
+    "",
+]
+
+
+def render(res: dict[str, Any]) -> str:
+    """The generated part of RESULTS.md."""
+    when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    lines = ["# capgym benchmarks", "", f"Generated by `python benchmarks/run.py` on {when}.", ""]
+    lines += _machine(res["machine"], res)
+    if "throughput" in res:
+        lines += _throughput(res["throughput"])
+    if "store" in res:
+        lines += _store(res["store"])
+    if "stages" in res:
+        lines += _stages(res["stages"])
+    return "\n".join(lines + GPU)
+
+
+def write(res: dict[str, Any], path: Path) -> None:
+    """Write RESULTS.md, keeping whatever follows :data:`MARKER` in the old file."""
+    kept = ""
+    if path.exists() and MARKER in path.read_text():
+        kept = path.read_text().split(MARKER, 1)[1]
+    path.write_text(render(res) + "\n" + MARKER + kept)
