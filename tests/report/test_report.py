@@ -69,10 +69,13 @@ def test_scores_only_degrades_to_first_page(scores_only: RunStore) -> None:
 
 
 def test_first_page(scores_only: RunStore, tmp_path: Path) -> None:
-    path = first_page(scores_only, tmp_path / "first.html", n_stories=2)
+    path = first_page(
+        scores_only, ["tiny-a", "tiny-b"], "demo", n_stories=2, out_html=tmp_path / "first.html"
+    )
     html = path.read_text(encoding="utf-8")
     assert '<section id="stories">' in html and '<section id="cards">' not in html
     assert html.count("· story ") == 2
+    assert "<summary>tiny-a</summary>" in html and "<summary>char-c</summary>" not in html
 
 
 def test_bad_inputs(scores_only: RunStore, tmp_path: Path) -> None:

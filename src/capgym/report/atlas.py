@@ -82,11 +82,14 @@ def report(
     n_stories: int = 5,
     exports: bool = True,
     title: str = "capgym atlas",
+    story_models: list[str] | None = None,
+    story_corpus: str | None = None,
 ) -> Path:
     """Write the atlas of ``run`` to ``out_html`` (default ``RUN/atlas.html``) and return its path.
 
     Tables go to ``<name>-assets/tables`` as Markdown and LaTeX, figures to
     ``<name>-assets/figures`` as PNG and SVG (``exports=False`` skips them).
+    ``story_models`` and ``story_corpus`` choose what the stories section shows.
     """
     run = run if isinstance(run, RunStore) else open_run(run, create=False)
     chosen = list(sections or SECTIONS)
@@ -100,7 +103,8 @@ def report(
     f = Frame(run)
     try:
         f.stories.palette = palette_for(f.capabilities)  # one colour per capability, page-wide
-        ctx = Ctx(f, Exporter(assets if exports else None, assets.name), n_stories)
+        ex = Exporter(assets if exports else None, assets.name)
+        ctx = Ctx(f, ex, n_stories, story_models=story_models, story_corpus=story_corpus)
         built = [SECTIONS[s](ctx) for s in chosen]
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         models = ", ".join(f.model_names) or "no models"
@@ -116,10 +120,21 @@ def report(
 
 def first_page(
     run: RunStore | str | os.PathLike[str],
-    out_html: str | os.PathLike[str] | None = None,
+    models: list[str] | None = None,
+    corpus: str | None = None,
     n_stories: int = 5,
+    out_html: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """The simple page: overview and a few stories as token heat-maps (no capability sections)."""
+    """The simple page of `capgym run`: the overview (per-model summary) and the first
+    ``n_stories`` stories of ``corpus`` as token heat-maps of ``models``.  The full
+    :func:`report` is this page plus every section whose data exists.
+
+    >>> import tempfile
+    >>> from capgym.view.demo import demo_run
+    >>> first_page(demo_run(tempfile.mkdtemp()), ["tiny-a"], "demo", n_stories=1).name
+    'atlas.html'
+    """
     return report(
-        run, out_html, sections=["overview", "stories"], n_stories=n_stories, title="capgym run"
-    )
+        run, out_html, sections=["overview", "stories"], n_stories=n_stories, title="capgym run",
+        story_models=models, story_corpus=corpus, exports=False,
+    )  # fmt: skip

@@ -33,6 +33,8 @@ class Ctx:
     f: Frame
     ex: Exporter
     n_stories: int = 5
+    story_models: list[str] | None = None  # the stories section shows these (default all)
+    story_corpus: str | None = None  # ... from this corpus (default the first)
     _ids: dict[str, int] = field(default_factory=dict)
 
     def uid(self, kind: str) -> str:

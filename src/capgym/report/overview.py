@@ -67,9 +67,9 @@ def overview(ctx: Ctx) -> Section:
     return Section("overview", "Overview", "\n".join(parts))
 
 
-def stories(ctx: Ctx, corpus: str | None = None, models: list[str] | None = None) -> Section:
+def stories(ctx: Ctx) -> Section:
     """The first few stories as token heat-maps: the best model open, the others folded."""
-    f = ctx.f
+    f, corpus, models = ctx.f, ctx.story_corpus, ctx.story_models
     if not f.has("scores"):
         return Section("stories", "Stories", nodata("scores", ctx.how("scores")))
     names = [m for m in f.model_names if models is None or m in models]

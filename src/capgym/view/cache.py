@@ -141,7 +141,7 @@ class ExplorerDB:
             try:
                 self.path = self._build_cache()
                 self.cached = True
-            except OSError:  # read-only run folder: fall back to views
+            except (OSError, duckdb.Error):  # e.g. a read-only run folder: fall back to views
                 self.path = None
         if self.path is not None:
             self.con = duckdb.connect(str(self.path), read_only=True)

@@ -251,7 +251,14 @@ def serve_in_thread(
     run: RunStore, host: str = "127.0.0.1", port: int = 0, cache: bool = True
 ) -> tuple[ThreadingHTTPServer, str]:
     """Start an explorer in a background thread (tests, notebooks); returns (server, url).
-    Stop it with ``server.shutdown()``."""
+
+    >>> import tempfile
+    >>> from capgym.view.demo import demo_run
+    >>> srv, url = serve_in_thread(demo_run(tempfile.mkdtemp()))
+    >>> url.startswith("http://127.0.0.1:")
+    True
+    >>> srv.shutdown(); srv.server_close()
+    """
     srv = make_server(run, host, port, cache)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv, f"http://{host}:{srv.server_address[1]}/"
