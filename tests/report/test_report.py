@@ -157,3 +157,15 @@ def test_gym_none_perturbation_is_base(tmp_path: Path) -> None:
     run.put_table("results", "demo", pa.Table.from_pandas(df, preserve_index=False))
     r = results_frame(Frame(run))
     assert r.perturbation.isna().sum() == 3 * 2 * 40
+
+
+def test_without_matplotlib_tables_still_export(
+    scores_only: RunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from capgym.report import exports
+
+    monkeypatch.setattr(exports, "have_matplotlib", lambda: False)
+    path = report(scores_only)
+    assets = path.parent / "atlas-assets"
+    assert (assets / "tables" / "summary.md").exists() and not (assets / "figures").exists()
+    assert "Plotly.newPlot" in path.read_text(encoding="utf-8")  # the interactive figures remain
