@@ -37,7 +37,10 @@ def overview(ctx: Ctx) -> Section:
             "Corpora",
         ),
     ]
-    s = metrics.summary(f)
+    order = {m: i for i, m in enumerate(f.model_names)}  # smallest model first
+    s = metrics.summary(f).sort_values(
+        ["corpus", "model"], key=lambda c: c.map(order) if c.name == "model" else c
+    )
     shown = s.rename(columns={"n_stories": "stories", "n_tokens": "tokens", "n_chars": "chars",
                               "nll_per_token": "NLL/token", "nll_per_char": "NLL/char",
                               "top1": "top-1", "confident": "confident-correct"})  # fmt: skip
@@ -47,11 +50,7 @@ def overview(ctx: Ctx) -> Section:
         f"rank 0 and p >= {CONFIDENT}."
     ))  # fmt: skip
     if s.model.nunique() > 0:
-        order = {m: i for i, m in enumerate(f.model_names)}
-        s_sorted = s.sort_values(
-            ["corpus", "model"], key=lambda c: c.map(order) if c.name == "model" else c
-        )
-        parts.append(ctx.figure("nll-per-char", figures.nll_bars(s_sorted)))
+        parts.append(ctx.figure("nll-per-char", figures.nll_bars(s)))
     parts.append("<h3>Coverage of confident predictions by known capabilities</h3>")
     cov = metrics.coverage(f)
     if cov is None:
