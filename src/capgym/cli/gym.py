@@ -58,17 +58,23 @@ def eval_cmd(
     n: int = typer.Option(None, "--n", help="Synthetic examples per task (default: the task's)."),
     seed: int = typer.Option(None, "--seed", help="Sampling seed (default: the task's)."),
     slices: int = typer.Option(3, "--slices", help="How many non-uniform slices to show."),
+    threads: int = typer.Option(
+        None,
+        "--threads",
+        help="CPU threads for torch (1 is best on a busy machine; default: torch's choice).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Evaluate a models x tasks grid; cached per (model, task) and resumable."""
-    from capgym.evaluate import evaluate
+    from capgym.evaluate import EvalSettings, evaluate
 
     names = split_list(models)
     if not names:
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`)")
     chosen = split_list(tasks) or None
     t0 = time.perf_counter()
-    rep = evaluate(names, chosen, out=out, n=n, seed=seed, corpus=corpus,
+    settings = EvalSettings(threads=threads)
+    rep = evaluate(names, chosen, out=out, n=n, seed=seed, corpus=corpus, settings=settings,
                    progress=progress, report=_say)  # fmt: skip
     if rep.summary.empty:
         raise UsageError("no (model, task) pair could be evaluated; see the lines above")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import torch
 
 from capgym.errors import TaskError
 from capgym.evaluate.forward import ExampleScore, score_built
@@ -42,10 +43,11 @@ EVAL_VERSION = 1  # bump when the numbers or the table layout change
 class EvalSettings:
     """Settings that change evaluation numbers (part of the cache key)."""
 
-    batch_tokens: int = 16384
+    batch_tokens: int = 2048  # small batches stay in cache: faster for tiny models on CPU
     n_boot: int = 1000
     seed: int = 0
     min_slice: int = 10
+    threads: int | None = None  # torch CPU threads while evaluating (None: leave as is)
 
     def key(self) -> str:
         return f"v{EVAL_VERSION}-b{self.n_boot}-s{self.seed}-m{self.min_slice}"
@@ -100,6 +102,17 @@ def results_frame(model_name: str, task: Task, built: list[BuiltExample],
     return df[[f.name for f in RESULTS]]
 
 
+def _score(model: Any, built: list[BuiltExample], settings: EvalSettings) -> list[ExampleScore]:
+    if settings.threads is None:
+        return score_built(model, built, settings.batch_tokens)
+    before = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        return score_built(model, built, settings.batch_tokens)
+    finally:
+        torch.set_num_threads(before)
+
+
 def _error_lines(errors: list[TaskError], model_name: str) -> list[str]:
     if not errors:
         return []
@@ -115,7 +128,7 @@ def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) 
     if not built:
         first = f": {errors[0]}" if errors else ""
         raise TaskError(f"task {task.id}: no example can be built for model {model.name}{first}")
-    scores = score_built(model, built, settings.batch_tokens)
+    scores = _score(model, built, settings)
     results = results_frame(model.name, task, built, scores)
     details = _details(model, task, built, scores)
     figures = summarise(results, details["greedy"], seed=settings.seed, n_boot=settings.n_boot)
