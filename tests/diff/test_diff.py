@@ -94,22 +94,25 @@ def word_diff(tmp_path: Path) -> DiffReport:
 def test_word_alignment(word_diff: DiffReport) -> None:
     d = word_diff
     assert d.mode == "word"
-    assert d.n_merged == 1  # "ed." joins "walked" and the tail "."
+    # units: Once upon a time , Lily saw a butterfly . Lily walked . (+ an empty tail);
+    # B's "ed." straddles the end of "walked", so "walked" and "." are one unit
+    assert d.n_merged == 1
     u = d.units.set_index("unit")
-    assert len(u) == 10  # 9 words + "walked." merged with the tail
+    assert len(u) == 12
     # "butterfly": one token in A, three in B; B's "ter" is not its top choice
-    assert (u.loc[7, "n_a"], u.loc[7, "n_b"]) == (1, 3)
-    assert u.loc[7, "lp_b"] == pytest.approx(math.log(0.8) * 2 + math.log(0.9), rel=1e-5)
-    assert bool(u.loc[7, "ok_a"]) and not bool(u.loc[7, "ok_b"])
-    # ", Lily": the comma belongs to the next word's region; A's product 0.36 < 0.5
-    assert (u.loc[4, "n_a"], u.loc[4, "us"], u.loc[4, "ue"]) == (2, 16, 22)
-    assert u.loc[9, ["n_a", "n_b"]].tolist() == [2, 2]
-    assert u.loc[9, "lp_a"] == pytest.approx(2 * math.log(0.6), rel=1e-5)
-    assert (d.n_gains, d.n_losses, d.n_both) == (3, 1, 6)
+    assert (u.loc[8, "n_a"], u.loc[8, "n_b"]) == (1, 3)
+    assert u.loc[8, "lp_b"] == pytest.approx(math.log(0.8) * 2 + math.log(0.9), rel=1e-5)
+    assert bool(u.loc[8, "ok_a"]) and not bool(u.loc[8, "ok_b"])
+    # the comma is a unit of its own; " Lily" carries its space
+    assert (u.loc[4, "us"], u.loc[4, "ue"], u.loc[5, "us"], u.loc[5, "ue"]) == (16, 17, 17, 22)
+    # "walked." = " walked" + "." in A, " walk" + "ed." in B; A's product 0.36 < 0.5
+    assert u.loc[11, ["n_a", "n_b"]].tolist() == [2, 2]
+    assert u.loc[11, "lp_a"] == pytest.approx(2 * math.log(0.6), rel=1e-5)
+    assert (d.n_gains, d.n_losses, d.n_both) == (1, 1, 10)
     caps = d.per_capability.set_index("capability")
-    assert caps.loc["repeated-name", ["n", "gains"]].tolist() == [1, 1]
-    walked = d.examples[d.examples["unit"] == 9].iloc[0]
-    assert walked["target"] == " walked."
+    assert caps.loc["repeated-name", ["n", "both_correct"]].tolist() == [1, 1]
+    walked = d.examples[d.examples["unit"] == 11].iloc[0]
+    assert walked["target"] == " walked." and walked["status"] == "gain"
 
 
 def test_bad_input(token_run) -> None:  # type: ignore[no-untyped-def]

@@ -123,7 +123,10 @@ def _tokens(model: str, text: str, cuts: list[int], lps: list[float]) -> list[tu
 
 
 def naive_units(text: str, cuts: dict[str, list[int]], lps: dict[str, list[float]]):  # type: ignore[no-untyped-def]
-    ends = [e for _, e, _ in word_functions()[0](text)]
+    words = word_functions()[0](text)
+    inside = {k for s, e, _ in words for k in range(s, e)}
+    symbols = [k + 1 for k, ch in enumerate(text) if not ch.isspace() and k not in inside]
+    ends = sorted([e for _, e, _ in words] + symbols)
     n_regions = len(ends) + 1
     merged = set()
     toks = {}

@@ -6,15 +6,16 @@ Token units
     out and counted as unaligned.
 
 Word units
-    Models with different tokenizers are compared word by word with the rule of
-    :mod:`capgym.explain.align`: a token belongs to the word whose *region* holds its
-    first character, a word's region being the spaces and punctuation before it plus the
-    word itself (the text after the last word is one more region, the tail).  When a
-    token of either model straddles the end of a word (``"ed."``), the regions it
-    touches are merged into one unit for *both* models.  So the regions partition the
-    text, every token lies in exactly one unit, and each unit's log-probability in
-    each model is that of exactly the same characters: the sum of its tokens'
-    log-probabilities.
+    Models with different tokenizers are compared unit by unit, with the units of
+    :mod:`capgym.explain.align`: the words of the story and, between them, each other
+    non-space character (punctuation) on its own.  A token belongs to the unit whose
+    *region* holds its first character, a unit's region being the whitespace before it
+    plus the unit itself (text after the last unit is one more region, the tail).
+    When a token of either model straddles the end of a unit (``"ed."``), the regions
+    it touches are merged into one comparison unit for *both* models.  So the regions
+    partition the text, every token lies in exactly one comparison unit, and each
+    unit's log-probability in each model is that of exactly the same characters: the
+    sum of its tokens' log-probabilities.
 
 A unit is **confident correct** for a model when every one of its tokens has rank 0
 and the unit's probability (the product) is at least the threshold; for a single

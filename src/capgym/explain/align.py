@@ -5,26 +5,31 @@ maps a model's tokens onto the words of the story text, whatever the tokenizer.
 
 The rule
 --------
-* Words are :func:`capgym.tags.words.tokenize_words` (letters with inner apostrophes,
-  or digits), so every stage agrees on them.
-* Word ``i``'s **region** runs from the end of word ``i - 1`` to the end of word ``i``:
-  the spaces and punctuation *before* a word belong to it.  Text after the last word
-  is one more region, the story's **tail** (``word_idx = n_words``, ``word = ''``).
-  The regions partition the text.
+* The text is cut into **units**: the words of :func:`capgym.tags.words.tokenize_words`
+  (letters with inner apostrophes, or digits; so every stage agrees on them) and, in
+  between, every other non-space character as a unit of its own (``,`` ``.`` ``"``:
+  ``is_word`` false, word class ``punctuation``).
+* Unit ``i``'s **region** runs from the end of unit ``i - 1`` to the end of unit ``i``:
+  the whitespace *before* a unit belongs to it.  Text after the last unit is one more
+  region, the story's **tail** (``word = ''``).  The regions partition the text.
 * A token belongs to the region holding its first character (``char_start``); a token
   with an empty span (the second byte-token of a multi-byte character) belongs to the
-  character before it.  So a token belongs to the word in which its first non-space
-  character lies, and a token of only whitespace or punctuation goes to the next word.
-* A token **straddles** when its characters reach across the end of a word into the
-  next region (``"ed."`` in ``walked. She``).  Cross-tokenizer comparison merges the
-  regions a straddling token touches, in both models, into one unit (see
-  :mod:`capgym.diff.words`), so each unit's log-probability in each model is that of
+  character before it.  So a token belongs to the unit in which its first non-space
+  character lies, and a token of only whitespace goes to the next unit.
+* A token **straddles** when its characters reach across the end of a unit into the
+  next region (``"ed."`` in ``walked.``).  Cross-tokenizer comparison merges the
+  regions a straddling token touches, in both models, into one comparison unit (see
+  :mod:`capgym.diff.units`), so each unit's log-probability in each model is that of
   exactly the same text.
 
 >>> import pandas as pd
 >>> w = words_frame(pd.DataFrame({"corpus": ["c"], "story": [0], "text": ["Hi, Sue!"]}))
 >>> w[["word_idx", "region_start", "char_start", "char_end", "word"]].values.tolist()
-[[0, 0, 0, 2, 'Hi'], [1, 2, 4, 7, 'Sue'], [2, 7, 2147483647, 2147483647, '']]
+... # doctest: +NORMALIZE_WHITESPACE
+[[0, 0, 0, 2, 'Hi'], [1, 2, 2, 3, ','], [2, 3, 4, 7, 'Sue'], [3, 7, 7, 8, '!'],
+ [4, 8, 2147483647, 2147483647, '']]
+>>> w.prev_word.tolist()
+['<start>', 'hi', 'hi', 'sue', 'sue']
 """
 
 from __future__ import annotations
@@ -67,41 +72,64 @@ def word_functions() -> tuple[Callable[[str], list[tuple[int, int, str]]], Calla
     return tokenize_words, classify
 
 
-_COLUMNS = ["word_idx", "region_start", "char_start", "char_end", "word", "word_class"]
+_COLUMNS = ["word_idx", "region_start", "char_start", "char_end", "word", "word_class",
+            "is_word", "prev_word", "prev_words"]  # fmt: skip
+_Row = tuple[int, int, int, int, str, str, bool, str, str]
+START = "<start>"
 
 
-def _word_rows(text: str) -> list[tuple[int, int, int, int, str, str]]:
+def _word_rows(text: str) -> list[_Row]:
     tokenize, classify = word_functions()
-    rows = []
-    prev_end, prev_low = 0, ""
+    rows: list[_Row] = []
+    end, prev_end, prev_low = 0, 0, ""
+    back = [START, START]  # the two real words before the current unit, lower-cased
     for i, (s, e, w) in enumerate(tokenize(text)):
+        for k in range(end, s):  # symbols between words are units of their own
+            if not text[k].isspace():
+                rows.append((len(rows), end, k, k + 1, text[k], "punctuation", False, back[1],
+                             _two(back)))  # fmt: skip
+                end = k + 1
         gap = text[prev_end:s]
         initial = i == 0 or bool(_SENTENCE_GAP.search(gap))
         after_det = prev_low in _DETERMINERS and not gap.strip()
-        rows.append((i, prev_end, s, e, w, classify(w, initial, after_det)))
-        prev_end, prev_low = e, w.lower()
-    rows.append((len(rows), prev_end, TAIL_END, TAIL_END, "", "tail"))
+        cls = classify(w, initial, after_det)
+        rows.append((len(rows), end, s, e, w, cls, True, back[1], _two(back)))
+        end, prev_end, prev_low = e, e, w.lower()
+        back = [back[1], prev_low]
+    for k in range(end, len(text)):
+        if not text[k].isspace():
+            rows.append((len(rows), end, k, k + 1, text[k], "punctuation", False, back[1],
+                         _two(back)))  # fmt: skip
+            end = k + 1
+    rows.append((len(rows), end, TAIL_END, TAIL_END, "", "tail", False, back[1],
+                 _two(back)))  # fmt: skip
     return rows
 
 
+def _two(back: list[str]) -> str:
+    return START if back[1] == START else f"{back[0]} {back[1]}"
+
+
 def story_words(text: str) -> pd.DataFrame:
-    """The words of one text with their regions, word classes and a tail row.
+    """The units of one text with their regions, word classes and a tail row.
 
     >>> story_words("Lily ran.").word.tolist()
-    ['Lily', 'ran', '']
+    ['Lily', 'ran', '.', '']
     """
     return pd.DataFrame(_word_rows(text), columns=_COLUMNS)
 
 
 def words_frame(stories: pd.DataFrame) -> pd.DataFrame:
-    """The ``words`` table of ``stories(corpus, story, text)``: one row per word + tail.
+    """The ``words`` table of ``stories(corpus, story, text)``: one row per unit + tail.
 
-    Columns: corpus, story, word_idx, region_start, char_start, char_end, word,
-    word_class.  ``[region_start, char_end)`` is the word's region.
+    Columns: corpus, story, word_idx (the unit's index), region_start, char_start,
+    char_end, word (its text), word_class, is_word (a real word, not a symbol),
+    prev_word and prev_words (the one and two real words before it, lower-cased,
+    ``<start>`` before the first).  ``[region_start, char_end)`` is the unit's region.
     """
     corpora: list[str] = []
     story_ids: list[int] = []
-    rows: list[tuple[int, int, int, int, str, str]] = []
+    rows: list[_Row] = []
     for corpus, story, text in stories[["corpus", "story", "text"]].itertuples(index=False):
         r = _word_rows(text)
         rows += r
@@ -111,7 +139,7 @@ def words_frame(stories: pd.DataFrame) -> pd.DataFrame:
     out.insert(0, "story", pd.Series(story_ids, dtype="int64"))
     out.insert(0, "corpus", pd.Series(corpora, dtype=object))
     ints = ["story", "word_idx", "region_start", "char_start", "char_end"]
-    return out.astype(dict.fromkeys(ints, "int64"))
+    return out.astype({**dict.fromkeys(ints, "int64"), "is_word": bool})
 
 
 def effective_span(char_start: np.ndarray, char_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -56,13 +56,16 @@ def repeated_words(words: pd.DataFrame) -> pd.Series:
     """For each row of a words table (see :func:`capgym.explain.align.words_frame`),
     whether the same word (lower-cased) occurred earlier in its story.
 
-    >>> w = pd.DataFrame({"corpus": "c", "story": 0, "word": ["The", "cat", "the", ""]})
+    Symbols (``is_word`` false) never count as repeated words.
+
+    >>> w = pd.DataFrame({"corpus": "c", "story": 0, "word": ["The", ".", "the", ".", ""],
+    ...                   "is_word": [True, False, True, False, False]})
     >>> repeated_words(w).tolist()
-    [False, False, True, False]
+    [False, False, True, False, False]
     """
     low = words["word"].str.lower().str.replace("’", "'", regex=False)
     keyed = pd.DataFrame({"corpus": words["corpus"], "story": words["story"], "w": low})
-    return keyed.duplicated(["corpus", "story", "w"]) & (low != "")
+    return keyed.duplicated(["corpus", "story", "w"]) & words["is_word"].astype(bool)
 
 
 def word_repeat_hits(token_words: pd.DataFrame, words: pd.DataFrame) -> np.ndarray:

@@ -3,11 +3,13 @@
 The residue (confident correct positions covered by no tag and no explainer) is
 grouped along five dimensions, and the groups are ranked by probability mass:
 
-* ``word``: the predicted word (the word containing the token, lower-cased); a token
-  of punctuation or whitespace is grouped by its own text (``↵`` for a newline);
-* ``prev-word`` and ``prev-2-words``: the one or two words before the predicted word;
-* ``word-class``: :func:`capgym.tags.words.word_class` of the predicted word (or
-  ``punctuation``/``whitespace``);
+* ``word``: the predicted word or symbol (the unit of :mod:`capgym.explain.align`
+  containing the token, lower-cased); a token of whitespace only is grouped as ``↵``
+  (a newline) or ``␣`` (spaces);
+* ``prev-word`` and ``prev-2-words``: the one or two words before it (``<start>``
+  before the first word);
+* ``word-class``: :func:`capgym.tags.words.word_class` of the predicted word,
+  ``punctuation`` for a symbol, ``whitespace``;
 * ``position``: ``first sentence``, then ``early``/``middle``/``late`` by thirds of the
   story's characters.
 
@@ -61,6 +63,7 @@ def build_residue(con: duckdb.DuckDBPyConnection) -> None:
         WITH r AS ({token_words_sql(tokens, "SELECT * FROM _words")}),
         t AS (
             SELECT r.*, w.word, w.word_class, w.char_start AS w_start, w.char_end AS w_end,
+                   w.prev_word, w.prev_words,
                    substring(s.text, r.char_start + 1, r.char_end - r.char_start) AS piece,
                    i.n_chars, i.first_end
             FROM r JOIN _words w USING (corpus, story, word_idx)
@@ -72,9 +75,8 @@ def build_residue(con: duckdb.DuckDBPyConnection) -> None:
                  WHEN trim(t.piece) = '' AND t.piece LIKE '%' || chr(10) || '%' THEN '↵'
                  WHEN trim(replace(t.piece, chr(10), '')) = '' THEN '␣'
                  ELSE trim(replace(t.piece, chr(10), '↵')) END AS "word",
-            coalesce(lower(p1.word), '<start>') AS "prev-word",
-            coalesce(lower(p2.word) || ' ', CASE WHEN p1.word IS NULL THEN '' ELSE '<start> ' END)
-                || coalesce(lower(p1.word), '<start>') AS "prev-2-words",
+            t.prev_word AS "prev-word",
+            t.prev_words AS "prev-2-words",
             CASE WHEN t.es < t.w_end AND t.w_start < t.ee THEN t.word_class
                  WHEN trim(replace(t.piece, chr(10), '')) = '' THEN 'whitespace'
                  ELSE 'punctuation' END AS "word-class",
@@ -83,10 +85,6 @@ def build_residue(con: duckdb.DuckDBPyConnection) -> None:
                  WHEN t.es * 3 < 2 * t.n_chars THEN 'middle'
                  ELSE 'late' END AS "position"
         FROM t
-        LEFT JOIN _words p1 ON p1.corpus = t.corpus AND p1.story = t.story
-             AND p1.word_idx = t.word_idx - 1
-        LEFT JOIN _words p2 ON p2.corpus = t.corpus AND p2.story = t.story
-             AND p2.word_idx = t.word_idx - 2
         """
     )
 

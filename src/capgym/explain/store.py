@@ -28,7 +28,7 @@ from capgym.progress import task_progress
 from capgym.store import RunStore
 from capgym.store.run import slug
 
-EXPLAIN_VERSION = 1  # bump when an explainer's definition changes
+EXPLAIN_VERSION = 2  # bump when an explainer's definition changes
 META_KEY = b"capgym.explain"
 
 
