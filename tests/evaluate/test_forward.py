@@ -21,16 +21,23 @@ EXAMPLES = [
 
 
 def reference(model, prompt: str, cont: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
-    """(sum of log-probs, first-token log-prob, first-token rank) by brute force."""
+    """(sum of log-probs, first-token log-prob, first-token rank) by brute force.
+
+    The first token is the first one that is not whitespace only (with the whitespace
+    tokens before it), as documented in :mod:`capgym.evaluate.forward`.
+    """
     p = model.encode(prompt).ids
-    ids = model.encode(prompt + cont).ids
+    enc = model.encode(prompt + cont)
+    ids = enc.ids
     assert ids[: len(p)] == p
+    pieces = [(prompt + cont)[s:e] for s, e in enc.spans[len(p) :]]
+    d = next((i for i, x in enumerate(pieces) if x.strip()), 0)
     logits = model.forward(torch.tensor([ids]))[0]
     lsm = torch.log_softmax(logits.double(), dim=-1)
     lps = [float(lsm[t - 1, ids[t]]) for t in range(len(p), len(ids))]
-    first = logits[len(p) - 1]
-    rank = int((first > first[ids[len(p)]]).sum())
-    return sum(lps), lps[0], rank
+    at = logits[len(p) - 1 + d]
+    rank = int((at > at[ids[len(p) + d]]).sum())
+    return sum(lps), sum(lps[: d + 1]), rank
 
 
 @pytest.mark.parametrize("batch_tokens", [1, 16, 100_000])

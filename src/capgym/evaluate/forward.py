@@ -1,5 +1,10 @@
 """Batched forward passes over built examples: log-probabilities, ranks, logit differences.
 
+"First-token" figures (``first_logprob``, ``rank``, ``first_logit_diff``) are taken at
+the first answer token that is not whitespace only, with the whitespace tokens before
+it: on tokenizers that glue the space to the word that is the first token, and on
+character-level ones it is the first letter rather than the shared space.
+
 Every (prompt + answer) and every multi-token (prompt + wrong answer) is one sequence;
 sequences are sorted by length, right-padded (the models are causal, so padding never
 changes real positions) and packed into batches under a token budget.  A one-token
@@ -34,13 +39,13 @@ class ExampleScore:
 
     example_id: str
     logprob: float = 0.0  # sum over the answer's tokens
-    first_logprob: float = 0.0
-    rank: int = 0  # of the first answer token; 0 = the model's top choice
+    first_logprob: float = 0.0  # up to and including the first non-space token
+    rank: int = 0  # of that token; 0 = the model's top choice
     token_logprobs: list[float] = field(default_factory=list)
     token_ranks: list[int] = field(default_factory=list)
     wrong_logprobs: list[float] = field(default_factory=list)  # full wrong answers
     wrong_first_logprobs: list[float] = field(default_factory=list)
-    top_token: int = -1  # the model's top choice at the first answer position
+    top_token: int = -1  # the model's top choice where ``rank`` is taken
 
     @property
     def logit_diff(self) -> float:
@@ -49,7 +54,7 @@ class ExampleScore:
 
     @property
     def first_logit_diff(self) -> float:
-        """First-token logit difference (same normaliser, so equal to the log-prob one)."""
+        """First-token difference; with one-token answers it is the logit difference."""
         if not self.wrong_first_logprobs:
             return math.nan
         return self.first_logprob - max(self.wrong_first_logprobs)
@@ -119,19 +124,20 @@ def _run_batch(model: Any, batch: list[_Seq], built: list[BuiltExample],
     for s in batch:
         n = len(s.ids) - s.prompt_len
         sc = scores[s.example]
+        b = built[s.example]
         seq_lp = lp[at : at + n]
+        d = b.decision(s.cand)
         if s.cand == 0:
             sc.token_logprobs, sc.token_ranks = seq_lp, ranks[at : at + n]
-            sc.logprob, sc.first_logprob, sc.rank = sum(seq_lp), seq_lp[0], ranks[at]
+            sc.logprob, sc.first_logprob, sc.rank = sum(seq_lp), sum(seq_lp[: d + 1]), ranks[at + d]
+            sc.top_token = int(rows[at + d].argmax())
             row, z = rows[at].cpu(), lse[at].cpu()
-            sc.top_token = int(row.argmax())
-            b = built[s.example]
-            sc.wrong_first_logprobs = [float(row[w[0]] - z) for w in b.wrong_ids]
             for j, w in enumerate(b.wrong_ids):
-                if len(w) == 1:
-                    sc.wrong_logprobs[j] = sc.wrong_first_logprobs[j]
+                if len(w) == 1:  # its logit is in this row: no sequence of its own
+                    sc.wrong_logprobs[j] = sc.wrong_first_logprobs[j] = float(row[w[0]] - z)
         else:
             sc.wrong_logprobs[s.cand - 1] = sum(seq_lp)
+            sc.wrong_first_logprobs[s.cand - 1] = sum(seq_lp[: d + 1])
         at += n
 
 
@@ -145,7 +151,8 @@ def score_built(
     vocab = int(getattr(model, "vocab_size", 0) or 0)
     if vocab:
         batch_tokens = min(batch_tokens, logits_mb * 2**20 // (4 * vocab))
-    scores = [ExampleScore(b.example_id, wrong_logprobs=[math.nan] * len(b.wrong_ids))
+    scores = [ExampleScore(b.example_id, wrong_logprobs=[math.nan] * len(b.wrong_ids),
+                           wrong_first_logprobs=[math.nan] * len(b.wrong_ids))
               for b in built]  # fmt: skip
     for batch in _batches(_sequences(built), max(batch_tokens, 1)):
         _run_batch(model, batch, built, scores)

@@ -22,7 +22,7 @@ merge inside a word is rejected with a :class:`TaskError` naming task and exampl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from capgym.errors import TaskError
 from capgym.models.base import Encoding, LanguageModel
@@ -42,6 +42,13 @@ class BuiltExample:
     wrong_ids: list[list[int]]
     resplit: str = ""  # text moved from the end of the prompt into the answers
     truncated: int = 0  # prompt tokens dropped on the left to fit the context
+    decisions: tuple[int, ...] = ()  # per candidate (answer, *wrong): first non-space token
+
+    def decision(self, cand: int) -> int:
+        """Decision index of candidate ``cand`` (0 = the answer), clipped to its length."""
+        ids = self.answer_ids if cand == 0 else self.wrong_ids[cand - 1]
+        d = self.decisions[cand] if cand < len(self.decisions) else 0
+        return min(d, len(ids) - 1)
 
 
 def _boundary(enc: Encoding, cut: int) -> tuple[int, int | None]:
@@ -56,8 +63,8 @@ def _boundary(enc: Encoding, cut: int) -> tuple[int, int | None]:
 
 def _split(
     encode: Encoder, prompt: str, cont: str, where: str
-) -> tuple[list[int], list[int]] | int:
-    """(prompt ids, continuation ids), or the char index where a straddling token starts."""
+) -> tuple[list[int], list[int], int] | int:
+    """(prompt ids, continuation ids, decision index), or where a straddling token starts."""
     full = encode(prompt + cont)
     k, straddle = _boundary(full, len(prompt))
     if straddle is not None:
@@ -66,7 +73,21 @@ def _split(
     if full.ids[:k] != head or k >= len(full.ids):
         raise TaskError(f"{where}: the prompt's tokens change when {cont!r} follows it; "
                         "end the prompt at a word boundary")  # fmt: skip
-    return head, full.ids[k:]
+    text = prompt + cont
+    return head, full.ids[k:], decision_index([text[s:e] for s, e in full.spans[k:]])
+
+
+def decision_index(pieces: list[str]) -> int:
+    """Index of the first token that is not whitespace only (0 if there is none).
+
+    Where a tokenizer keeps the space before a word as its own token (character-level
+    ones do), the first *deciding* token is the one after it; ranks and first-token
+    figures are taken there so that they mean the same thing on every tokenizer.
+
+    >>> decision_index([" ", "L", "ily"]), decision_index([" Lily"])
+    (1, 0)
+    """
+    return next((i for i, p in enumerate(pieces) if p.strip()), 0)
 
 
 def build_example(
@@ -99,6 +120,7 @@ def build_example(
         raise TaskError(f"{where}: cannot find a token boundary between prompt and answer")
     head = splits[0][0]  # type: ignore[index]
     answers = [s[1] for s in splits]  # type: ignore[index]
+    decisions = tuple(s[2] for s in splits)  # type: ignore[index]
     if unk_id is not None:
         for text, ids in zip(conts, answers):
             if unk_id in ids:
@@ -108,8 +130,8 @@ def build_example(
     if target == "word-rest":
         if len(ans) < 2:
             raise NotApplicable(f"{where}: the answer is one token for this tokenizer")
-        head, ans, wrong = head + ans[:1], ans[1:], []
-    return _fit(BuiltExample(ex.id, head, ans, wrong, moved), context_len, where)
+        head, ans, wrong, decisions = head + ans[:1], ans[1:], [], (0,)
+    return _fit(BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions), context_len, where)
 
 
 class NotApplicable(Exception):
@@ -125,8 +147,7 @@ def _fit(b: BuiltExample, context_len: int | None, where: str) -> BuiltExample:
         raise TaskError(f"{where}: the answer alone fills the model's context")
     ids = b.prompt_ids
     new = ids[:1] + ids[len(ids) - keep :]
-    return BuiltExample(b.example_id, new, b.answer_ids, b.wrong_ids, b.resplit,
-                        len(ids) - len(new))  # fmt: skip
+    return replace(b, prompt_ids=new, truncated=len(ids) - len(new))
 
 
 def unk_id_of(model: LanguageModel) -> int | None:
