@@ -44,6 +44,28 @@ def _say(line: str) -> None:
     err_console.print(f"capgym: {line}", markup=False, highlight=False, soft_wrap=True)
 
 
+def _fmt(x: float, sign: str = "") -> str:
+    return "-" if pd.isna(x) else f"{x:{sign}.2f}"
+
+
+def _cells(summary: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """Tasks x models, each cell "accuracy / mean logit difference"."""
+    models = [m for m in dict.fromkeys([*order, *summary.model]) if m in set(summary.model)]
+    out = pd.DataFrame(index=sorted(set(summary.task)), columns=models, dtype=object)
+    for r in summary.itertuples():
+        out.loc[r.task, r.model] = f"{_fmt(r.accuracy)} / {_fmt(r.mean_logit_diff, '+')}"
+    return out.fillna("").rename_axis("task").reset_index()
+
+
+def _slices(top: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "model": top.model, "task": top.task, "slice": top.field + "=" + top.value.astype(str),
+        "n": top.n, "slice vs rest": [f"{a:+.2f} vs {b:+.2f}" for a, b in
+                                      zip(top.mean_slice, top.mean_rest)],
+        "d": top.cohen_d.round(2),
+    })  # fmt: skip
+
+
 @app.command("eval")
 def eval_cmd(
     models: str = typer.Option(..., "--models", "-m", help="Comma-separated model names/paths."),
@@ -78,13 +100,10 @@ def eval_cmd(
                    progress=progress, report=_say)  # fmt: skip
     if rep.summary.empty:
         raise UsageError("no (model, task) pair could be evaluated; see the lines above")
-    table = rep.table().round(3)
-    table.columns = [f"{metric}:{model}" for metric, model in table.columns]
-    _print_frame(table.reset_index(), "accuracy (rank 0) and mean logit difference")
+    _print_frame(_cells(rep.summary, names), "accuracy / mean logit difference per task")
     top = rep.top_slices(slices)
     if len(top):
-        cols = ["model", "task", "field", "value", "n", "mean_slice", "mean_rest", "cohen_d"]
-        _print_frame(top[cols], "least uniform slices (one per task)")
+        _print_frame(_slices(top), "least uniform slices (one per task)", wrap=("slice",))
     console.print(f"{len(rep.summary)} model x task cells in {time.perf_counter() - t0:.1f}s; "
                   f"tables results, task_summary, task_slices in {out}")  # fmt: skip
 
