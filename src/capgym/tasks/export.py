@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -45,7 +45,7 @@ def export_task(task: Task, fmt: str, dest: str | Path) -> list[Path]:
     if fmt == "jsonl":
         return [data]
     mc = all(e.wrong for e in task.examples)
-    spec = {
+    spec: dict[str, Any] = {
         "task": f"capgym_{task.id.replace('-', '_')}",
         "tag": ["capgym", f"capgym_{task.capability.replace('-', '_')}"],
         "dataset_path": "json",

@@ -25,6 +25,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers, Record, flip_number
@@ -113,7 +114,7 @@ def _rerender(base: Example, ctx: Context, values: dict[str, Record], name: str)
             return None
     if len({r["value"] for r in values.values()}) < len(values):
         return None
-    extra = {k: base.meta[k] for k in ("pair", "order") if k in base.meta}
+    extra: dict[str, Any] = {k: base.meta[k] for k in ("pair", "order") if k in base.meta}
     ex = make_example(ctx.task_id, t, values, base.id, extra)
     return _label(ex, base, name)
 
