@@ -100,3 +100,13 @@ def test_real_model_matches_reference(assets) -> None:  # type: ignore[no-untype
         assert row.logprob == pytest.approx(lp, abs=1e-3) and row["rank"] == rank
         wrong = reference(lm, ex.prompt, ex.wrong[0])[0]
         assert row.logit_diff == pytest.approx(lp - wrong, abs=1e-3)
+
+
+def test_thread_setting_is_scoped() -> None:
+    from capgym.evaluate.task_eval import cpu_threads
+
+    before = torch.get_num_threads()
+    evaluate_task(BigramLM(), Task("t", "t", EXAMPLES[:1]), EvalSettings(threads=1, n_boot=10))
+    assert torch.get_num_threads() == before
+    assert cpu_threads(BigramLM(), EvalSettings()) == 1  # tiny CPU model: auto = 1
+    assert cpu_threads(BigramLM(), EvalSettings(threads=0)) is None

@@ -83,7 +83,7 @@ def eval_cmd(
     threads: int = typer.Option(
         None,
         "--threads",
-        help="CPU threads for torch (1 is best on a busy machine; default: torch's choice).",
+        help="CPU threads for torch (default: 1 for tiny CPU models; 0: torch's choice).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:

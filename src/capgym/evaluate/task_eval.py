@@ -47,7 +47,9 @@ class EvalSettings:
     n_boot: int = 1000
     seed: int = 0
     min_slice: int = 10
-    threads: int | None = None  # torch CPU threads while evaluating (None: leave as is)
+    # torch CPU threads while evaluating: None = auto (1 for models under 20M parameters
+    # on CPU, whose ops are too small to split; the machine's default otherwise), 0 = leave
+    threads: int | None = None
 
     def key(self) -> str:
         return f"v{EVAL_VERSION}-b{self.n_boot}-s{self.seed}-m{self.min_slice}"
@@ -102,11 +104,21 @@ def results_frame(model_name: str, task: Task, built: list[BuiltExample],
     return df[[f.name for f in RESULTS]]
 
 
+def cpu_threads(model: Any, settings: EvalSettings) -> int | None:
+    """Threads to use for ``model`` under ``settings`` (None: leave torch's setting)."""
+    if settings.threads is not None:
+        return settings.threads or None
+    small = int(getattr(model, "n_params", 1 << 40)) < 20_000_000
+    on_cpu = str(getattr(model, "device", "cpu")).startswith("cpu")
+    return 1 if small and on_cpu else None
+
+
 def _score(model: Any, built: list[BuiltExample], settings: EvalSettings) -> list[ExampleScore]:
-    if settings.threads is None:
+    threads = cpu_threads(model, settings)
+    if threads is None:
         return score_built(model, built, settings.batch_tokens)
     before = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
+    torch.set_num_threads(threads)
     try:
         return score_built(model, built, settings.batch_tokens)
     finally:
