@@ -10,7 +10,7 @@ import yaml
 
 import capgym
 from capgym.errors import TaskError
-from capgym.tasks import add_task_dir, list_tasks, make
+from capgym.tasks import add_task_dir, list_tasks, make, registry
 
 FAMILIES = ["story-opening", "story-closing", "word-completion", "repeated-noun",
             "repeated-name", "common-phrase", "plural-singular", "story-structure",
@@ -57,9 +57,12 @@ def test_user_task_folder(tmp_path: Path) -> None:
         "id: my-task\ncapability: demo\nexamples:\n  - {prompt: 'The cat sat on the', answer: ' mat'}\n"
     )
     add_task_dir(tmp_path)
-    assert "my-task" in set(list_tasks().id)
-    assert make("my-task").examples[0].answer == " mat"
-    assert make(str(tmp_path / "mine.yaml")).id == "my-task"
+    try:
+        assert "my-task" in set(list_tasks().id)
+        assert make("my-task").examples[0].answer == " mat"
+        assert make(str(tmp_path / "mine.yaml")).id == "my-task"
+    finally:
+        registry._EXTRA_DIRS.remove(tmp_path)
 
 
 def test_export_jsonl_and_lm_eval(tmp_path: Path) -> None:
