@@ -169,3 +169,17 @@ def test_without_matplotlib_tables_still_export(
     assets = path.parent / "atlas-assets"
     assert (assets / "tables" / "summary.md").exists() and not (assets / "figures").exists()
     assert "Plotly.newPlot" in path.read_text(encoding="utf-8")  # the interactive figures remain
+
+
+def test_export_levels(scores_only: RunStore, tmp_path: Path) -> None:
+    from capgym.view.demo import demo_run as make
+
+    run = make(tmp_path / "full")
+    main_figs = report(run, exports="main").parent / "atlas-assets" / "figures"
+    names = {p.name for p in main_figs.iterdir()} if main_figs.exists() else set()
+    assert not any(n.startswith("dist-") for n in names)
+    if have_matplotlib():
+        report(run, exports="all")
+        assert any(p.name.startswith("dist-") for p in main_figs.iterdir())
+    with pytest.raises(UsageError):
+        report(run, exports="some")

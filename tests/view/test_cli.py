@@ -27,7 +27,8 @@ def test_report_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
             str(tmp_path / "run"),
             "--html",
             str(tmp_path / "a.html"),
-            "--no-exports",
+            "--exports",
+            "none",
         ]
     )
     out = capsys.readouterr().out.strip()

@@ -17,8 +17,8 @@ def report_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
     n_stories: int = typer.Option(5, "--stories", help="Stories shown as token heat-maps."),
-    exports: bool = typer.Option(
-        True, "--exports/--no-exports", help="Write Markdown/LaTeX/PNG/SVG."
+    exports: str = typer.Option(
+        "all", "--exports", help="Paper exports: all, main (tables and main figures) or none."
     ),
 ) -> None:
     """Write the capability atlas: one self-contained HTML file (plus an assets folder)."""

@@ -42,6 +42,8 @@ SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "stories": stories,
 }
 
+EXPORT_LEVELS = ("none", "main", "all")
+
 # Plotly figures inside a closed <details> are drawn 0 px wide; redraw them on opening.
 _RESIZE_JS = """<script>
 document.addEventListener("toggle", function (e) {
@@ -80,7 +82,7 @@ def report(
     *,
     sections: Sequence[str] | None = None,
     n_stories: int = 5,
-    exports: bool = True,
+    exports: bool | str = True,
     title: str = "capgym atlas",
     story_models: list[str] | None = None,
     story_corpus: str | None = None,
@@ -88,7 +90,9 @@ def report(
     """Write the atlas of ``run`` to ``out_html`` (default ``RUN/atlas.html``) and return its path.
 
     Tables go to ``<name>-assets/tables`` as Markdown and LaTeX, figures to
-    ``<name>-assets/figures`` as PNG and SVG (``exports=False`` skips them).
+    ``<name>-assets/figures`` as PNG and SVG.  ``exports``: ``"main"`` (or True) writes
+    every table and the main figures, ``"all"`` also the figures of every capability card
+    (slower: two per card), ``"none"`` (or False) nothing.
     ``story_models`` and ``story_corpus`` choose what the stories section shows.
     """
     run = run if isinstance(run, RunStore) else open_run(run, create=False)
@@ -98,12 +102,17 @@ def report(
         raise UsageError(f"unknown report section(s) {unknown}; choose from {list(SECTIONS)}")
     out = Path(out_html) if out_html is not None else run.path / "atlas.html"
     assets = out.parent / f"{out.stem}-assets"
-    if exports:
+    level = ("main" if exports else "none") if isinstance(exports, bool) else exports
+    if level not in EXPORT_LEVELS:
+        raise UsageError(f"unknown exports level {exports!r}; choose from {list(EXPORT_LEVELS)}")
+    if level != "none":
         _clear_exports(assets)
     f = Frame(run)
     try:
         f.stories.palette = palette_for(f.capabilities)  # one colour per capability, page-wide
-        ex = Exporter(assets if exports else None, assets.name)
+        ex = Exporter(
+            assets if level != "none" else None, assets.name, detail_figures=level == "all"
+        )
         ctx = Ctx(f, ex, n_stories, story_models=story_models, story_corpus=story_corpus)
         built = [SECTIONS[s](ctx) for s in chosen]
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

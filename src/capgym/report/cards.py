@@ -120,14 +120,14 @@ def _distributions(ctx: Ctx, cap: str) -> str:
             fig = figures.boxes(
                 d, "p", "p of the tagged token, per model", "probability", f.model_names
             )
-            out.append(ctx.figure(f"dist-corpus-{cap}", fig, (5.0, 3.0)))
+            out.append(ctx.figure(f"dist-corpus-{cap}", fig, (5.0, 3.0), detail=True))
     if f.has("results"):
         r = metrics.results_frame(f)
         r = r[r.capability == cap].dropna(subset=["ld"])
         if len(r):
             title = "gym: logit difference (answer - best wrong), per model"
             fig = figures.boxes(r, "ld", title, "logit difference", f.model_names)
-            out.append(ctx.figure(f"dist-gym-{cap}", fig, (5.0, 3.0)))
+            out.append(ctx.figure(f"dist-gym-{cap}", fig, (5.0, 3.0), detail=True))
     return f'<div class="grid2">{"".join(out)}</div>' if out else ""
 
 

@@ -46,11 +46,17 @@ class Ctx:
         return HOW[what].replace("RUN", str(self.f.run.path))
 
     def figure(
-        self, name: str, fig_draw: tuple[go.Figure, Any], size: tuple[float, float] = (6.0, 3.6)
+        self,
+        name: str,
+        fig_draw: tuple[go.Figure, Any],
+        size: tuple[float, float] = (6.0, 3.6),
+        detail: bool = False,
     ) -> str:
-        """The interactive figure plus links to its PNG/SVG export."""
+        """The interactive figure plus links to its PNG/SVG export (``detail`` figures are
+        exported only with ``exports="all"``)."""
         fig, draw = fig_draw
-        return f'<div class="fig">{figures.to_html(fig, self.uid("fig"))}{self.ex.figure(name, draw, size)}</div>'
+        links = self.ex.figure(name, draw, size, detail)
+        return f'<div class="fig">{figures.to_html(fig, self.uid("fig"))}{links}</div>'
 
     def table(self, name: str, df: pd.DataFrame, caption: str = "", shown: pd.DataFrame | None = None,
               raw_html: tuple[str, ...] = ()) -> str:  # fmt: skip

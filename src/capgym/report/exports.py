@@ -109,8 +109,9 @@ def have_matplotlib() -> bool:
 class Exporter:
     """Writes tables and figures under ``root`` and returns the HTML links to them."""
 
-    def __init__(self, root: Path | None, link_base: str):
+    def __init__(self, root: Path | None, link_base: str, detail_figures: bool = False):
         self.root = root
+        self.detail_figures = detail_figures  # also the many per-capability figures (slower)
         self.link_base = link_base.rstrip("/")
         self.written: list[Path] = []
         self.skipped_figures = 0
@@ -146,10 +147,15 @@ class Exporter:
         return self._links([("Markdown", f"tables/{n}.md"), ("LaTeX", f"tables/{n}.tex")])
 
     def figure(
-        self, name: str, draw: Callable[[Any], None], size: tuple[float, float] = (6.0, 3.6)
+        self,
+        name: str,
+        draw: Callable[[Any], None],
+        size: tuple[float, float] = (6.0, 3.6),
+        detail: bool = False,
     ) -> str:
-        """Draw with ``draw(fig)`` (a matplotlib Figure) into ``figures/<name>.png`` and ``.svg``."""
-        if self.root is None:
+        """Draw with ``draw(fig)`` (a matplotlib Figure) into ``figures/<name>.png`` and
+        ``.svg``; a ``detail`` figure only when the exporter wants detail figures."""
+        if self.root is None or (detail and not self.detail_figures):
             return ""
         if not have_matplotlib():
             self.skipped_figures += 1
