@@ -145,7 +145,8 @@ def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) 
     details = _details(model, task, built, scores)
     figures = summarise(results, details["greedy"], seed=settings.seed, n_boot=settings.n_boot)
     summary = pd.DataFrame([{
-        "model": model.name, "task": task.id, "capability": task.capability, **figures,
+        "model": model.name, "task": task.id, "capability": task.capability,
+        **figures, "n": len(results),
         "n_errors": len(errors), "n_not_applicable": skipped,
         "model_hash": model.content_hash, "task_hash": task.content_hash,
         "seconds": time.perf_counter() - t0,
