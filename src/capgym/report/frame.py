@@ -61,11 +61,14 @@ class Frame:
         return self.con.execute(sql, params or []).df()
 
     def has(self, table: str) -> bool:
-        """Whether ``table`` exists in the run and has at least one row."""
-        if not has_table(self.con, table):
-            return False
-        row = self.con.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone()
-        return row is not None
+        """Whether ``table`` exists in the run and has at least one row (asked once)."""
+
+        def ask() -> bool:
+            if not has_table(self.con, table):
+                return False
+            return self.con.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None
+
+        return bool(self.memo(f"has:{table}", ask))
 
     def columns(self, table: str) -> list[str]:
         q = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
