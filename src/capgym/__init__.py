@@ -20,24 +20,40 @@ _LAZY = {
     "load_model": ("capgym.models", "load_model"),
     "list_models": ("capgym.models", "list_models"),
     "load_corpus": ("capgym.corpus", "load_corpus"),
-    "score": ("capgym.score", "score"),
+    "score": ("capgym.score", None),  # the package, callable as its entry function
     "tag": ("capgym.tags", "tag"),
-    "explain": ("capgym.explain", "explain"),
-    "diff": ("capgym.diff", "diff"),
+    "explain": ("capgym.explain", None),  # the package, callable as its entry function
+    "diff": ("capgym.diff", None),  # the package, callable as its entry function
     "make": ("capgym.tasks", "make"),
     "list_tasks": ("capgym.tasks", "list_tasks"),
-    "evaluate": ("capgym.evaluate", "evaluate"),
+    "evaluate": ("capgym.evaluate", None),  # the package, callable as its entry function
     "report": ("capgym.report", "report"),
     "TokenView": ("capgym.view", "TokenView"),
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+__all__ = [
+    "TokenView",
+    "__version__",
+    "diff",
+    "evaluate",
+    "explain",
+    "list_models",
+    "list_tasks",
+    "load_corpus",
+    "load_model",
+    "make",
+    "open_run",
+    "report",
+    "score",
+    "tag",
+]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
+        mod = importlib.import_module(module)
+        value = mod if attr is None else getattr(mod, attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'capgym' has no attribute {name!r}")

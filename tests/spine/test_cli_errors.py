@@ -16,7 +16,7 @@ def capgym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     return subprocess.run(
         [sys.executable, "-m", "capgym", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=120,
+        text=True, timeout=900,
     )
 
 

@@ -48,7 +48,9 @@ def models_cmd() -> None:
         }
         for e in list_models()
     ]
-    console.print(_table(pd.DataFrame(rows), "capgym models"))
+    t = _table(pd.DataFrame(rows), "capgym models")
+    t.columns[0].no_wrap = True  # names must stay copyable
+    console.print(t)
 
 
 @app.command("corpora")

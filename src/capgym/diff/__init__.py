@@ -9,22 +9,11 @@ True
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
+from capgym._callable import make_callable
 from capgym.diff.api import diff, same_tokenizer
 from capgym.diff.report import DiffReport
 
 __all__ = ["DiffReport", "diff", "same_tokenizer"]
 
 
-class _CallableModule(types.ModuleType):
-    """``capgym.diff`` is both this package and its entry function: once the package is
-    imported, ``capgym.diff`` names the module, so calling the module calls :func:`diff`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return diff(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, diff)

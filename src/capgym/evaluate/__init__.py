@@ -12,10 +12,7 @@ and ``task_errors``.
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
+from capgym._callable import make_callable
 from capgym.evaluate.forward import ExampleScore, score_built
 from capgym.evaluate.grid import evaluate, load_cached
 from capgym.evaluate.report import EvalReport
@@ -38,12 +35,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """Importing ``capgym.evaluate`` makes it an attribute of ``capgym``; keep
-    ``capgym.evaluate(...)`` working as the stage's entry function all the same."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> EvalReport:
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, evaluate)

@@ -14,10 +14,7 @@ simple explainers account for, and what is left (the residue)?
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
+from capgym._callable import make_callable
 from capgym.explain.align import token_words_sql, words_frame
 from capgym.explain.api import StoryHeatmap, explain, story_heatmap
 from capgym.explain.explainers import EXPLAINER_DOCS, EXPLAINERS, EXPLAINS, explain_tokens
@@ -48,12 +45,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """``capgym.explain`` is both this package and its entry function: once the package is
-    imported, ``capgym.explain`` names the module, so calling the module calls :func:`explain`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return explain(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, explain)

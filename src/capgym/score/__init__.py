@@ -10,6 +10,7 @@ shards the same work across Ray workers and writes the same rows.
 
 from __future__ import annotations
 
+from capgym._callable import make_callable
 from capgym.score.batches import batch_plan
 from capgym.score.engine import (
     Scorer,
@@ -23,6 +24,8 @@ from capgym.score.engine import (
 )
 from capgym.score.metrics import TokenMetrics, token_metrics
 from capgym.score.windows import Window, plan_windows
+
+make_callable(__name__, score)
 
 __all__ = [
     "ScoreSet",
