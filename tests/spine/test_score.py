@@ -145,3 +145,11 @@ def test_changed_corpus_text_under_same_name_is_refused(tmp_path) -> None:
     with pytest.raises(StoreError, match="differs"):
         score(model, Corpus.from_texts("toy", ["abd"]), tmp_path, progress=False)
     assert open_run(tmp_path).sql("SELECT text FROM stories").text.tolist() == ["abc"]
+
+
+def test_vocab_table_has_every_piece(tmp_path) -> None:
+    model = ToyLM()
+    score(model, Corpus.from_texts("toy", ["ab"]), tmp_path, progress=False)
+    vocab = open_run(tmp_path).sql("SELECT * FROM vocab ORDER BY token_id")
+    assert len(vocab) == model.vocab_size
+    assert vocab.piece.tolist() == [model.piece(i) for i in range(model.vocab_size)]

@@ -38,7 +38,7 @@ from capgym.score.metrics import token_metrics
 from capgym.score.table import COLUMNS, scores_table
 from capgym.score.threads import torch_threads
 from capgym.store import RunStore, open_run, schema
-from capgym.store.run import write_parquet_atomic
+from capgym.store.run import slug, write_parquet_atomic
 
 ALGORITHM_VERSION = 2  # bump when the scoring maths or row layout changes
 DTYPES = ("float32", "bfloat16", "float16")
@@ -204,6 +204,23 @@ def part_path(run: RunStore, key: str, chunk: int) -> Path:
     return run.score_set_dir(key) / f"part-{chunk:05d}.parquet"
 
 
+def write_vocab(run: RunStore, model: LanguageModel, name: str) -> None:
+    """Store ``vocab(model, token_id, piece)`` once per model, so that views can show the
+    pieces of top-k alternatives that never occur as actual tokens."""
+    path = run.path / "tables" / "vocab" / f"{slug(name)}.parquet"
+    if path.exists():
+        return
+    ids = list(range(model.vocab_size))
+    table = pa.table(
+        {
+            "model": pa.array([name] * len(ids), pa.string()),
+            "token_id": pa.array(ids, pa.int32()),
+            "piece": pa.array([model.piece(i) for i in ids], pa.string()),
+        }
+    )
+    run.put_table("vocab", name, table)
+
+
 def prepare_score_set(
     model: LanguageModel,
     corpus: Corpus,
@@ -228,6 +245,7 @@ def prepare_score_set(
             "tokenizer_hash": model.tokenizer.content_hash,
         },
     )
+    write_vocab(run, model, name)
     if not run.is_complete(key):
         run.begin_score_set(
             key,
@@ -272,7 +290,7 @@ def score(
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
     interrupted one resumes from its last finished part.  Runs with one torch thread
-    per physical core (restored afterwards).
+    per physical core, or ``CAPGYM_THREADS`` (restored afterwards).
 
     Example (needs ``CAPGYM_ASSETS``)::
 
