@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,10 @@ def test_quantile_examples(token_run) -> None:  # type: ignore[no-untyped-def]
     six = d.examples.set_index("unit").loc[6]
     assert six["capabilities"].tolist() == ["repeated-name"]
     assert six["snippet"].endswith("kite.[[ Lily]] saw it.")
-    assert "gains" in d.to_markdown() and "cg-target" in d._repr_html_()
+    assert "gains" in d.to_markdown()
+    html = d._repr_html_()  # each example a diff view, outlined in its window
+    assert html.count('data-mode="diff"') == 3 and html.count("cg-t cg-hl") == 3
+    assert "[[ Lily]]" in replace(d, run=None)._repr_html_()  # no run: text snippets
     assert d.to_dict()["n_gains"] == 3
 
 
@@ -113,6 +117,8 @@ def test_word_alignment(word_diff: DiffReport) -> None:
     assert caps.loc["repeated-name", ["n", "both_correct"]].tolist() == [1, 1]
     walked = d.examples[d.examples["unit"] == 11].iloc[0]
     assert walked["target"] == " walked." and walked["status"] == "gain"
+    html = d._repr_html_()  # across tokenizers, aligned by characters
+    assert html.count('data-mode="diff"') == len(d.examples)
 
 
 def test_bad_input(token_run) -> None:  # type: ignore[no-untyped-def]

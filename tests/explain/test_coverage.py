@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,13 @@ def test_outputs(report: ExplainReport) -> None:
     md = report.to_markdown()
     assert "coverage 50.0% by count" in md and "| word | a |" in md
     html = report._repr_html_()
-    assert "cg-tok" in html and "residue by word" in html
+    assert "residue by word" in html and html.count("__capgymTokens = true") == 1  # assets once
+    # token views: the first story, and each residue example outlined in its window
+    n = len(report.residue_examples)
+    assert html.count('data-mode="single"') == n + 1 and html.count("cg-t cg-hl") == n
+    assert "m: story 0 (c)" in html
+    offline = replace(report, run=None)._repr_html_()  # no run: text snippets, the frame's view
+    assert "saw[[ it]]." in offline and offline.count('data-mode="single"') == 1
     d = report.to_dict()
     assert d["coverage"] == pytest.approx(0.5) and d["shares"][0]["kind"] == "capability"
 

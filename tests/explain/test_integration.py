@@ -42,7 +42,7 @@ def test_explain_stories260k(real_run: RunStore) -> None:
         "word", "prev-word", "prev-2-words", "word-class", "position"
     }  # fmt: skip
     assert r.residue_examples["snippet"].str.contains(r"\[\[").all()
-    assert "cg-tok" in r._repr_html_()
+    assert r._repr_html_().count('data-mode="single"') == len(r.residue_examples) + 1
     # the explains table is in the run store, one row per (position, explainer)
     n = real_run.sql("SELECT count(*) AS n, count(DISTINCT (story, pos, explainer)) AS d "
                      "FROM explains WHERE model = 'stories260K'")  # fmt: skip

@@ -22,7 +22,7 @@ from capgym.errors import StoreError, UsageError
 from capgym.explain.align import words_frame
 from capgym.explain.api import as_run, check_threshold, connect
 from capgym.explain.coverage import COMPLETION
-from capgym.explain.residue import snippet
+from capgym.explain.residue import add_snippets
 from capgym.explain.store import check_scored, ensure_tags, stories_of
 from capgym.store import RunStore
 
@@ -98,7 +98,6 @@ def diff(
         units = con.execute("SELECT * FROM u ORDER BY corpus, story, unit").df()
     finally:
         con.close()
-    texts = {(c, int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
     by_status = {s: int(n) for s, n in counts}
     return DiffReport(
         model_a=model_a,
@@ -115,8 +114,9 @@ def diff(
         n_unaligned=unaligned,
         n_merged=merged,
         per_capability=per_cap,
-        examples=_with_snippets(examples, texts),
+        examples=add_snippets(examples, stories, span=("us", "ue")),
         units=units,
+        run=store,
     )
 
 
@@ -191,16 +191,3 @@ def _examples(
         ORDER BY p.delta DESC
         """
     ).df()
-
-
-def _with_snippets(examples: pd.DataFrame, texts: dict[tuple[str, int], str]) -> pd.DataFrame:
-    out = examples.copy()
-    parts = []
-    for c, s, us, ue in out[["corpus", "story", "us", "ue"]].itertuples(index=False):
-        text = texts.get((c, int(s)), "")
-        parts.append(snippet(text, int(us), min(int(ue), len(text))))
-    out["before"] = [p[0] for p in parts]
-    out["target"] = [p[1] for p in parts]
-    out["after"] = [p[2] for p in parts]
-    out["snippet"] = [f"{b}[[{t}]]{a}" for b, t, a in parts]
-    return out

@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from capgym.explain.html import STYLE, frame_html, snippet_html
+from capgym.explain.html import example_views, frame_html, page_head, run_stories
 from capgym.explain.report import _records
+from capgym.store import RunStore
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,7 +29,8 @@ class DiffReport:
     units sampled from the ``quantile`` range of ``delta = lp_b - lp_a`` among the units
     not both correct, with status, log-probs, capabilities and a snippet.  ``units``:
     every compared unit (corpus, story, unit, us, ue, lp_a, lp_b, n_a, n_b, ok_a, ok_b,
-    delta, status).
+    delta, status).  ``run``: the run it was computed on, read again only to draw the
+    examples as token views in Jupyter.
     """
 
     model_a: str
@@ -47,6 +49,7 @@ class DiffReport:
     per_capability: pd.DataFrame
     examples: pd.DataFrame
     units: pd.DataFrame
+    run: RunStore | None = field(default=None, repr=False, compare=False)
 
     def headline(self) -> str:
         net = self.n_gains - self.n_losses
@@ -97,18 +100,28 @@ class DiffReport:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        parts = [STYLE, f"<p><b>{html.escape(self.headline())}</b></p>"]
+        parts = [page_head(), f"<p><b>{html.escape(self.headline())}</b></p>"]
         if not self.per_capability.empty:
             parts.append(frame_html(self.per_capability))
         if not self.examples.empty:
-            rows = "".join(
-                f"<tr><td>{html.escape(e.status)}</td><td>{e.delta:+.2f}</td>"
-                f"<td>{html.escape(', '.join(e.capabilities))}</td>"
-                f"<td>story {e.story}: {snippet_html(e.before, e.target, e.after)}</td></tr>"
-                for e in self.examples.itertuples(index=False)
-            )
-            parts.append(
-                '<table class="cg-table"><tr><th>status</th><th>Δlogp</th>'
-                f"<th>capabilities</th><th>example</th></tr>{rows}</table>"
-            )
+            parts.append(self._examples_html())
         return "".join(parts)
+
+    def _examples_html(self) -> str:
+        a, b = self.model_a, self.model_b
+        with run_stories(self.run) as data:
+            shown = example_views(data, self.examples, [a, b], ("us", "ue"))
+        rows = "".join(
+            f"<tr><td>{html.escape(e.status)}</td><td>{e.delta:+.2f}</td>"
+            f"<td>{html.escape(', '.join(e.capabilities))}</td>"
+            f"<td><div>story {e.story}:</div>{view}</td></tr>"
+            for e, view in zip(self.examples.itertuples(index=False), shown)
+        )
+        note = "" if data is None else (
+            f"<p>Examples coloured by Δlogp from {html.escape(a)} to {html.escape(b)}: "
+            f"blue where {html.escape(b)} is better, red where worse.</p>"
+        )  # fmt: skip
+        return (
+            f'{note}<table class="cg-table"><tr><th>status</th><th>Δlogp</th>'
+            f"<th>capabilities</th><th>example</th></tr>{rows}</table>"
+        )

@@ -5,8 +5,8 @@ simple explainers account for, and what is left (the residue)?
   overall coverage, residue groups with examples; Markdown and Jupyter HTML).
 * :func:`explain_tokens` evaluates the explainers (:data:`EXPLAINERS`) on in-memory
   scores; :class:`NgramReference` holds the reference n-gram statistics.
-* :func:`story_heatmap`: one story's tokens with probability colours and capability
-  underlines.
+* :func:`story_heatmap`: one story's tokens as a :mod:`capgym.view` token view (probability
+  colours, capability underlines, hover with rank, entropy and top-k).
 
 >>> EXPLAINERS
 ('unigram', 'bigram', 'trigram', 'induction', 'induction-long', 'word-repeat')

@@ -84,11 +84,7 @@ def _word_rows(text: str) -> list[_Row]:
     end, prev_end, prev_low = 0, 0, ""
     back = [START, START]  # the two real words before the current unit, lower-cased
     for i, (s, e, w) in enumerate(tokenize(text)):
-        for k in range(end, s):  # symbols between words are units of their own
-            if not text[k].isspace():
-                rows.append((len(rows), end, k, k + 1, text[k], "punctuation", False, back[1],
-                             _two(back)))  # fmt: skip
-                end = k + 1
+        end = _symbols(text, end, s, back, rows)
         gap = text[prev_end:s]
         initial = i == 0 or bool(_SENTENCE_GAP.search(gap))
         after_det = prev_low in _DETERMINERS and not gap.strip()
@@ -96,14 +92,21 @@ def _word_rows(text: str) -> list[_Row]:
         rows.append((len(rows), end, s, e, w, cls, True, back[1], _two(back)))
         end, prev_end, prev_low = e, e, w.lower()
         back = [back[1], prev_low]
-    for k in range(end, len(text)):
+    end = _symbols(text, end, len(text), back, rows)
+    rows.append((len(rows), end, TAIL_END, TAIL_END, "", "tail", False, back[1],
+                 _two(back)))  # fmt: skip
+    return rows
+
+
+def _symbols(text: str, end: int, stop: int, back: list[str], rows: list[_Row]) -> int:
+    """Append the non-space characters of ``text[end:stop]`` as units of their own (the
+    symbols between words); returns the end of the last unit."""
+    for k in range(end, stop):
         if not text[k].isspace():
             rows.append((len(rows), end, k, k + 1, text[k], "punctuation", False, back[1],
                          _two(back)))  # fmt: skip
             end = k + 1
-    rows.append((len(rows), end, TAIL_END, TAIL_END, "", "tail", False, back[1],
-                 _two(back)))  # fmt: skip
-    return rows
+    return end
 
 
 def _two(back: list[str]) -> str:

@@ -23,13 +23,14 @@ from capgym.errors import UsageError
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, words_frame
 from capgym.explain.coverage import COVERS_SQL, build_confident, build_hits, shares
 from capgym.explain.explainers import EXPLAINS
-from capgym.explain.html import STYLE, token_heatmap
+from capgym.explain.html import frame_view, story_data
 from capgym.explain.ngrams import NgramReference
 from capgym.explain.reference import DEFAULT_MIN_COUNT, DEFAULT_REFERENCE
 from capgym.explain.report import ExplainReport
 from capgym.explain.residue import add_snippets, build_residue, residue_groups, story_info
 from capgym.explain.store import check_scored, ensure_explains, ensure_tags, stories_of
 from capgym.store import RunStore, open_run
+from capgym.view import TokenView
 
 _DUCK = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.int32(): "INTEGER"}
 
@@ -106,7 +107,6 @@ def explain(
         story = _story_tokens(con, model, str(first["corpus"]), int(first["story"]))
     finally:
         con.close()
-    texts = {(c, int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
     anyrow = share_df[(share_df["kind"] == "total") & (share_df["name"] == "any")].iloc[0]
     return ExplainReport(
         model=model,
@@ -119,8 +119,9 @@ def explain(
         coverage_mass=float(anyrow["share_mass"]),
         shares=share_df,
         residue_groups=groups,
-        residue_examples=add_snippets(examples, texts),
+        residue_examples=add_snippets(examples, stories),
         story=story,
+        run=store,
     )
 
 
@@ -154,19 +155,22 @@ def _story_tokens(
 
 @dataclass(frozen=True, eq=False)
 class StoryHeatmap:
-    """One story's tokens for a model, shown as a heat-map in Jupyter."""
+    """One story's tokens for a model (``tokens``: pos, text, p, rank, capabilities,
+    explainers) and their token view, shown in Jupyter."""
 
     tokens: pd.DataFrame
     title: str = ""
+    view: TokenView | None = None  # drawn from the tokens frame when missing
 
     def _repr_html_(self) -> str:
-        return STYLE + token_heatmap(self.tokens, self.title)
+        return (self.view or frame_view(self.tokens, self.title)).html()
 
 
 def story_heatmap(
     run: RunStore | str | os.PathLike[str], model: str, corpus: str, story: int
 ) -> StoryHeatmap:
-    """Token heat-map of one story: probability colours, capability underlines, hover info.
+    """Token heat-map of one story: probability colours, capability underlines, hover
+    with probability, rank, entropy and top-k (a :func:`capgym.view.token_view`).
 
     Example::
 
@@ -175,11 +179,13 @@ def story_heatmap(
     """
     store = as_run(run)
     check_scored(store, model, corpus)
+    title = f"{model}: story {story} ({corpus})"
     con = connect(store, words_frame(stories_of(store, [corpus]).head(0)))
     try:
         tokens = _story_tokens(con, model, corpus, story)
+        if tokens.empty:
+            raise UsageError(f"story {story} of '{corpus}' is not scored for '{model}'")
+        view = story_data(con).view(corpus, story, model, title=title)
     finally:
         con.close()
-    if tokens.empty:
-        raise UsageError(f"story {story} of '{corpus}' is not scored for '{model}'")
-    return StoryHeatmap(tokens, f"{model}: story {story} ({corpus})")
+    return StoryHeatmap(tokens, title, view)

@@ -1,89 +1,66 @@
-"""HTML for Jupyter: token heat-maps with capability underlines, and report tables.
+"""HTML for Jupyter: report tables, and token views drawn by :mod:`capgym.view`.
 
-Tokens are monospace boxes coloured by the model's probability of the actual token
-(white = 0, green = 1); a token covered by a capability is underlined in that
-capability's colour (several: stacked underlines); hovering shows probability, rank,
-capabilities and explainers.  Newline tokens show ``↵`` and the line break itself is
-not selectable text, so copying a story gives its text back.
+Every token box here comes from :func:`capgym.view.token_view` or
+:func:`capgym.view.diff_view` (probability colours, capability underlines, hover with
+probability, rank, entropy and top-k); this module only chooses what to show: a whole
+story, or a window around each example with its target outlined.
 
 >>> import pandas as pd
 >>> t = pd.DataFrame({"pos": [1], "text": ["Hi"], "p": [0.9], "rank": [0],
-...                   "capabilities": [["story-opening"]], "explainers": [[]]})
->>> "story-opening" in token_heatmap(t)
+...                   "capabilities": [["story-opening"]]})
+>>> "story-opening" in frame_view(t, id_prefix="hm").body
 True
 """
 
 from __future__ import annotations
 
 import html
-import zlib
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
+import duckdb
 import pandas as pd
 
-PALETTE = [
-    "#1f77b4", "#d62728", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
-    "#bcbd22", "#7f7f7f", "#2ca02c", "#393b79", "#ad494a", "#637939", "#7b4173",
-]  # fmt: skip
+from capgym.store import RunStore
+from capgym.view import Tag, Tok, TokenView, diff_view, token_view
+from capgym.view.data import StoryData
+from capgym.view.tokens import assets_html, palette_for
 
-STYLE = """
-<style>
-.cg-story{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;line-height:2.1;
- white-space:pre-wrap}
-.cg-tok{border:1px solid #ddd;border-radius:3px;padding:0 1px;margin:0 1px 0 0}
-.cg-nl{user-select:none;color:#999}
-.cg-legend span{margin-right:10px;font-size:12px}
+TABLE_STYLE = """<style>
 .cg-table{border-collapse:collapse;font-size:12px;margin:4px 0 10px 0}
-.cg-table td,.cg-table th{border:1px solid #ddd;padding:2px 6px;text-align:left}
-.cg-target{background:#ffe08a;font-weight:bold}
+.cg-table td,.cg-table th{border:1px solid #ddd;padding:2px 6px;text-align:left;vertical-align:top}
+.cg-table .cg-view{margin:0}
 </style>
 """
+BEFORE, AFTER = 60, 15  # characters of context around an example, as in its text snippet
 
 
-def capability_colour(name: str) -> str:
-    """A stable colour per capability name.
-
-    >>> capability_colour("repeated-name") == capability_colour("repeated-name")
-    True
-    """
-    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
+def page_head() -> str:
+    """The CSS and JS a report's HTML needs once: tables and token views."""
+    return TABLE_STYLE + assets_html()
 
 
-def _background(p: float) -> str:
-    p = min(max(float(p), 0.0), 1.0)
-    r, g, b = int(255 - 155 * p), int(255 - 35 * p), int(255 - 155 * p)
-    return f"rgb({r},{g},{b})"
+@contextmanager
+def run_stories(run: RunStore | None) -> Iterator[StoryData | None]:
+    """Story data of ``run`` for drawing token views (None without a run), with one
+    colour per capability of the run, closed after."""
+    if run is None:
+        yield None
+        return
+    con = run.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")  # it would print under the output
+        yield story_data(con)
+    finally:
+        con.close()
 
 
-def _token_html(row: pd.Series) -> str:
-    caps = list(row["capabilities"]) if row["capabilities"] is not None else []
-    expl = list(row["explainers"]) if row["explainers"] is not None else []
-    title = f"pos {row['pos']}  p={row['p']:.3f}  rank {row['rank']}"
-    if caps:
-        title += "\ncapabilities: " + ", ".join(caps)
-    if expl:
-        title += "\nexplainers: " + ", ".join(expl)
-    shadows = [f"0 {2 * (i + 1)}px 0 {capability_colour(c)}" for i, c in enumerate(caps)]
-    style = f"background:{_background(row['p'])}"
-    if shadows:
-        style += ";box-shadow:" + ",".join(shadows)
-    text = str(row["text"])
-    parts = text.split("\n")
-    shown = html.escape(parts[0])
-    for rest in parts[1:]:
-        shown += '<span class="cg-nl">↵</span>' + '<br class="cg-nl">' + html.escape(rest)
-    return f'<span class="cg-tok" style="{style}" title="{html.escape(title)}">{shown}</span>'
-
-
-def token_heatmap(tokens: pd.DataFrame, title: str = "") -> str:
-    """HTML of one story's tokens (columns pos, text, p, rank, capabilities, explainers)."""
-    caps = sorted({c for cs in tokens["capabilities"] if cs is not None for c in cs})
-    legend = "".join(
-        f'<span style="border-bottom:3px solid {capability_colour(c)}">{html.escape(c)}</span>'
-        for c in caps
-    )
-    body = "".join(_token_html(r) for _, r in tokens.iterrows())
-    head = f"<div><b>{html.escape(title)}</b></div>" if title else ""
-    return f'{head}<div class="cg-legend">{legend}</div><div class="cg-story">{body}</div>'
+def story_data(con: duckdb.DuckDBPyConnection) -> StoryData:
+    """Story data on a connection with the run's views, one colour per capability."""
+    caps = [c for (c,) in con.execute("SELECT DISTINCT capability FROM tags").fetchall()]
+    return StoryData(con, palette_for(caps))
 
 
 def frame_html(df: pd.DataFrame, digits: int = 3, percent: tuple[str, ...] = ()) -> str:
@@ -111,9 +88,48 @@ def frame_html(df: pd.DataFrame, digits: int = 3, percent: tuple[str, ...] = ())
     return f'<table class="cg-table"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
-def snippet_html(before: str, target: str, after: str) -> str:
-    """A context snippet with the target highlighted."""
-    return (
-        f"{html.escape(before)}<span class='cg-target'>{html.escape(target)}</span>"
-        f"{html.escape(after)}"
-    )
+def frame_view(tokens: pd.DataFrame, title: str = "", id_prefix: str | None = None) -> TokenView:
+    """A token view of a heat-map frame (pos, text, p, rank, capabilities), for frames
+    built without a run; each capability underlines the tokens that list it."""
+    text, toks, tags = "", [], []
+    for r in tokens.itertuples(index=False):
+        a, b = len(text), len(text) + len(str(r.text))
+        text += str(r.text)
+        p = float(r.p)
+        toks.append(Tok(int(r.pos), a, b, math.log(p) if p > 0 else -math.inf, str(r.text),
+                        rank=None if pd.isna(r.rank) else int(r.rank)))  # fmt: skip
+        tags += [Tag(a, b, str(c)) for c in (r.capabilities if r.capabilities is not None else [])]
+    palette = palette_for([g.capability for g in tags])
+    return token_view(text, toks, tags=tags, title=title or None, id_prefix=id_prefix,
+                      palette=palette)  # fmt: skip
+
+
+def example_views(
+    data: StoryData | None,
+    examples: pd.DataFrame,
+    models: Sequence[str],
+    span: tuple[str, str] = ("es", "ee"),
+) -> list[str]:
+    """One small token view per example row (corpus, story and the ``span`` columns):
+    the example's characters outlined, in a window of context.  One model: probability
+    colours; two: the change from the first to the second (see :func:`capgym.view.diff_view`).
+    Without story data, each example's text ``snippet``, escaped."""
+    if data is None:
+        return [html.escape(s) for s in examples["snippet"]]
+    stories: dict[tuple[str, int], tuple[str, list[list[Tok]], list[Tag]]] = {}
+    out = []
+    for c, s, a, b in examples[["corpus", "story", *span]].itertuples(index=False):
+        key, a, b = (str(c), int(s)), int(a), int(b)
+        if key not in stories:  # load each story once, however many examples it holds
+            toks = [data.tokens(m, *key) for m in models]
+            stories[key] = (data.text(*key), toks, data.tags(*key))
+        text, toks, tags = stories[key]
+        b = min(b, len(text))  # a story's tail unit ends "after any character"
+        kw: dict[str, Any] = {"tags": tags, "highlight": (a, b), "show_head": False,
+                              "window": (a - BEFORE, b + AFTER), "palette": data.palette}  # fmt: skip
+        if len(models) == 2:
+            view = diff_view(text, toks[0], toks[1], models=(models[0], models[1]), **kw)
+        else:
+            view = token_view(text, toks[0], model=models[0], **kw)
+        out.append(view.body)
+    return out

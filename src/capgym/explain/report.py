@@ -13,7 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from capgym.explain.html import STYLE, frame_html, snippet_html, token_heatmap
+from capgym.explain.html import example_views, frame_html, frame_view, page_head, run_stories
+from capgym.store import RunStore
+from capgym.view.data import StoryData
 
 
 @dataclass(frozen=True, eq=False)
@@ -24,6 +26,7 @@ class ExplainReport:
     share_mass, n_exclusive.  ``residue_groups``: dimension, group, rank, n, mass,
     share_mass, mean_p.  ``residue_examples``: dimension, group, corpus, story, pos, p,
     before, target, after, snippet.  ``story``: the tokens of one story for the heat-map.
+    ``run``: the run it was computed on, read again only to draw token views in Jupyter.
     """
 
     model: str
@@ -38,6 +41,7 @@ class ExplainReport:
     residue_groups: pd.DataFrame
     residue_examples: pd.DataFrame
     story: pd.DataFrame = field(default_factory=pd.DataFrame)
+    run: RunStore | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def empty(cls, model: str, corpora: list[str], threshold: float) -> ExplainReport:
@@ -105,8 +109,8 @@ class ExplainReport:
             )
         return "\n".join(lines)
 
-    def _examples(self, dimension: str, group: str) -> pd.DataFrame:
-        ex = self.residue_examples
+    def _examples(self, dimension: str, group: str, ex: pd.DataFrame | None = None) -> pd.DataFrame:
+        ex = self.residue_examples if ex is None else ex
         if ex.empty:
             return ex
         return ex[(ex["dimension"] == dimension) & (ex["group"] == group)]
@@ -114,29 +118,41 @@ class ExplainReport:
     def _repr_html_(self) -> str:
         if self.n_confident == 0:
             return f"<p>{html.escape(self.to_markdown())}</p>"
-        parts = [STYLE, f"<p><b>{html.escape(self.headline())}</b></p>"]
+        parts = [page_head(), f"<p><b>{html.escape(self.headline())}</b></p>"]
         parts.append(frame_html(self.shares, percent=("share", "share_mass")))
-        for dim, groups in self.residue_groups.groupby("dimension", sort=False):
-            rows = []
-            for g in groups.itertuples(index=False):
-                ex = self._examples(dim, g.group)
-                snippets = "<br>".join(
-                    f"story {e.story} pos {e.pos}: " + snippet_html(e.before, e.target, e.after)
-                    for e in ex.itertuples(index=False)
-                )
-                rows.append(
-                    f"<tr><td>{html.escape(str(g.group))}</td><td>{_pct(g.share_mass)}</td>"
-                    f"<td>{g.n}</td><td>{snippets}</td></tr>"
-                )
-            parts.append(
-                f"<details><summary>residue by {html.escape(str(dim))}</summary>"
-                '<table class="cg-table"><tr><th>group</th><th>share (mass)</th><th>n</th>'
-                f"<th>examples</th></tr>{''.join(rows)}</table></details>"
-            )
-        if not self.story.empty:
-            title = f"story {self.story['story'].iloc[0]} ({self.story['corpus'].iloc[0]})"
-            parts.append(token_heatmap(self.story, title))
+        with run_stories(self.run) as data:
+            ex = self.residue_examples
+            if not ex.empty:
+                ex = ex.assign(shown=example_views(data, ex, [self.model]))
+            parts += [self._residue_html(dim, groups, ex)
+                      for dim, groups in self.residue_groups.groupby("dimension", sort=False)]  # fmt: skip
+            if not self.story.empty:
+                parts.append(self._story_html(data))
         return "".join(parts)
+
+    def _residue_html(self, dim: str, groups: pd.DataFrame, ex: pd.DataFrame) -> str:
+        rows = []
+        for g in groups.itertuples(index=False):
+            cells = "".join(
+                f"<div>story {e.story} pos {e.pos}:</div>{e.shown}"
+                for e in self._examples(dim, g.group, ex).itertuples(index=False)
+            )
+            rows.append(
+                f"<tr><td>{html.escape(str(g.group))}</td><td>{_pct(g.share_mass)}</td>"
+                f"<td>{g.n}</td><td>{cells}</td></tr>"
+            )
+        return (
+            f"<details><summary>residue by {html.escape(str(dim))}</summary>"
+            '<table class="cg-table"><tr><th>group</th><th>share (mass)</th><th>n</th>'
+            f"<th>examples</th></tr>{''.join(rows)}</table></details>"
+        )
+
+    def _story_html(self, data: StoryData | None) -> str:
+        corpus, story = str(self.story["corpus"].iloc[0]), int(self.story["story"].iloc[0])
+        title = f"{self.model}: story {story} ({corpus})"
+        if data is None:
+            return frame_view(self.story, title).body
+        return data.view(corpus, story, self.model, title=title).body
 
 
 def _pct(x: Any) -> str:

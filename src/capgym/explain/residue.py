@@ -144,11 +144,15 @@ def snippet(text: str, start: int, end: int, width: int = 60) -> tuple[str, str,
     return show(before), show(text[start:end]), show(text[end : end + max(width // 4, 1)])
 
 
-def add_snippets(examples: pd.DataFrame, texts: dict[tuple[str, int], str]) -> pd.DataFrame:
-    """``examples`` with ``before``, ``target``, ``after`` and ``snippet`` columns."""
+def add_snippets(
+    examples: pd.DataFrame, stories: pd.DataFrame, span: tuple[str, str] = ("es", "ee")
+) -> pd.DataFrame:
+    """``examples`` with ``before``, ``target``, ``after`` and ``snippet`` columns around
+    the characters of the ``span`` columns (texts from ``stories``: corpus, story, text)."""
+    texts = {(c, int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
     parts = [
         snippet(texts.get((c, int(s)), ""), int(a), int(b))
-        for c, s, a, b in examples[["corpus", "story", "es", "ee"]].itertuples(index=False)
+        for c, s, a, b in examples[["corpus", "story", *span]].itertuples(index=False)
     ]
     out = examples.copy()
     out["before"] = [p[0] for p in parts]
