@@ -2,6 +2,8 @@
 
 Hyper-threads share a core's vector units, so a second thread per core only adds
 contention to dense float32 work; cgroup CPU quotas (containers) cap the count too.
+``CAPGYM_THREADS`` overrides the choice, e.g. ``CAPGYM_THREADS=1`` on a machine shared
+with other jobs, where OpenMP threads waiting on a busy core slow every operation down.
 
 >>> physical_cores() >= 1
 True
@@ -54,11 +56,17 @@ def _cgroup_quota() -> int:
     return max(1, int(int(quota) // int(period)))
 
 
+def scoring_threads() -> int:
+    """``CAPGYM_THREADS`` when set (read now), else :func:`physical_cores`."""
+    env = os.environ.get("CAPGYM_THREADS", "").strip()
+    return max(1, int(env)) if env.isdigit() else physical_cores()
+
+
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[int]:
-    """Run the block with ``n`` torch threads (None: :func:`physical_cores`), then restore."""
+    """Run the block with ``n`` torch threads (None: :func:`scoring_threads`), then restore."""
     before = torch.get_num_threads()
-    n = n or physical_cores()
+    n = n or scoring_threads()
     if n != before:
         torch.set_num_threads(n)
     try:
