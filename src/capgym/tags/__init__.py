@@ -15,7 +15,6 @@ with the ``TAGS`` schema of :mod:`capgym.store.schema`.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from capgym.errors import UsageError
+from capgym.progress import task_progress
 from capgym.store.schema import TAGS
 from capgym.tags.context import TagContext
 from capgym.tags.registry import (
@@ -105,15 +105,14 @@ def tag_warnings(table: pa.Table) -> list[TagWarning]:
 def _progress(
     rows: list[tuple[str, int, str]], show: bool
 ) -> Iterator[tuple[str, int, str]] | list[tuple[str, int, str]]:
-    """``rows``, with a progress line on stderr every 100 stories when ``show``."""
+    """``rows``, advancing a progress bar on stderr when ``show``."""
     if not show:
         return rows
 
     def gen() -> Iterator[tuple[str, int, str]]:
-        for k, row in enumerate(rows, 1):
-            yield row
-            if k % 100 == 0 or k == len(rows):
-                print(f"\rtagged {k}/{len(rows)} stories", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
+        with task_progress("tag", len(rows)) as advance:
+            for row in rows:
+                yield row
+                advance(1)
 
     return gen()
