@@ -41,10 +41,7 @@ def run_dtype(
 ) -> tuple[dict[str, np.ndarray], float]:
     """Per-position columns of every chunk and the seconds they took (after a warm-up)."""
     model = load_model(model_name, device=device)
-    big = device == "cuda"
-    settings = ScoreSettings(
-        dtype=dtype, token_budget=65536 if big else 8192, logits_mb=8192 if big else 256
-    )
+    settings = ScoreSettings(dtype=dtype)  # on CUDA the engine scales batches up itself
     scorer = Scorer(model, model_name, "bench", settings)
     chunks = [scorer.encode(list(range(i, i + chunk)), texts[i : i + chunk])
               for i in range(0, len(texts), chunk)]  # fmt: skip

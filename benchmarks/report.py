@@ -1,8 +1,10 @@
 """Format benchmark results as Markdown (``RESULTS.md``), keeping the hand-written analysis.
 
->>> throughput_line({"model": "m", "engine_tokens_per_s": 2000.0, "naive_tokens_per_s": 100.0,
-...                  "speedup_vs_naive": 20.0, "fraction_of_roofline": 0.5, "peak_rss_mib": 300.0})
-'m: 2,000 tok/s, naive 100 tok/s (20.0x), 50% of roofline, peak RSS 300 MiB'
+>>> r = {"model": "m", "engine_tokens_per_cpu_s": 2000.0, "naive_tokens_per_cpu_s": 100.0,
+...      "speedup_vs_naive": 20.0, "fraction_of_roofline": 0.5, "cores": 2,
+...      "engine_tokens_per_s": 3000.0, "fraction_of_roofline_wall": 0.4, "peak_rss_mib": 300.0}
+>>> throughput_line(r)
+'m: 2,000 tok/CPU-s, naive 100 (20.0x), 50% of roofline; 2 threads 3,000 tok/s (40%); peak RSS 300 MiB'
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ MARKER = "<!-- analysis -->"
 def throughput_line(r: dict[str, Any]) -> str:
     """One printed line per model."""
     return (
-        f"{r['model']}: {r['engine_tokens_per_s']:,.0f} tok/s, naive "
-        f"{r['naive_tokens_per_s']:,.0f} tok/s ({r['speedup_vs_naive']:.1f}x), "
-        f"{100 * r['fraction_of_roofline']:.0f}% of roofline, peak RSS {r['peak_rss_mib']:,.0f} MiB"
+        f"{r['model']}: {r['engine_tokens_per_cpu_s']:,.0f} tok/CPU-s, naive "
+        f"{r['naive_tokens_per_cpu_s']:,.0f} ({r['speedup_vs_naive']:.1f}x), "
+        f"{100 * r['fraction_of_roofline']:.0f}% of roofline; {r['cores']} threads "
+        f"{r['engine_tokens_per_s']:,.0f} tok/s ({100 * r['fraction_of_roofline_wall']:.0f}%); "
+        f"peak RSS {r['peak_rss_mib']:,.0f} MiB"
     )
 
 
@@ -45,47 +49,56 @@ def _machine(m: dict[str, Any], res: dict[str, Any]) -> list[str]:
 
 
 def _throughput(rows: list[dict[str, Any]]) -> list[str]:
+    ok = [r for r in rows if "error" not in r]
     out = [
-        "## Scoring throughput (predicted tokens per second, float32, CPU)",
+        "## Scoring throughput (predicted tokens, float32, CPU)",
         "",
         (
-            "capgym = `capgym.score` end to end (tokenise, forward, metrics, Parquet), best of two "
-            "runs; naive = one story at a time, full log-softmax kept, Python loops for rank and "
-            "top-k (`benchmarks/naive.py`), same forward; roofline = FLOPs per token / dense "
-            "matmul FLOP/s measured on this model's own shapes (`benchmarks/roofline.py`)."
+            "capgym = `capgym.score` end to end (tokenise, forward, metrics, Parquet); naive = "
+            "one story at a time, full log-softmax kept, Python loops for rank and top-k "
+            "(`benchmarks/naive.py`), same forward; roofline = FLOPs per token / dense matmul "
+            "FLOP/s measured on the model's own shapes (`benchmarks/roofline.py`).  The ratios "
+            "use one thread and CPU seconds of the process (robust to other jobs on the "
+            "machine; capgym's tokenising and writing threads are charged in full); the last "
+            "columns are wall-clock with one thread per core, as seen at that moment."
         ),
         "",
         (
-            "| model | params | tokens | capgym tok/s | naive tok/s | capgym / naive | "
-            "roofline tok/s | roofline GFLOP/s | MFLOP/token | of roofline | peak RSS MiB |"
+            "| model | params | tokens | MFLOP/token | capgym tok/CPU-s | naive tok/CPU-s | "
+            "**capgym / naive** | roofline tok/CPU-s | **of roofline** | all cores: capgym "
+            "tok/s | roofline tok/s | of roofline | peak RSS MiB |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 9)
+            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 11)
             continue
-        rl = r["roofline"]
         out.append(
             f"| {r['model']} | {r['n_params']:,} | {r['n_tokens']:,} | "
-            f"{r['engine_tokens_per_s']:,.0f} | {r['naive_tokens_per_s']:,.0f} | "
-            f"**{r['speedup_vs_naive']:.1f}x** | {r['roofline_tokens_per_s']:,.0f} | "
-            f"{r['roofline_gflops']:.0f} | {rl['flops_per_token'] / 1e6:.1f} | "
-            f"**{100 * r['fraction_of_roofline']:.0f}%** | {r['peak_rss_mib']:,.0f} |"
+            f"{r['roofline_1']['flops_per_token'] / 1e6:.2f} | "
+            f"{r['engine_tokens_per_cpu_s']:,.0f} | {r['naive_tokens_per_cpu_s']:,.0f} | "
+            f"**{r['speedup_vs_naive']:.1f}x** | {r['roofline_tokens_per_cpu_s']:,.0f} | "
+            f"**{100 * r['fraction_of_roofline']:.0f}%** | {r['engine_tokens_per_s']:,.0f} | "
+            f"{r['roofline_tokens_per_s']:,.0f} | {100 * r['fraction_of_roofline_wall']:.0f}% | "
+            f"{r['peak_rss_mib']:,.0f} |"
         )
     out += [
         "",
+        "Roofline matmul speed over each model's mix of shapes (GFLOP/s, one thread / all "
+        "cores): "
+        + ", ".join(
+            f"{r['model']} {r['roofline_gflops_1']:.0f} / {r['roofline_gflops']:.0f}" for r in ok
+        )
+        + ".  Load average during each measurement: "
+        + ", ".join(f"{r['model']} {r['load_1min']:.1f}" for r in ok)
+        + ".",
+        "",
         "Peak RSS is the scoring process's maximum resident set after scoring (torch, the "
-        "model and capgym's buffers; "
-        + ", ".join(
-            f"{r['model']} {r['rss_loaded_mib']:,.0f} MiB after loading"
-            for r in rows
-            if "error" not in r
-        )
+        "model and capgym's buffers; after loading the model alone: "
+        + ", ".join(f"{r['model']} {r['rss_loaded_mib']:,.0f} MiB" for r in ok)
         + ").  Bytes per token of the real store: "
-        + ", ".join(
-            f"{r['model']} {r['store_bytes_per_token']:.1f}" for r in rows if "error" not in r
-        )
+        + ", ".join(f"{r['model']} {r['store_bytes_per_token']:.1f}" for r in ok)
         + ".",
         "",
     ]

@@ -90,14 +90,19 @@ def attention_shape(model: LanguageModel) -> Attention:
     return Attention(c.num_layers, c.num_heads, c.hidden_size // c.num_heads, windows)
 
 
-def mm_seconds(m: int, k: int, n: int, repeats: int = 5) -> float:
+Clock = Callable[[], float]
+
+
+def mm_seconds(m: int, k: int, n: int, clock: Clock = time.perf_counter, repeats: int = 5) -> float:
     """Best-of-``repeats`` seconds of ``[m, k] x [k, n]`` in float32."""
     a, b, c = torch.randn(m, k), torch.randn(k, n), torch.empty(m, n)
     torch.mm(a, b, out=c)
-    return min(_timed(lambda: torch.mm(a, b, out=c)) for _ in range(repeats))
+    return min(_timed(lambda: torch.mm(a, b, out=c), clock) for _ in range(repeats))
 
 
-def bmm_seconds(batch: int, t: int, d: int, repeats: int = 5) -> float:
+def bmm_seconds(
+    batch: int, t: int, d: int, clock: Clock = time.perf_counter, repeats: int = 5
+) -> float:
     """Best-of seconds of one attention: ``[b, t, d] x [b, d, t]`` then ``[b, t, t] x [b, t, d]``."""
     q, k = torch.randn(batch, t, d), torch.randn(batch, d, t)
     s, o = torch.empty(batch, t, t), torch.empty(batch, t, d)
@@ -108,34 +113,43 @@ def bmm_seconds(batch: int, t: int, d: int, repeats: int = 5) -> float:
         torch.bmm(s, v, out=o)
 
     run()
-    return min(_timed(run) for _ in range(repeats))
+    return min(_timed(run, clock) for _ in range(repeats))
 
 
-def _timed(f: Callable[[], object], min_s: float = 0.02) -> float:
-    """Seconds per call of ``f``, calling it until ``min_s`` have passed."""
-    n, t = 0, time.perf_counter()
+def _timed(f: Callable[[], object], clock: Clock, min_s: float = 0.02) -> float:
+    """Seconds per call of ``f`` on ``clock``, calling it until ``min_s`` have passed."""
+    n, t = 0, clock()
     while True:
         f()
         n += 1
-        dt = time.perf_counter() - t
+        dt = clock() - t
         if dt >= min_s:
             return dt / n
 
 
-def roofline(model: LanguageModel, context_lens: np.ndarray) -> Roofline:
-    """The ceiling of ``model`` on tokens predicted with these context lengths."""
+def roofline(
+    model: LanguageModel, context_lens: np.ndarray, clock: Clock = time.perf_counter
+) -> Roofline:
+    """The ceiling of ``model`` on tokens predicted with these context lengths, timed on
+    ``clock`` (``time.process_time`` for CPU seconds) with the current torch threads."""
     parts = matmul_parts(torch_module(model))
     mm_flops, mm_time = 0.0, 0.0
     rates: dict[tuple[int, int], float] = {}
     for k, n in parts:
         if (k, n) not in rates:
-            rates[(k, n)] = 2 * TOKENS * k * n / mm_seconds(TOKENS, k, n)
+            rates[(k, n)] = 2 * TOKENS * k * n / mm_seconds(TOKENS, k, n, clock)
         mm_flops += 2 * k * n
         mm_time += 2 * k * n / rates[(k, n)]
     att = attention_shape(model)
     t = 512
     att_rate = (
-        4 * att.heads * t * t * att.head_dim * 4 / bmm_seconds(4 * att.heads, t, att.head_dim)
+        4
+        * att.heads
+        * t
+        * t
+        * att.head_dim
+        * 4
+        / bmm_seconds(4 * att.heads, t, att.head_dim, clock)
     )
     ctx = context_lens.astype(np.float64)
     att_flops = sum(

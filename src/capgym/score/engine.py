@@ -102,11 +102,15 @@ def score_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
+GPU_SCALE = 16  # a GPU gets batches (and logits memory) this many times larger
+
+
 def token_budget(model: LanguageModel, settings: ScoreSettings) -> int:
-    """Ids per forward batch: ``token_budget`` capped by ``logits_mb`` of float32 logits,
-    but never less than one context window."""
-    by_memory = (settings.logits_mb << 20) // (4 * model.vocab_size)
-    return max(model.context_len, min(settings.token_budget, by_memory))
+    """Ids per forward batch: ``token_budget`` capped by ``logits_mb`` of float32 logits
+    (both x :data:`GPU_SCALE` on a GPU), but never less than one context window."""
+    scale = GPU_SCALE if model.device.type == "cuda" else 1
+    by_memory = scale * (settings.logits_mb << 20) // (4 * model.vocab_size)
+    return max(model.context_len, min(scale * settings.token_budget, by_memory))
 
 
 class Scorer:

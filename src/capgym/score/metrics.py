@@ -77,7 +77,7 @@ def token_metrics(
         return out
     step = slice_rows or default_slice_rows(vocab)
     if logits.device.type != "cpu":
-        step = max(step, 4096)  # GPUs want large launches; memory is not the issue
+        step = max(step, 2048)  # GPUs want large launches; memory is not the issue
     bufs = _Buffers(min(step, n), vocab, logits.device, logits.dtype)
     targets = targets.to(logits.device)
     if rows is not None:
