@@ -66,13 +66,13 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
         (
             "| model | params | tokens | MFLOP/token | capgym tok/CPU-s | naive tok/CPU-s | "
             "**capgym / naive** | roofline tok/CPU-s | **of roofline** | all cores: capgym "
-            "tok/s | roofline tok/s | of roofline | peak RSS MiB |"
+            "tok/s | naive tok/s | capgym / naive | roofline tok/s | of roofline | peak RSS MiB |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 11)
+            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 13)
             continue
         out.append(
             f"| {r['model']} | {r['n_params']:,} | {r['n_tokens']:,} | "
@@ -80,6 +80,7 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
             f"{r['engine_tokens_per_cpu_s']:,.0f} | {r['naive_tokens_per_cpu_s']:,.0f} | "
             f"**{r['speedup_vs_naive']:.1f}x** | {r['roofline_tokens_per_cpu_s']:,.0f} | "
             f"**{100 * r['fraction_of_roofline']:.0f}%** | {r['engine_tokens_per_s']:,.0f} | "
+            f"{r['naive_tokens_per_s']:,.0f} | {r['speedup_vs_naive_wall']:.1f}x | "
             f"{r['roofline_tokens_per_s']:,.0f} | {100 * r['fraction_of_roofline_wall']:.0f}% | "
             f"{r['peak_rss_mib']:,.0f} |"
         )

@@ -9,8 +9,8 @@ Two measurements, because the machine may be shared with other jobs:
   ``time.process_time``, which counts only this process's work, so other jobs on the
   machine barely move the ratios.  capgym's background threads (tokenising ahead,
   writing Parquet) are charged in full.
-* **wall clock, all cores**: capgym and the roofline with one thread per physical core,
-  as a user would see them on this machine at that moment (best of two runs).
+* **wall clock, all cores**: capgym, the naive baseline and the roofline with one
+  thread per physical core, as a user would see them on this machine at that moment.
 
 Example::
 
@@ -75,6 +75,9 @@ def measure(model_name: str, n_stories: int, n_naive: int, repeats: int = 2) -> 
     cores = physical_cores()
     torch.set_num_threads(cores)
     wall_runs = [_engine(model, corpus, cores)[0] for _ in range(repeats)]
+    w = time.perf_counter()
+    naive_score(model, corpus.texts[:n_naive])
+    naive_wall = time.perf_counter() - w
     rln = roofline(model, ctx, time.perf_counter)
     tps = s.n_rows / engine_cpu
     naive_tps = len(naive_rows) / naive_cpu
@@ -99,6 +102,8 @@ def measure(model_name: str, n_stories: int, n_naive: int, repeats: int = 2) -> 
         "cores": cores,
         "engine_wall_s": wall_runs,
         "engine_tokens_per_s": wall_tps,
+        "naive_tokens_per_s": len(naive_rows) / naive_wall,
+        "speedup_vs_naive_wall": wall_tps / (len(naive_rows) / naive_wall),
         "roofline_tokens_per_s": rln.tokens_per_s,
         "roofline_gflops": rln.gflops,
         "fraction_of_roofline_wall": wall_tps / rln.tokens_per_s,

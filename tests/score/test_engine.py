@@ -49,3 +49,12 @@ def test_threads_are_restored() -> None:
         assert n == torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
     assert 1 <= physical_cores() <= (torch.get_num_threads() + 64)
+
+
+def test_gpu_models_get_larger_batches() -> None:
+    from capgym.score.engine import GPU_SCALE, token_budget
+
+    model = ToyLM()
+    cpu = token_budget(model, ScoreSettings())
+    model.device = torch.device("cuda")  # only the device type is read
+    assert token_budget(model, ScoreSettings()) == GPU_SCALE * cpu
