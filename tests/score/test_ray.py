@@ -6,6 +6,7 @@ the validation stories keeps it to a few seconds of scoring.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -25,8 +26,21 @@ pytestmark = pytest.mark.ray
 SETTINGS = ScoreSettings(chunk_stories=8)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_per_replica() -> Iterator[None]:
+    """float32 matmul reductions depend on the number of threads, so bit-identical rows
+    need the same threads per replica: here 1 for the local engine and each Ray worker."""
+    old = os.environ.get("CAPGYM_THREADS")
+    os.environ["CAPGYM_THREADS"] = "1"
+    yield
+    if old is None:
+        del os.environ["CAPGYM_THREADS"]
+    else:
+        os.environ["CAPGYM_THREADS"] = old
+
+
 @pytest.fixture(scope="module")
-def ray_local() -> Iterator[None]:
+def ray_local(one_thread_per_replica: None) -> Iterator[None]:
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
@@ -38,7 +52,9 @@ def stories(assets: Path) -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def local_rows(stories: Corpus, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+def local_rows(
+    one_thread_per_replica: None, stories: Corpus, tmp_path_factory: pytest.TempPathFactory
+) -> pd.DataFrame:
     from capgym.models import load_model
 
     out = tmp_path_factory.mktemp("local")

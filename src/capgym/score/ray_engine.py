@@ -41,7 +41,7 @@ from capgym.score.engine import (
     prepare_score_set,
     remove_stale_temporaries,
 )
-from capgym.score.threads import physical_cores
+from capgym.score.threads import scoring_threads
 from capgym.store import RunStore, open_run
 from capgym.store.run import write_parquet_atomic
 
@@ -164,7 +164,8 @@ def _worker_spec(workers: int, cpus_per_worker: int | None, local: bool) -> Work
     if resources.get("GPU", 0) >= workers:
         return WorkerSpec(cpus=1, gpus=1, threads=1, device="cuda")
     if local:
-        return WorkerSpec(cpus=1, gpus=0, threads=max(1, physical_cores() // workers), device="cpu")
+        threads = max(1, scoring_threads() // workers)  # CAPGYM_THREADS caps the whole machine
+        return WorkerSpec(cpus=1, gpus=0, threads=threads, device="cpu")
     per_node = max((n["Resources"].get("CPU", 1) for n in ray.nodes() if n["Alive"]), default=1)
     cpus = cpus_per_worker or max(1, int(min(per_node, resources.get("CPU", 1) // workers)))
     return WorkerSpec(cpus=cpus, gpus=0, threads=int(cpus), device="cpu")
