@@ -33,6 +33,7 @@ from capgym.corpus import Corpus
 from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
 from capgym.progress import task_progress
+from capgym.score.allocator import reuse_large_allocations
 from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, make_batch
 from capgym.score.metrics import token_metrics
 from capgym.score.table import COLUMNS, scores_table
@@ -297,7 +298,8 @@ def score(
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
     interrupted one resumes from its last finished part.  Runs with one torch thread
-    per physical core, or ``CAPGYM_THREADS`` (restored afterwards).
+    per physical core, or ``CAPGYM_THREADS`` (restored afterwards), with large freed
+    blocks kept for reuse (:mod:`capgym.score.allocator`).
 
     Example (needs ``CAPGYM_ASSETS``)::
 
@@ -317,7 +319,7 @@ def score(
     done = len(corpus) - sum(len(c[1]) for c in todo)
     scorer = Scorer(model, name, corpus.name, settings)
     bar = task_progress(f"score {name}", len(corpus), progress, done)
-    with bar as advance, torch_threads(None):
+    with bar as advance, torch_threads(None), reuse_large_allocations():
         _pipeline(scorer, todo, lambda c: part_path(run, key, c), advance)
     n = finish_score_set(run, key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)

@@ -4,9 +4,9 @@ log-softmax of the batch: log-probability, rank, entropy and top-k.
 ``rank`` counts the vocabulary entries whose logit is strictly larger than the actual
 token's (0 = the model's top choice; ties go in the token's favour).
 
-Rows are processed in slices small enough to stay in the CPU's cache, each pass
-writing into buffers reused across slices (fresh multi-megabyte tensors cost page
-faults on every allocation).  Large vocabularies find the top-k through the maxima of
+Rows are processed in slices small enough to stay in the CPU's cache, read in place
+from the logits, each pass writing into buffers reused across slices (fresh
+multi-megabyte tensors cost page faults on every allocation).  Large vocabularies find the top-k through the maxima of
 blocks of 64 logits: the k best tokens lie in the k blocks with the largest maxima, so
 only ``k * 64`` candidates are ranked exactly.
 
@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 BLOCK = 64  # logits per block in the top-k search
 BLOCK_MIN_VOCAB = 4096  # below this, a plain topk is as fast
-SLICE_BYTES = 2 << 20  # one slice of float32 logits: about an L2 cache
+SLICE_BYTES = 8 << 20  # one slice of float32 logits (fewer, larger slices: less Python)
 
 
 @dataclass
@@ -66,9 +67,9 @@ def token_metrics(
 ) -> TokenMetrics:
     """Metrics of ``targets[i]`` under ``logits[rows[i]]`` (``logits``: ``[M, V]``).
 
-    ``rows`` defaults to ``0..N-1``.  Work proceeds in slices of ``slice_rows`` rows
-    (default: about one L2 cache of logits) so that only one slice's probabilities
-    exist at a time.
+    ``rows`` defaults to ``0..N-1``.  Work proceeds in slices of at most ``slice_rows``
+    rows (default: :data:`SLICE_BYTES` of logits) so that only one slice's probabilities
+    exist at a time; runs of consecutive ``rows`` are read in place, without a copy.
     """
     n, vocab = targets.shape[0], logits.shape[-1]
     k = min(k, vocab)
@@ -78,33 +79,36 @@ def token_metrics(
     step = slice_rows or default_slice_rows(vocab)
     if logits.device.type != "cpu":
         step = max(step, 2048)  # GPUs want large launches; memory is not the issue
-    bufs = _Buffers(min(step, n), vocab, logits.device, logits.dtype)
+    bufs = _Buffers(min(step, n), vocab, logits.device)
     targets = targets.to(logits.device)
-    if rows is not None:
-        rows = rows.to(logits.device)
-    for lo in range(0, n, step):
-        hi = min(n, lo + step)
-        if rows is None:
-            x = logits[lo:hi]
-        else:
-            x = bufs.gather(logits, rows[lo:hi])
-        _slice_metrics(x.float(), targets[lo:hi], k, bufs, out, lo)
+    for at, row, length in _runs(rows, n):
+        for lo in range(0, length, step):
+            m = min(step, length - lo)
+            x = logits[row + lo : row + lo + m].float()
+            _slice_metrics(x, targets[at + lo : at + lo + m], k, bufs, out, at + lo)
     return out
+
+
+def _runs(rows: torch.Tensor | None, n: int) -> list[tuple[int, int, int]]:
+    """(index in ``rows``, first row, length) of each run of consecutive rows.
+
+    >>> _runs(torch.tensor([4, 5, 6, 0, 9, 10]), 6)
+    [(0, 4, 3), (3, 0, 1), (4, 9, 2)]
+    """
+    if rows is None:
+        return [(0, 0, n)]
+    r = rows.cpu().numpy()
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(r) != 1) + 1])
+    ends = np.append(starts[1:], len(r))
+    return [(int(a), int(r[a]), int(b - a)) for a, b in zip(starts, ends)]
 
 
 class _Buffers:
     """Scratch tensors reused by every slice."""
 
-    def __init__(self, rows: int, vocab: int, device: torch.device, dtype: torch.dtype):
-        self.x = torch.empty(rows, vocab, device=device, dtype=dtype)
+    def __init__(self, rows: int, vocab: int, device: torch.device):
         self.d = torch.empty(rows, vocab, device=device)
         self.e = torch.empty(rows, vocab, device=device)
-        self.gt = torch.empty(rows, vocab, device=device, dtype=torch.bool)
-
-    def gather(self, logits: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        x = self.x[: rows.shape[0]]
-        torch.index_select(logits, 0, rows, out=x)
-        return x
 
 
 def _slice_metrics(
@@ -114,21 +118,20 @@ def _slice_metrics(
     top_v, top_i = topk_rows(x, k)
     rmax = top_v[:, :1]
     target = x.gather(1, t[:, None])
+    d, e = bufs.d[:m], bufs.e[:m]
+    rank = torch.gt(x, target, out=d).sum(-1)  # 1.0/0.0 counts, exact below 2**24
     # shifted logits d = x - max; e = exp(d); entropy = log s - sum(e * d) / s.
     # Every term of sum(e * d) is <= 0, so nothing cancels even for large logits.
-    d, e, gt = bufs.d[:m], bufs.e[:m], bufs.gt[:m]
     torch.sub(x, rmax, out=d)
     torch.exp(d, out=e)
     s = e.sum(-1)
     torch.mul(e, d, out=e)
     ed = e.sum(-1)
-    torch.gt(x, target, out=gt)
-    rank = gt.sum(-1, dtype=torch.int32)
     log_s = s.log()
     lse = rmax.squeeze(1) + log_s
     hi = lo + m
     out.logprob[lo:hi] = (target.squeeze(1) - lse).cpu()
-    out.rank[lo:hi] = rank.cpu()
+    out.rank[lo:hi] = rank.to(torch.int32).cpu()
     out.entropy[lo:hi] = (log_s - ed / s).clamp_min(0).cpu()
     out.topk_ids[lo:hi] = top_i.to(torch.int32).cpu()
     out.topk_logprobs[lo:hi] = (top_v - lse[:, None]).cpu()

@@ -69,8 +69,10 @@ class ScoreWorker:
         import torch
 
         from capgym.models import load_model
+        from capgym.score.allocator import keep_large_blocks
 
         torch.set_num_threads(spec.threads)
+        keep_large_blocks()  # a worker process only scores
         self.scorer = Scorer(load_model(model_name, device=spec.device), name, corpus, settings)
 
     def score_part(self, chunk: int, ids: list[int], texts: list[str], path: str) -> int:
