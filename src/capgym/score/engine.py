@@ -51,9 +51,9 @@ class ScoreSettings:
 
     ``token_budget`` caps the ids of one forward batch and ``logits_mb`` the memory of
     its float32 logits; a batch always holds at least one full context window.  Small
-    batches are faster on CPUs: a 1,024-token batch keeps a small model's activations
-    in cache, while 8,192 tokens ran bitllama-3M at half the speed (see
-    ``benchmarks/RESULTS.md``); GPUs want larger ones.
+    batches are faster on CPUs: they keep a small model's activations in cache (8,192
+    tokens ran bitllama-3M at 0.7x the speed of 2,048, and a GPT-2-vocabulary model's
+    logits are best kept near 160 MB); on a GPU both caps are 16x larger.
     ``dtype`` other than float32 runs the model under autocast (meant for CUDA; ranks
     then agree with float32 on most but not all positions).
 
@@ -62,8 +62,8 @@ class ScoreSettings:
     """
 
     topk: int = 5
-    token_budget: int = 1024  # ids per forward batch (further capped by logits_mb)
-    logits_mb: int = 256  # memory allowed for one batch's float32 logits
+    token_budget: int = 2048  # ids per forward batch (further capped by logits_mb)
+    logits_mb: int = 160  # memory allowed for one batch's float32 logits
     chunk_stories: int = 128  # stories per resumable Parquet part
     dtype: str = "float32"  # "float32" (exact, default), or "bfloat16"/"float16"
 
