@@ -75,7 +75,7 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if cuda else "cpu")
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--stories", type=int, default=1000 if cuda else 20)
-    p.add_argument("--dtypes", default="bfloat16,float16" if cuda else "bfloat16")
+    p.add_argument("--dtypes", default="bfloat16,float16")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     texts = load_corpus("tinystories-validation-0-999").texts[: args.stories]

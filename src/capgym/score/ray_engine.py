@@ -5,7 +5,8 @@ skips the ones whose Parquet part exists, and hands the rest to a pool of Ray ac
 (:class:`ray.util.ActorPool`; Ray does the scheduling).  Each actor holds one replica
 of the model (on a GPU when the cluster has GPUs: ``num_gpus=1`` per actor), scores a
 chunk with :class:`capgym.score.Scorer` and writes its part atomically under the same
-name, so the store ends with exactly the local engine's rows.  A killed actor is
+name, so the store ends with exactly the local engine's rows (on GPU workers: the
+rows the local engine writes on that GPU, cached as their own score set).  A killed actor is
 restarted by Ray and its chunk retried; a killed driver loses nothing but the parts in
 flight: run the same command again and it resumes.
 
