@@ -79,3 +79,20 @@ def test_block_topk_finds_peaks_in_one_block_and_the_tail(seed: int, peaks: int)
     v, i = topk_rows(x, 5)
     rv, ri = x.topk(5)
     assert torch.equal(i, ri) and torch.equal(v, rv)
+
+
+def test_metrics_do_not_depend_on_the_number_of_threads() -> None:
+    """A lone row of a big vocabulary is where torch would split a sum across threads."""
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(3, 50257, generator=g) * 4
+    targets = torch.tensor([5, 7, 9])
+    before = torch.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            got.append(token_metrics(logits, targets, k=5, slice_rows=1))
+    finally:
+        torch.set_num_threads(before)
+    for field in ("logprob", "entropy", "rank", "topk_ids", "topk_logprobs"):
+        assert torch.equal(getattr(got[0], field), getattr(got[1], field)), field

@@ -79,7 +79,7 @@ def token_metrics(
     step = slice_rows or default_slice_rows(vocab)
     if logits.device.type != "cpu":
         step = max(step, 2048)  # GPUs want large launches; memory is not the issue
-    bufs = _Buffers(min(step, n), vocab, logits.device)
+    bufs = _Buffers(max(2, min(step, n)), vocab, logits.device)
     targets = targets.to(logits.device)
     for at, row, length in _runs(rows, n):
         for lo in range(0, length, step):
@@ -124,9 +124,9 @@ def _slice_metrics(
     # Every term of sum(e * d) is <= 0, so nothing cancels even for large logits.
     torch.sub(x, rmax, out=d)
     torch.exp(d, out=e)
-    s = e.sum(-1)
+    s = _row_sums(bufs.e, m)
     torch.mul(e, d, out=e)
-    ed = e.sum(-1)
+    ed = _row_sums(bufs.e, m)
     log_s = s.log()
     lse = rmax.squeeze(1) + log_s
     hi = lo + m
@@ -135,6 +135,16 @@ def _slice_metrics(
     out.entropy[lo:hi] = (log_s - ed / s).clamp_min(0).cpu()
     out.topk_ids[lo:hi] = top_i.to(torch.int32).cpu()
     out.topk_logprobs[lo:hi] = (top_v - lse[:, None]).cpu()
+
+
+def _row_sums(buf: torch.Tensor, m: int) -> torch.Tensor:
+    """Sums of the first ``m`` rows of ``buf``, the same for any number of threads.
+
+    torch splits a reduction with a single output across threads (changing the order
+    of the additions), but reduces each of several outputs on one thread; so a lone
+    row is summed together with a spare row of the buffer, which is then dropped.
+    """
+    return buf[: max(m, 2)].sum(-1)[:m]
 
 
 def topk_rows(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
