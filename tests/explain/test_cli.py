@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.cli import assert_one_line_error as one_line_error
+from tests.cli import capgym
 from tests.explain.synth import add_scores, add_tags, new_run, pieces, score_rows
 
 TEXT = "Lily saw a kite. Lily saw it."
-
-
-def capgym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", COLUMNS="200")
-    return subprocess.run(
-        [sys.executable, "-m", "capgym", *args], check=False, cwd=cwd, env=env,
-        capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
-
-
-def one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert res.returncode != 0
-    assert "Traceback" not in res.stderr
-    lines = [x for x in res.stderr.strip().splitlines() if x.startswith("capgym: error")]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
 
 
 def make_run(tmp_path: Path) -> Path:

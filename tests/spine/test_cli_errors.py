@@ -4,29 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def capgym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, "-m", "capgym", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=900,
-    )
-
-
-def assert_one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert res.returncode != 0
-    assert "Traceback" not in res.stderr
-    lines = [x for x in res.stderr.strip().splitlines() if x.startswith("capgym: error")]
-    assert len(lines) == 1, res.stderr
-    for n in needles:
-        assert n in lines[0], lines[0]
+from tests.cli import assert_one_line_error, capgym
 
 
 def test_unknown_corpus(tmp_path: Path) -> None:

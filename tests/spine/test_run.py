@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from capgym.store import open_run
-
-from .test_cli_errors import capgym
+from tests.cli import assert_one_line_error, capgym
 
 
 def test_run_scores_tags_and_reports(tmp_path: Path, assets: Path) -> None:
@@ -38,8 +37,6 @@ def test_models_and_corpora_listings(tmp_path: Path, assets: Path) -> None:
 
 
 def test_unknown_model_is_one_line(tmp_path: Path, assets: Path) -> None:
-    from .test_cli_errors import assert_one_line_error
-
     res = capgym("score", "--model", "stories26OK", "--limit", "1", "--out", str(tmp_path / "r"),
                  cwd=tmp_path)
     assert_one_line_error(res, "stories26OK")

@@ -53,7 +53,7 @@ def reference_rows(model: ToyLM, text: str, k: int) -> list[dict]:
 
 
 def test_windows_cover_every_position_once_with_half_context() -> None:
-    for n in range(0, 60):
+    for n in range(60):
         for c in (2, 3, 8, 16):
             ws = plan_windows(n, c)
             scored = [p for w in ws for p in range(w.first, w.end)]

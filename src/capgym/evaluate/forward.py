@@ -12,7 +12,8 @@ wrong answer needs no sequence of its own: its logit sits in the answer's row at
 last prompt position.
 
 >>> import torch
->>> from capgym.tasks.build import BuiltExample
+>>> from capgym.score.batches import batch_plan
+from capgym.tasks.build import BuiltExample
 >>> class Uniform:
 ...     context_len = 16
 ...     def forward(self, ids):
@@ -30,6 +31,7 @@ from typing import Any
 
 import torch
 
+from capgym.score.batches import batch_plan
 from capgym.tasks.build import BuiltExample
 
 
@@ -84,18 +86,8 @@ def _sequences(built: list[BuiltExample]) -> list[_Seq]:
 
 
 def _batches(seqs: list[_Seq], batch_tokens: int) -> list[list[_Seq]]:
-    order = sorted(seqs, key=lambda s: -len(s.ids))
-    out: list[list[_Seq]] = []
-    cur: list[_Seq] = []
-    for s in order:
-        width = len(cur[0].ids) if cur else len(s.ids)
-        if cur and width * (len(cur) + 1) > batch_tokens:
-            out.append(cur)
-            cur = []
-        cur.append(s)
-    if cur:
-        out.append(cur)
-    return out
+    """Length-bucketed batches, planned exactly as the scoring stage plans its windows."""
+    return [[seqs[i] for i in b] for b in batch_plan([len(s.ids) for s in seqs], batch_tokens)]
 
 
 @torch.no_grad()

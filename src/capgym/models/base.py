@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from capgym.errors import TokenizerError
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,17 @@ class ModelInfo:
     tokenizer: str
     source: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_tokenizer_file(path: str | Path) -> bytes:
+    """The bytes of a tokenizer file, or a one-line :class:`TokenizerError`."""
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise TokenizerError(
+            f"cannot read tokenizer {path}: {err.strerror}; check the path"
+        ) from err
 
 
 class Tokenizer(abc.ABC):
@@ -130,6 +144,6 @@ class LanguageModel(abc.ABC):
     def info(self) -> ModelInfo:
         """Descriptive facts (architecture, parameters, source)."""
 
-    def to(self, device: str | torch.device) -> "LanguageModel":
+    def to(self, device: str | torch.device) -> LanguageModel:
         """Move the model to ``device``; returns self."""
         raise NotImplementedError(f"{type(self).__name__} cannot move devices")

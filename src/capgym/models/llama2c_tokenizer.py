@@ -28,7 +28,7 @@ import struct
 from pathlib import Path
 
 from capgym.errors import TokenizerError
-from capgym.models.base import Encoding, Tokenizer
+from capgym.models.base import Encoding, Tokenizer, read_tokenizer_file
 from capgym.models.spans import UTF8_ERRORS, char_spans
 
 _BYTE_PIECE = re.compile(rb"<0x([0-9A-Fa-f]{2})>")
@@ -101,12 +101,7 @@ class Llama2cTokenizer(Tokenizer):
     def from_file(cls, path: str | Path) -> Llama2cTokenizer:
         """Load a llama2.c ``tokenizer.bin`` (see the example in the module docstring)."""
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise TokenizerError(
-                f"cannot read tokenizer {path}: {err.strerror}; check the path"
-            ) from err
+        data = read_tokenizer_file(path)
         _, pieces, scores = parse_tokenizer_bin(data, str(path))
         return cls(pieces, scores, name=str(path))
 

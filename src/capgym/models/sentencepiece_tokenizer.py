@@ -25,7 +25,7 @@ import numpy as np
 import sentencepiece as spm
 
 from capgym.errors import TokenizerError
-from capgym.models.base import Encoding, Tokenizer
+from capgym.models.base import Encoding, Tokenizer, read_tokenizer_file
 from capgym.models.spans import UTF8_ERRORS, char_index_of_bytes, utf8_len
 
 
@@ -52,12 +52,7 @@ class SentencePieceTokenizer(Tokenizer):
     def from_file(cls, path: str | Path) -> SentencePieceTokenizer:
         """Load a ``.model`` file (see the module docstring for an example)."""
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as err:
-            raise TokenizerError(
-                f"cannot read tokenizer {path}: {err.strerror}; check the path"
-            ) from err
+        data = read_tokenizer_file(path)
         return cls(data, name=str(path))
 
     @property

@@ -33,6 +33,14 @@ class BadRequest(ValueError):
     """A request parameter is missing, malformed or not one of the allowed values."""
 
 
+def model_pair(p: Params, meta: Meta) -> tuple[str, str | None]:
+    """The validated ``model`` (default: the first scored one) and optional ``compare``."""
+    model = member(p, "model", meta.models, meta.models[0] if meta.models else None)
+    if model is None:
+        raise BadRequest("the run has no scored models")
+    return model, member(p, "compare", meta.models)
+
+
 @dataclass(frozen=True)
 class Meta:
     """What the run holds: the allowed values of the name parameters."""
@@ -138,10 +146,7 @@ class PositionQuery:
 
     @classmethod
     def parse(cls, p: Params, meta: Meta) -> PositionQuery:
-        model = member(p, "model", meta.models, meta.models[0] if meta.models else None)
-        if model is None:
-            raise BadRequest("the run has no scored models")
-        compare = member(p, "compare", meta.models)
+        model, compare = model_pair(p, meta)
         sort = member(p, "sort", list(SORTS), "pos") or "pos"
         if sort in ("diff", "absdiff") and not compare:
             raise BadRequest(f"sort '{sort}' needs a second model (compare)")
@@ -256,10 +261,7 @@ class StoryQuery:
 
     @classmethod
     def parse(cls, p: Params, meta: Meta) -> StoryQuery:
-        model = member(p, "model", meta.models, meta.models[0] if meta.models else None)
-        if model is None:
-            raise BadRequest("the run has no scored models")
-        compare = member(p, "compare", meta.models)
+        model, compare = model_pair(p, meta)
         sort = member(p, "sort", list(STORY_SORTS), "story") or "story"
         if sort == "diff" and not compare:
             raise BadRequest("sort 'diff' needs a second model (compare)")
