@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,16 @@ def _linear(n_in: int, n_out: int) -> nn.Module:
     return nn.Linear(n_in, n_out, bias=False)
 
 
+def shared_input(layer: nn.Module, x: torch.Tensor) -> Any:
+    """What the projections reading ``x`` share: ``layer.prepare(x)`` if it has one.
+
+    A :class:`~capgym.models.bitllama.BitLinear` quantises its input; q/k/v (and
+    w1/w3) read the same input, so it is quantised once.  ``nn.Linear`` gets ``x``.
+    """
+    prepare = getattr(layer, "prepare", None)
+    return x if prepare is None else prepare(x)
+
+
 class RMSNorm(nn.Module):
     """x / sqrt(mean(x^2) + eps) * weight."""
 
@@ -77,8 +88,15 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     dtype = torch.promote_types(x.dtype, torch.float32)
     xr, xi = x.to(dtype).unflatten(-1, (-1, 2)).unbind(-1)
     cos, sin = cos[:, None, :].to(dtype), sin[:, None, :].to(dtype)
-    out = torch.stack([xr * cos - xi * sin, xr * sin + xi * cos], dim=-1)
-    return out.flatten(-2).type_as(x)
+    if torch.is_grad_enabled() and x.requires_grad:  # out= has no autograd
+        out = torch.stack([xr * cos - xi * sin, xr * sin + xi * cos], dim=-1).flatten(-2)
+        return out.type_as(x)
+    out = torch.empty(x.shape, dtype=dtype, device=x.device)
+    pairs = out.unflatten(-1, (-1, 2))
+    # the same four products, written into the interleaved slots without a stack
+    torch.sub(xr * cos, xi * sin, out=pairs[..., 0])
+    torch.add(xr * sin, xi * cos, out=pairs[..., 1])
+    return out.type_as(x)
 
 
 class Attention(nn.Module):
@@ -92,14 +110,17 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         b, t, _ = x.shape
+        x = shared_input(self.wq, x)
         q = apply_rope(self.wq(x).view(b, t, self.n_heads, self.head_dim), cos, sin)
         k = apply_rope(self.wk(x).view(b, t, self.n_kv_heads, self.head_dim), cos, sin)
         v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
-        rep = self.n_heads // self.n_kv_heads
-        if rep > 1:  # query head h reads key/value head h // rep, as in llama2.c
-            k, v = k.repeat_interleave(rep, dim=2), v.repeat_interleave(rep, dim=2)
+        # query head h reads key/value head h // (n_heads // n_kv_heads), as in llama2.c
         y = F.scaled_dot_product_attention(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            is_causal=True,
+            enable_gqa=self.n_heads != self.n_kv_heads,
         )
         return self.wo(y.transpose(1, 2).reshape(b, t, -1))
 
@@ -112,6 +133,7 @@ class FeedForward(nn.Module):
         self.w3 = linear(cfg.dim, cfg.hidden_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = shared_input(self.w1, x)
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
 
 
