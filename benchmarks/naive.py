@@ -12,11 +12,14 @@ same tokens are scored) and the same outputs as capgym's rows.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
 from capgym.models.base import LanguageModel
+from capgym.models.bitllama import BitLinear, reference_bitlinear
 from capgym.score.windows import plan_windows
 
 
@@ -56,3 +59,19 @@ def naive_score(model: LanguageModel, texts: list[str], k: int = 5) -> list[dict
                     }
                 )
     return rows
+
+
+@contextmanager
+def notebook_bitlinear() -> Iterator[None]:
+    """BitLinear as a notebook port of runbit.c would run it: op by op, float matmul.
+
+    capgym's BitLinear gives the same bits faster (shared int8 quantisation, int8
+    matmul); inside this block every BitLinear uses :func:`reference_bitlinear`.
+    """
+    saved = BitLinear.__dict__["prepare"], BitLinear.forward  # the staticmethod itself
+    BitLinear.prepare = staticmethod(lambda x: x)  # type: ignore[method-assign,assignment]
+    BitLinear.forward = lambda self, x: reference_bitlinear(x, self.codes, self.scale)  # type: ignore[method-assign,assignment,misc]
+    try:
+        yield
+    finally:
+        BitLinear.prepare, BitLinear.forward = saved  # type: ignore[method-assign]

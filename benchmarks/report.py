@@ -103,6 +103,20 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
         + ".",
         "",
     ]
+    bit = [r for r in ok if r.get("naive_notebook_bitlinear_tokens_per_cpu_s")]
+    if bit:
+        out += [
+            "The naive baseline above runs capgym's own forward.  With the BitLinear a "
+            "notebook would port from runbit.c op by op (`capgym.models.bitllama."
+            "reference_bitlinear`, the same bits, float matmul, no shared quantisation): "
+            + ", ".join(
+                f"{r['model']} {r['naive_notebook_bitlinear_tokens_per_cpu_s']:,.0f} tok/CPU-s, "
+                f"capgym / that {r['engine_tokens_per_cpu_s'] / r['naive_notebook_bitlinear_tokens_per_cpu_s']:.1f}x"
+                for r in bit
+            )
+            + " (one thread).",
+            "",
+        ]
     return out
 
 

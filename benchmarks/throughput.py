@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.naive import naive_score
+from benchmarks.naive import naive_score, notebook_bitlinear
 from benchmarks.roofline import roofline
 from capgym.corpus import Corpus, load_corpus
 from capgym.models import load_model
 from capgym.models.base import LanguageModel
+from capgym.models.bitllama import BitLinear
 from capgym.score import ScoreSet, ScoreSettings, score
 from capgym.score.threads import physical_cores
 from capgym.store import open_run
@@ -70,6 +71,14 @@ def measure(model_name: str, n_stories: int, n_naive: int, repeats: int = 2) -> 
     c = time.process_time()
     naive_rows = naive_score(model, corpus.texts[:n_naive])
     naive_cpu = time.process_time() - c
+    notebook_tps = None
+    module = getattr(model, "module", None)
+    if module is not None and any(isinstance(m, BitLinear) for m in module.modules()):
+        with notebook_bitlinear():  # the naive loop on a notebook's own BitLinear port
+            c = time.process_time()
+            notebook_tps = len(naive_score(model, corpus.texts[:n_naive])) / (
+                time.process_time() - c
+            )
     rl1 = roofline(model, ctx, time.process_time)
     engine_cpu = min(r[1] for r in cpu_runs)
     cores = physical_cores()
@@ -95,6 +104,7 @@ def measure(model_name: str, n_stories: int, n_naive: int, repeats: int = 2) -> 
         "naive_cpu_s": naive_cpu,
         "naive_tokens_per_cpu_s": naive_tps,
         "speedup_vs_naive": tps / naive_tps,
+        "naive_notebook_bitlinear_tokens_per_cpu_s": notebook_tps,
         "roofline_1": asdict(rl1),
         "roofline_tokens_per_cpu_s": rl1.tokens_per_s,
         "roofline_gflops_1": rl1.gflops,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from benchmarks.naive import notebook_bitlinear
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -64,20 +65,17 @@ def test_int8_codes_follow_in_place_edits() -> None:
 
 
 @pytest.mark.parametrize("name", ["bitllama-1M", "bitllama-3M"])
-def test_real_model_logits_bit_identical_to_reference_path(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_real_model_logits_bit_identical_to_reference_path(name: str) -> None:
     model = load_model(name)
     ids = torch.tensor([model.encode('Once upon a time, Tom said "Hi!" to his mom.').ids] * 2)
     with torch.no_grad():
         fast = model.forward(ids)
-    monkeypatch.setattr(BitLinear, "prepare", staticmethod(lambda x: x))
-    monkeypatch.setattr(
-        BitLinear, "forward", lambda self, x: reference_bitlinear(x, self.codes, self.scale)
-    )
-    with torch.no_grad():
-        slow = model.forward(ids)
+        with notebook_bitlinear():  # every BitLinear runs reference_bitlinear
+            slow = model.forward(ids)
+        again = model.forward(ids)
     assert torch.equal(fast, slow)
+    assert torch.equal(fast, again)
+    assert isinstance(vars(BitLinear)["prepare"], staticmethod)  # restored as it was
 
 
 def test_gradients_flow_through_the_reference_path() -> None:
