@@ -83,9 +83,13 @@ class Tokenizer(abc.ABC):
     bos_id: int | None
     eos_id: int | None
 
-    @abc.abstractmethod
     def encode(self, text: str) -> Encoding:
-        """Tokens of ``text`` (no BOS) with their character spans."""
+        """Tokens of ``text`` (no BOS) with their character spans ("" has none)."""
+        return self._encode(text) if text else Encoding(ids=[], spans=[])
+
+    def _encode(self, text: str) -> Encoding:
+        """Tokens of a non-empty ``text``: what a subclass implements (or ``encode``)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither encode nor _encode")
 
     @abc.abstractmethod
     def piece(self, token_id: int) -> str:
@@ -95,10 +99,12 @@ class Tokenizer(abc.ABC):
     def decode(self, ids: list[int]) -> str:
         """Text of a sequence of ids."""
 
+    _hash: str  # set by the subclass, or override content_hash
+
     @property
-    @abc.abstractmethod
     def content_hash(self) -> str:
         """Stable hash of the vocabulary; equal hashes mean token-by-token comparable."""
+        return self._hash
 
 
 class LanguageModel(abc.ABC):

@@ -91,14 +91,8 @@ class HFTokenizer(Tokenizer):
             raise TokenizerError(f"tokenizer {source} has no fast (Rust) version; convert it first")
         return cls(hf, name=str(source))
 
-    @property
-    def content_hash(self) -> str:
-        return self._hash
-
-    def encode(self, text: str) -> Encoding:
+    def _encode(self, text: str) -> Encoding:
         """Token ids (no special tokens added) with character spans."""
-        if not text:
-            return Encoding(ids=[], spans=[])
         enc = self.backend.encode(text, add_special_tokens=False)
         ids = list(enc.ids)
         if self.byte_level:

@@ -105,16 +105,10 @@ class Llama2cTokenizer(Tokenizer):
         _, pieces, scores = parse_tokenizer_bin(data, str(path))
         return cls(pieces, scores, name=str(path))
 
-    @property
-    def content_hash(self) -> str:
-        return self._hash
-
     # -- encoding ------------------------------------------------------------------
 
-    def encode(self, text: str) -> Encoding:
+    def _encode(self, text: str) -> Encoding:
         """Tokens of ``text`` (no BOS); the dummy-prefix space is part of the first token."""
-        if not text:
-            return Encoding(ids=[], spans=[])
         ids: list[int] = []
         lengths: list[int] = []
         chunks = _CHUNK.findall(" " + text) if self._split else [" " + text]

@@ -55,14 +55,8 @@ class SentencePieceTokenizer(Tokenizer):
         data = read_tokenizer_file(path)
         return cls(data, name=str(path))
 
-    @property
-    def content_hash(self) -> str:
-        return self._hash
-
-    def encode(self, text: str) -> Encoding:
+    def _encode(self, text: str) -> Encoding:
         """SentencePiece's ids (no BOS) with contiguous character spans."""
-        if not text:
-            return Encoding(ids=[], spans=[])
         try:
             proto = self.sp.encode(text, out_type="proto")
         except (UnicodeError, TypeError) as err:
