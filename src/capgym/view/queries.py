@@ -19,14 +19,18 @@ capgym.view.queries.BadRequest: unknown model 'zzz'
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from capgym.explain.coverage import confident_sql
+
+T = TypeVar("T", int, float)
 
 Params = Mapping[str, Sequence[str]]
 MAX_PAGE_SIZE = 200
 MAX_TEXT = 200
-CONFIDENT = 0.5
+CONFIDENT = 0.5  # the default threshold of capgym explain
 
 
 class BadRequest(ValueError):
@@ -72,26 +76,24 @@ def member(p: Params, name: str, allowed: Sequence[str], default: str | None = N
 
 
 def integer(p: Params, name: str, default: int, lo: int, hi: int) -> int:
-    v = _one(p, name)
-    if v is None:
-        return default
-    try:
-        x = int(v)
-    except ValueError:
-        raise BadRequest(f"parameter '{name}' must be an integer") from None
-    if not lo <= x <= hi:
-        raise BadRequest(f"parameter '{name}' must be between {lo} and {hi}")
-    return x
+    """An integer parameter within [lo, hi]."""
+    return _bounded(p, name, default, lo, hi, int, "an integer")
 
 
 def number(p: Params, name: str, default: float, lo: float, hi: float) -> float:
+    """A finite number parameter within [lo, hi]."""
+    return _bounded(p, name, default, lo, hi, float, "a number")
+
+
+def _bounded(p: Params, name: str, default: T, lo: T, hi: T,
+             parse: Callable[[str], T], kind: str) -> T:  # fmt: skip
     v = _one(p, name)
     if v is None:
         return default
     try:
-        x = float(v)
+        x = parse(v)
     except ValueError:
-        raise BadRequest(f"parameter '{name}' must be a number") from None
+        raise BadRequest(f"parameter '{name}' must be {kind}") from None
     if not (math.isfinite(x) and lo <= x <= hi):
         raise BadRequest(f"parameter '{name}' must be between {lo} and {hi}")
     return x
@@ -187,7 +189,7 @@ class PositionQuery:
                      "AND e.story = s.story AND e.pos = s.pos AND e.explainer = ?)")  # fmt: skip
             params.append(self.explainer)
         if self.residue:
-            w.append("s.rank = 0 AND s.prob >= ? AND NOT s.covered")
+            w.append(f"s.rank = 0 AND {confident_sql('s.logprob', '?')} AND NOT s.covered")
             params.append(CONFIDENT)
         if self.token:
             w.append("contains(lower(s.text), lower(?))")
