@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from capgym.store import open_run
+
+if TYPE_CHECKING:
+    from capgym.models.base import Tokenizer
 
 console = Console(stderr=True)
 
@@ -44,14 +48,17 @@ def run_main(
 
     run = open_run(out)
     corp = load_corpus(corpus, limit=limit)
+    tokenizers: dict[str, Tokenizer] = {}  # explain tokenizes its reference with them
     for name in models:
         console.print(f"[bold]score[/] {name} on {corp.name} ({len(corp)} stories)")
         model = load_model(name, device=device)
         score(model, corp, run, name=name, progress=progress)
+        tokenizers[name] = model.tokenizer
+        del model  # only one model's weights in memory at a time
     if tag:
         _tag(run, corp, progress)
     if explain:
-        _explain(run, models, corp.name, progress)
+        _explain(run, models, corp.name, progress, tokenizers)
     if evaluate:
         _evaluate(run, models, progress)
     from capgym.report import report
@@ -68,12 +75,13 @@ def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
     tag_corpus(run, corp.name, progress=progress)
 
 
-def _explain(run, models: list[str], corpus: str, progress: bool) -> None:  # type: ignore[no-untyped-def]
+def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignore[no-untyped-def]
+             tokenizers: dict[str, Tokenizer]) -> None:  # fmt: skip
     from capgym.explain import explain
 
     for name in models:
         console.print(f"[bold]explain[/] {name}")
-        rep = explain(run, name, corpus, progress=progress)
+        rep = explain(run, name, corpus, progress=progress, tokenizer=tokenizers.get(name))
         console.print(
             f"  {rep.n_confident:,} confident correct predictions; "
             f"explained: {rep.coverage:.1%} (by probability mass {rep.coverage_mass:.1%})"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from capgym.explain import NgramReference
 from capgym.store import RunStore, open_run, schema
 from capgym.store.run import write_parquet_atomic
 
@@ -93,3 +94,61 @@ def new_run(path: Path, corpus: str, texts: list[str]) -> RunStore:
     run = open_run(path)
     run.add_stories(corpus, list(range(len(texts))), texts)
     return run
+
+
+# A run for checking coverage end to end: word pieces split inside words (so
+# word-completion tags cover only later pieces), a byte-continuation token with an
+# empty span after "ê", an empty tag span, probabilities exactly at the threshold.
+COVERAGE_TEXTS = [
+    "Lily saw a kite. Lily saw it fly.",
+    'Tom had a crêpe. "Yum!" said Tom.',
+    "The dog ran. The dog ran fast.\n\nThe end.",
+]
+COVERAGE_SPLITS = {"kite": ["ki", "te"], "fly": ["f", "ly"], "Tom": ["T", "om"],
+                   "fast": ["fa", "st"]}  # fmt: skip
+COVERAGE_TAGS = [
+    (0, 17, 21, "repeated-name"), (0, 11, 15, "word-completion"),
+    (0, 29, 32, "word-completion"), (0, 15, 16, "story-structure"), (0, 16, 16, "empty-span"),
+    (1, 0, 3, "word-completion"), (1, 10, 15, "word-completion"), (1, 17, 18, "quote"),
+    (1, 22, 23, "quote"), (1, 29, 32, "repeated-name"), (2, 17, 20, "repeated-noun"),
+    (2, 25, 29, "word-completion"), (2, 30, 32, "story-structure"),
+]  # fmt: skip
+_PROBS = [0.5, 0.95, 0.7, 0.3, 0.55, 0.9, 0.62]
+
+
+def coverage_tokens(text: str) -> list[tuple[int, int, str]]:
+    """Word pieces of ``text`` (some words split) plus an empty-span continuation token
+    after each piece holding a non-ASCII character, as byte-level tokenizers give."""
+    out = []
+    for s, e, p in split_pieces(text, COVERAGE_SPLITS):
+        out.append((s, e, p))
+        if not p.isascii():
+            out.append((e, e, "<cont>"))
+    return out
+
+
+def coverage_run(
+    path: Path, models: tuple[str, ...] = ("A", "B")
+) -> tuple[RunStore, NgramReference]:
+    """A run with :data:`COVERAGE_TEXTS` scored by ``models`` (different probabilities)
+    and tagged with :data:`COVERAGE_TAGS`; returns it and an n-gram reference fitted on
+    its own token ids, so every explainer fires somewhere."""
+    run = new_run(path, "c", COVERAGE_TEXTS)
+    vocab: Vocab = {}
+    seqs: list[list[int]] = []
+    for k, model in enumerate(models, start=1):
+        rows = []
+        for story, text in enumerate(COVERAGE_TEXTS):
+            rows += score_rows(
+                model,
+                "c",
+                story,
+                coverage_tokens(text),
+                vocab,
+                lambda pos, _, k=k: (_PROBS[(pos * k) % 7], int(pos % 5 == 0)),
+            )
+            if k == 1:
+                seqs.append([int(r["token_id"]) for r in rows if r["story"] == story])
+        add_scores(run, model, "c", rows)
+    add_tags(run, "c", COVERAGE_TAGS)
+    return run, NgramReference.fit(seqs, min_count=1)

@@ -56,6 +56,31 @@ def test_filters_change_results(app: Explorer) -> None:
     assert ex["rows"] and all(r["token"] in (" the", " a", ".") for r in ex["rows"])
 
 
+def test_residue_filter_is_explains_residue(tmp_path: Path) -> None:
+    # "residue only" uses explain's coverage rule (word completions cover only a word's
+    # later pieces, empty spans, p at the threshold), so it lists the rows of explain's table
+    from capgym.explain import explain
+    from tests.explain.synth import coverage_run
+
+    run, ref = coverage_run(tmp_path / "run")
+    for model in ("A", "B"):
+        explain(run, model, reference=ref, tags=False)
+    app = Explorer(run)
+    for model in ("A", "B"):
+        _, res = get(app, "/api/positions", model=model, residue=1, page_size=200)
+        stored = run.sql("SELECT story, pos FROM residue WHERE model = ? ORDER BY story, pos",
+                         [model])  # fmt: skip
+        assert 0 < res["total"] == len(stored) <= 200, model
+        got = sorted((r["story"], r["pos"]) for r in res["rows"])
+        assert got == list(zip(stored.story, stored.pos)), model
+    _, cap = get(app, "/api/positions", model="A", capability="word-completion", page_size=200)
+    pieces = run.sql("SELECT pos, char_start, char_end FROM scores WHERE model = 'A' AND story = 0")
+    starts = {int(p): int(s) for p, s in zip(pieces.pos, pieces.char_start)}
+    assert cap["rows"] and all(
+        starts[r["pos"]] not in (10, 28) for r in cap["rows"] if r["story"] == 0
+    )
+
+
 def test_sort_and_pages(app: Explorer) -> None:
     _, a = get(
         app,

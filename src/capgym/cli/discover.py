@@ -73,7 +73,8 @@ def explain_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Coverage of a model's confident correct predictions by capabilities and explainers,
-    and the unexplained residue grouped for mining."""
+    and the unexplained residue grouped for mining (also stored in the run's coverage and
+    residue tables, which the atlas shows)."""
     from capgym.explain import explain
     from capgym.explain.residue import DIMENSIONS
 

@@ -2,7 +2,9 @@
 simple explainers account for, and what is left (the residue)?
 
 * :func:`explain` -> :class:`ExplainReport` (coverage per capability and explainer,
-  overall coverage, residue groups with examples; Markdown and Jupyter HTML).
+  overall coverage, residue groups with examples; Markdown and Jupyter HTML).  It
+  writes the run's ``coverage`` and ``residue`` tables (:mod:`capgym.explain.tables`),
+  which the atlas reads; :func:`coverage_report` does only that step.
 * :func:`explain_tokens` evaluates the explainers (:data:`EXPLAINERS`) on in-memory
   scores; :class:`NgramReference` holds the reference n-gram statistics.
 * :func:`story_heatmap`: one story's tokens as a :mod:`capgym.view` token view (probability
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from capgym._callable import make_callable
 from capgym.explain.align import token_words_sql, words_frame
-from capgym.explain.api import StoryHeatmap, explain, story_heatmap
+from capgym.explain.api import StoryHeatmap, coverage_report, explain, story_heatmap
 from capgym.explain.explainers import EXPLAINER_DOCS, EXPLAINERS, EXPLAINS, explain_tokens
 from capgym.explain.ngrams import NgramReference, NgramTable
 from capgym.explain.reference import DEFAULT_REFERENCE, resolve_reference
@@ -34,6 +36,7 @@ __all__ = [
     "NgramTable",
     "Sequences",
     "StoryHeatmap",
+    "coverage_report",
     "ensure_explains",
     "ensure_tags",
     "explain",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -29,8 +30,12 @@ from capgym.explain.reference import DEFAULT_MIN_COUNT, DEFAULT_REFERENCE
 from capgym.explain.report import ExplainReport
 from capgym.explain.residue import add_snippets, build_residue, residue_groups, story_info
 from capgym.explain.store import check_scored, ensure_explains, ensure_tags, stories_of
+from capgym.explain.tables import write_tables
 from capgym.store import RunStore, open_run
 from capgym.view import TokenView
+
+if TYPE_CHECKING:
+    from capgym.models.base import Tokenizer
 
 _DUCK = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.int32(): "INTEGER"}
 
@@ -73,13 +78,15 @@ def explain(
     top: int = 10,
     n_examples: int = 3,
     progress: bool = False,
+    tokenizer: Tokenizer | None = None,
 ) -> ExplainReport:
     """Coverage and residue of ``model``'s confident correct predictions in ``run``.
 
     Computes the ``explains`` table if missing (n-grams from ``reference``, tokenized
-    with the model's tokenizer), and the ``tags`` if missing and ``tags`` is true.
-    ``corpus=None`` takes every corpus the model was scored on.  See
-    :mod:`capgym.explain.coverage` for the definitions.
+    with ``tokenizer``, by default the model's, loaded once), and the ``tags`` if missing
+    and ``tags`` is true; then :func:`coverage_report`, which writes the ``coverage`` and
+    ``residue`` tables the atlas reads.  ``corpus=None`` takes every corpus the model was
+    scored on.  See :mod:`capgym.explain.coverage` for the definitions.
     """
     check_threshold(threshold)
     store = as_run(run)
@@ -88,7 +95,53 @@ def explain(
         ensure_tags(store, corpora, progress=progress)
     stories = stories_of(store, corpora)
     words = words_frame(stories)
-    ensure_explains(store, model, corpora, reference, min_count, words=words, progress=progress)
+    ensure_explains(store, model, corpora, reference, min_count, words=words, progress=progress,
+                    tokenizer=tokenizer)  # fmt: skip
+    return _measure(store, model, corpora, threshold, top, n_examples, stories, words)
+
+
+def coverage_report(
+    run: RunStore | str | os.PathLike[str],
+    model: str,
+    corpus: str | None = None,
+    threshold: float = 0.5,
+    top: int = 10,
+    n_examples: int = 3,
+) -> ExplainReport:
+    """Coverage and residue of ``model`` from the ``tags`` and ``explains`` already in
+    ``run`` (nothing is tagged or explained), written to the run's ``coverage`` and
+    ``residue`` tables (:mod:`capgym.explain.tables`) and returned.
+
+    :func:`explain` is this after computing its missing inputs; call this directly for
+    runs whose ``explains`` come from elsewhere.
+
+    >>> import tempfile
+    >>> from capgym.view.demo import demo_run
+    >>> run = demo_run(tempfile.mkdtemp(), results=False)
+    >>> r = coverage_report(run, "tiny-b", threshold=0.7)
+    >>> stored = run.sql("SELECT * FROM coverage WHERE model = 'tiny-b' AND name = 'any'")
+    >>> float(stored.threshold[0]), float(stored.share[0]) == r.coverage
+    (0.7, True)
+    """
+    check_threshold(threshold)
+    store = as_run(run)
+    corpora = check_scored(store, model, corpus)
+    stories = stories_of(store, corpora)
+    return _measure(
+        store, model, corpora, threshold, top, n_examples, stories, words_frame(stories)
+    )
+
+
+def _measure(
+    store: RunStore,
+    model: str,
+    corpora: list[str],
+    threshold: float,
+    top: int,
+    n_examples: int,
+    stories: pd.DataFrame,
+    words: pd.DataFrame,
+) -> ExplainReport:
     con = connect(store, words, story_info(stories))
     try:
         n_scored = con.execute(
@@ -97,11 +150,13 @@ def explain(
         ).fetchone()[0]  # type: ignore[index]
         build_confident(con, model, corpora, threshold)
         n_conf, mass = con.execute("SELECT count(*), coalesce(sum(p), 0) FROM conf").fetchone()  # type: ignore[misc]
-        if n_conf == 0:
-            return ExplainReport.empty(model, corpora, threshold)
         build_hits(con, model, corpora)
         share_df = shares(con, corpora)
         build_residue(con)
+        rows = con.execute("SELECT * FROM residue_rows ORDER BY corpus, story, pos").df()
+        write_tables(store, model, corpora, threshold, (n_scored, n_conf, mass), share_df, rows)
+        if n_conf == 0:
+            return ExplainReport.empty(model, corpora, threshold)
         groups, examples = residue_groups(con, top=top, n_examples=n_examples)
         first = stories.iloc[0]
         story = _story_tokens(con, model, str(first["corpus"]), int(first["story"]))

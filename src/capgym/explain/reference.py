@@ -14,6 +14,7 @@ tests or custom statistics).
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from capgym.errors import CapgymError, UsageError
@@ -38,27 +39,53 @@ def fingerprint(tokenizer_hash: str, corpus_hash: str, min_count: int) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def model_tokenizer(run: RunStore | None, model: str) -> Tokenizer:
-    """Load the tokenizer of ``model`` (by its name in the run, else its recorded source)."""
-    try:
-        from capgym.models import load_model
-    except ImportError:
-        raise UsageError(
-            "the models stage is not available to tokenize the reference corpus; "
-            "pass reference=NgramReference.fit(token_ids)"
-        ) from None
+@lru_cache(maxsize=8)
+def _loaded_tokenizer(name: str) -> Tokenizer:
+    """The tokenizer of the model ``name``, loaded once per process (the model itself is
+    dropped: only its tokenizer is kept)."""
+    from capgym.models import load_model
+
+    return load_model(name).tokenizer
+
+
+def model_tokenizer(
+    run: RunStore | None, model: str, tokenizer: Tokenizer | None = None
+) -> Tokenizer:
+    """The tokenizer of ``model``: ``tokenizer`` when given (a caller that has the model
+    loaded), else loaded by the model's name in the run, else by its recorded source.
+
+    A loaded tokenizer is cached per name, so explaining a model after scoring it, or
+    twice, loads it once.  A given tokenizer must match the one the run recorded.
+    """
     info: dict[str, Any] = {}
     if run is not None:
         info = run.manifest.get("models", {}).get(model, {})
+    recorded = info.get("tokenizer_hash")
+    if tokenizer is not None:
+        if recorded and recorded != tokenizer.content_hash:
+            raise UsageError(
+                f"the tokenizer given for '{model}' is not the one it was scored with "
+                f"(hash {tokenizer.content_hash}, run has {recorded}); pass the model's own"
+            )
+        return tokenizer
     source = str(info.get("source") or "")
     path = source.split(":", 1)[1] if source.startswith(("assets:", "cache:")) else source
     for name in dict.fromkeys([model, path]):
         if not name:
             continue
         try:
-            return load_model(name).tokenizer
+            tok = _loaded_tokenizer(name)
+            if recorded and tok.content_hash != recorded:  # its files changed since cached
+                _loaded_tokenizer.cache_clear()
+                tok = _loaded_tokenizer(name)
+            return tok
         except CapgymError:
             continue
+        except ImportError:
+            raise UsageError(
+                "the models stage is not available to tokenize the reference corpus; "
+                "pass reference=NgramReference.fit(token_ids)"
+            ) from None
     raise UsageError(
         f"cannot load model '{model}' to tokenize the reference corpus; score it under a "
         "name `capgym models` lists, or pass reference=NgramReference.fit(token_ids)"
@@ -80,14 +107,21 @@ def reference_corpus(name: str) -> Corpus:
 
 
 def reference_fingerprint(
-    run: RunStore | None, model: str, reference: str | NgramReference, min_count: int
+    run: RunStore | None,
+    model: str,
+    reference: str | NgramReference,
+    min_count: int,
+    tokenizer: Tokenizer | None = None,
 ) -> str:
-    """The fingerprint :func:`resolve_reference` would give, cheaply when possible."""
+    """The fingerprint :func:`resolve_reference` would give, cheaply when possible (from
+    the tokenizer hash the run recorded, without loading anything)."""
     if isinstance(reference, NgramReference):
         return reference.fingerprint
-    corpus = reference_corpus(reference)
     info = run.manifest.get("models", {}).get(model, {}) if run is not None else {}
-    tok_hash = info.get("tokenizer_hash") or model_tokenizer(run, model).content_hash
+    tok_hash = info.get("tokenizer_hash")
+    if tokenizer is not None or not tok_hash:  # (a given tokenizer is checked here)
+        tok_hash = model_tokenizer(run, model, tokenizer).content_hash
+    corpus = reference_corpus(reference)
     return fingerprint(str(tok_hash), corpus.content_hash, min_count)
 
 
@@ -96,12 +130,14 @@ def resolve_reference(
     model: str,
     reference: str | NgramReference = DEFAULT_REFERENCE,
     min_count: int = DEFAULT_MIN_COUNT,
+    tokenizer: Tokenizer | None = None,
 ) -> NgramReference:
-    """The n-gram reference of ``model``: given, or built by tokenizing a corpus."""
+    """The n-gram reference of ``model``: given, or built by tokenizing a corpus with
+    ``tokenizer`` (default: the model's, see :func:`model_tokenizer`)."""
     if isinstance(reference, NgramReference):
         return reference
     corpus = reference_corpus(reference)
-    tokenizer = model_tokenizer(run, model)
+    tokenizer = model_tokenizer(run, model, tokenizer)
     ids = [tokenizer.encode(text).ids for text in corpus.texts]
     fp = fingerprint(tokenizer.content_hash, corpus.content_hash, min_count)
     return NgramReference.fit(ids, min_count=min_count, name=corpus.name, fingerprint=fp)

@@ -48,7 +48,8 @@ def story_info(stories: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_residue(con: duckdb.DuckDBPyConnection) -> None:
-    """Create temp table ``residue`` from ``conf`` and ``hits`` with the grouping columns.
+    """Create temp table ``residue_rows`` from ``conf`` and ``hits`` with the grouping
+    columns (the rows of the run's ``residue`` table, see :mod:`capgym.explain.tables`).
 
     Needs relations ``_words`` (:func:`capgym.explain.align.words_frame`), ``_info``
     (:func:`story_info`) and ``stories`` in ``con``.
@@ -59,7 +60,7 @@ def build_residue(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE residue AS
+        CREATE OR REPLACE TEMP TABLE residue_rows AS
         WITH r AS ({token_words_sql(tokens, "SELECT * FROM _words")}),
         t AS (
             SELECT r.*, w.word, w.word_class, w.char_start AS w_start, w.char_end AS w_end,
@@ -90,21 +91,27 @@ def build_residue(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def residue_groups(
-    con: duckdb.DuckDBPyConnection, top: int = 10, n_examples: int = 3
+    con: duckdb.DuckDBPyConnection,
+    top: int = 10,
+    n_examples: int = 3,
+    rows: str = "residue_rows",
+    dimensions: tuple[str, ...] = DIMENSIONS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The top groups of each dimension and examples of each, from temp table ``residue``.
+    """The top groups of each dimension and examples of each, from ``rows``: the name of
+    a table or view shaped like temp table ``residue_rows`` (e.g. one model's rows of the
+    run's ``residue`` table).
 
     Groups: dimension, group, rank, n, mass, share_mass (of the residue), mean_p.
     Examples: dimension, group, corpus, story, pos, p, es, ee (target span).
     """
     long = " UNION ALL ".join(
-        f"SELECT '{d}' AS dimension, \"{d}\" AS grp, corpus, story, pos, p, es, ee FROM residue"
-        for d in DIMENSIONS
+        f"SELECT '{d}' AS dimension, \"{d}\" AS grp, corpus, story, pos, p, es, ee FROM {rows}"
+        for d in dimensions
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE residue_long AS {long}")
     groups = con.execute(
-        """
-        WITH tot AS (SELECT coalesce(sum(p), 0) AS m FROM residue),
+        f"""
+        WITH tot AS (SELECT coalesce(sum(p), 0) AS m FROM {rows}),
         g AS (
             SELECT dimension, grp, count(*) AS n, sum(p) AS mass, avg(p) AS mean_p
             FROM residue_long GROUP BY ALL
@@ -129,7 +136,7 @@ def residue_groups(
         """,
         [n_examples],
     ).df()
-    groups["_d"] = groups["dimension"].map({d: i for i, d in enumerate(DIMENSIONS)})
+    groups["_d"] = groups["dimension"].map({d: i for i, d in enumerate(dimensions)})
     groups = groups.sort_values(["_d", "rank"]).drop(columns="_d").reset_index(drop=True)
     return groups, examples
 

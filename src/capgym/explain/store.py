@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +28,9 @@ from capgym.explain.reference import reference_fingerprint, resolve_reference
 from capgym.progress import task_progress
 from capgym.store import RunStore
 from capgym.store.run import slug
+
+if TYPE_CHECKING:
+    from capgym.models.base import Tokenizer
 
 EXPLAIN_VERSION = 2  # bump when an explainer's definition changes
 META_KEY = b"capgym.explain"
@@ -124,20 +128,22 @@ def ensure_explains(
     min_count: int,
     words: pd.DataFrame | None = None,
     progress: bool = False,
+    tokenizer: Tokenizer | None = None,
 ) -> list[str]:
     """Compute (or reuse) the ``explains`` part of every (model, corpus); returns the
     corpora that were (re)computed.  ``words`` (:func:`words_frame` of the stories) is
-    computed when not given."""
+    computed when not given; ``tokenizer`` (the model's, when the caller has it loaded)
+    tokenizes the reference without loading the model again."""
     todo = []
+    fp = reference_fingerprint(run, model, reference, min_count, tokenizer)
     for corpus in corpora:
-        fp = reference_fingerprint(run, model, reference, min_count)
         stamp = _stamp(run, model, corpus, fp)
         if not _cached(explains_path(run, model, corpus), stamp):
             todo.append((corpus, stamp))
     if not todo:
         return []
     with task_progress(f"explain {model}", 1 + len(todo), progress) as advance:
-        ref = resolve_reference(run, model, reference, min_count)
+        ref = resolve_reference(run, model, reference, min_count, tokenizer)
         advance(1)
         for corpus, stamp in todo:
             tokens = scored_tokens(run, model, corpus)

@@ -30,7 +30,7 @@ _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"
 
 def fmt(v: Any, digits: int = 3) -> str:
     """A cell as text: floats to ``digits`` decimals, big ints with thousands separators."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, bool):
         return "yes" if v else "no"

@@ -4,8 +4,9 @@ Definitions (also printed in the report):
 
 * NLL per token / per character: minus the summed log-probability of the actual tokens,
   over the number of predicted tokens / of story characters.
-* Confident-correct: rank 0 and p >= 0.5.  Coverage: the share of confident-correct
-  positions that a tag overlaps or an explainer names.
+* Confident-correct: rank 0 and p >= 0.5 (the rule of :mod:`capgym.explain.coverage`).
+  Coverage: as ``capgym explain`` defines and stores it (the ``coverage`` table); the
+  atlas reads it and never computes it.
 * Corpus capability score: top-1 accuracy on the token that predicts each tagged span
   (the one holding its first character; for word completion the next piece).
 * Gym task accuracy: as the gym defines it, the share of a task's examples (red-team
@@ -25,6 +26,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from capgym.explain.coverage import confident_sql
+from capgym.explain.tables import is_current
 from capgym.report.frame import CONFIDENT, Frame
 
 Z = 1.96
@@ -52,11 +55,11 @@ def summary(f: Frame) -> pd.DataFrame:
     """Per (model, corpus): stories, tokens, characters, NLL per token and per char,
     top-1 accuracy and the confident-correct share."""
     return f.memo("summary", lambda: f.df(
-        """
+        f"""
         WITH ps AS (
             SELECT model, corpus, story, count(*) AS n, -sum(logprob) AS nll,
                    count(*) FILTER (WHERE rank = 0) AS n1,
-                   count(*) FILTER (WHERE rank = 0 AND logprob >= ln(?)) AS nc
+                   count(*) FILTER (WHERE rank = 0 AND {confident_sql("logprob", "?")}) AS nc
             FROM scores GROUP BY ALL)
         SELECT model, corpus, count(*) AS n_stories, sum(n) AS n_tokens,
                sum(length(s.text)) AS n_chars, sum(nll) / sum(n) AS nll_per_token,
@@ -68,38 +71,53 @@ def summary(f: Frame) -> pd.DataFrame:
     ))  # fmt: skip
 
 
-def coverage(f: Frame) -> pd.DataFrame | None:
-    """Per model: confident-correct positions and the shares tags / explainers cover."""
-    has_tags, has_ex = f.has("tags"), f.has("explains")
-    if not (has_tags or has_ex):
-        return None
-    parts, cols = [], ["c.model", "count(*) AS n_confident"]
-    if has_tags:
-        parts.append(
-            """tg AS (SELECT DISTINCT c.model, c.corpus, c.story, c.pos FROM conf c JOIN tags g
-               ON g.corpus = c.corpus AND g.story = c.story
-               AND c.char_start < greatest(g.char_end, g.char_start + 1)
-               AND g.char_start < greatest(c.char_end, c.char_start + 1))"""
-        )
-        cols.append("avg((tg.pos IS NOT NULL)::INT) AS by_tags")
-    if has_ex:
-        parts.append("ex AS (SELECT DISTINCT model, corpus, story, pos FROM explains)")
-        cols.append("avg((ex.pos IS NOT NULL)::INT) AS by_explainers")
-    covered = " OR ".join(
-        x for x, h in (("tg.pos IS NOT NULL", has_tags), ("ex.pos IS NOT NULL", has_ex)) if h
-    )
-    cols.append(f"avg(({covered})::INT) AS covered")
-    joins = "".join(
-        f" LEFT JOIN {t} USING (model, corpus, story, pos)"
-        for t, h in (("tg", has_tags), ("ex", has_ex))
-        if h
-    )
-    sql = (
-        "WITH conf AS (SELECT model, corpus, story, pos, char_start, char_end FROM scores "
-        f"WHERE rank = 0 AND logprob >= ln(?)), {', '.join(parts)} "
-        f"SELECT {', '.join(cols)} FROM conf c{joins} GROUP BY c.model ORDER BY c.model"
-    )
-    return f.memo("coverage", lambda: f.df(sql, [CONFIDENT]))
+COVERAGE_COLS = ["model", "corpora", "threshold", "n_scored", "n_confident", "mass_confident",
+                 "kind", "name", "n", "share", "mass", "share_mass", "n_exclusive",
+                 "current"]  # fmt: skip
+
+
+def coverage(f: Frame) -> pd.DataFrame:
+    """The ``coverage`` table that ``capgym explain`` wrote (see
+    :mod:`capgym.explain.tables`): one row per (model, kind, name), models in the
+    frame's order, plus ``current``: whether the run's scores, tags and explains are
+    unchanged since.  Empty for a run never explained.  The atlas computes no coverage
+    of its own, so its numbers are explain's."""
+
+    def make() -> pd.DataFrame:
+        if not f.has("coverage"):
+            return pd.DataFrame(columns=COVERAGE_COLS)
+        df = f.df("SELECT * FROM coverage ORDER BY model, idx")
+        df["corpora"] = [sorted(str(c) for c in cs) for cs in df["corpora"]]
+        stamps = df.groupby("model", sort=False).first()
+        ok = {m: is_current(f.run, str(m), r.corpora, str(r.stamp)) for m, r in stamps.iterrows()}
+        df["current"] = df["model"].map(ok).astype(bool)
+        order = {m: i for i, m in enumerate(f.model_names)}
+        df["_o"] = df["model"].map(order).fillna(len(order))
+        df = df.sort_values(["_o", "model", "idx"], kind="stable")
+        return df[COVERAGE_COLS].reset_index(drop=True)
+
+    return f.memo("coverage", make)
+
+
+def coverage_summary(f: Frame) -> pd.DataFrame:
+    """One row per explained model whose coverage is current: corpora, threshold, the
+    confident-correct count and mass, and the covered share by count and by mass of
+    ``any capability``, ``any explainer`` and ``any`` (straight from :func:`coverage`)."""
+    cov = coverage(f)
+    cov = cov[cov["current"]]
+    rows = []
+    for model, g in cov.groupby("model", sort=False):
+        tot = g[g["kind"] == "total"].set_index("name")
+        first = g.iloc[0]
+        row = {"model": model, "corpora": ", ".join(first["corpora"]),
+               "threshold": first["threshold"], "n_confident": int(first["n_confident"]),
+               "mass_confident": first["mass_confident"]}  # fmt: skip
+        for name in ("any capability", "any explainer", "any"):
+            row[f"{name}: n"] = int(tot["n"].get(name, 0))
+            row[f"{name}: share"] = tot["share"].get(name, float("nan"))
+            row[f"{name}: share_mass"] = tot["share_mass"].get(name, float("nan"))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def tag_scores(f: Frame) -> pd.DataFrame:

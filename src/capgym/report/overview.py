@@ -52,18 +52,56 @@ def overview(ctx: Ctx) -> Section:
     if s.model.nunique() > 0:
         parts.append(ctx.figure("nll-per-char", figures.nll_bars(s)))
     parts.append("<h3>Coverage of confident predictions by known capabilities</h3>")
-    cov = metrics.coverage(f)
-    if cov is None:
-        parts.append(nodata("tags or explainers", ctx.how("tags")))
-    else:
-        cov = cov.rename(columns={"n_confident": "confident-correct", "by_tags": "by tags",
-                                  "by_explainers": "by explainers", "covered": "covered (any)"})  # fmt: skip
-        parts.append(ctx.table("coverage", cov, "Coverage of confident-correct positions"))
-        parts.append(note(
-            "Share of confident-correct positions that a capability tag overlaps or an "
-            "explainer names; the rest is the unexplained residue."
-        ))  # fmt: skip
+    parts += coverage_parts(ctx)
     return Section("overview", "Overview", "\n".join(parts))
+
+
+def coverage_parts(ctx: Ctx) -> list[str]:
+    """The coverage tables as ``capgym explain`` stored them, and for each model without
+    current coverage the command that computes it."""
+    f = ctx.f
+    cov = metrics.coverage(f)
+    done = set(cov.loc[cov["current"], "model"])
+    stale = list(dict.fromkeys(cov.loc[~cov["current"], "model"]))
+    missing = [m for m in f.model_names if m not in done and m not in stale]
+    parts = []
+    if done:
+        s = metrics.coverage_summary(f)
+        shown = s.rename(columns={
+            "threshold": "p >=", "n_confident": "confident-correct", "mass_confident": "mass",
+            "any capability: share": "by capabilities", "any explainer: share": "by explainers",
+            "any: n": "covered (n)", "any: share": "covered", "any: share_mass": "covered (mass)",
+        })[["model", "corpora", "p >=", "confident-correct", "mass", "by capabilities",
+            "by explainers", "covered (n)", "covered", "covered (mass)"]]  # fmt: skip
+        parts.append(ctx.table("coverage", shown, "Coverage of confident-correct positions"))
+        parts.append(note(
+            "As `capgym explain` computed and stored it: the share of confident-correct positions "
+            "(rank 0 and p >= the threshold) that a capability tag covers or an explainer names, "
+            "by count and by probability mass; the rest is the unexplained residue."
+        ))  # fmt: skip
+        cols = ["model", "kind", "name", "n", "share", "mass", "share (mass)", "only this"]
+        detail = cov[cov["model"].isin(done)].rename(
+            columns={"share_mass": "share (mass)", "n_exclusive": "only this"}
+        )[cols]
+        parts.append(
+            "<details><summary>Coverage per capability and explainer</summary>"
+            + ctx.table("coverage-detail", detail, "Coverage per capability and explainer")
+            + "</details>"
+        )
+    if stale:
+        changed = "predates changes to the run's scores, tags or explainers"
+        what = f"Coverage of {', '.join(stale)} {changed}"
+        parts.append(explain_hint(ctx, stale, what))
+    if missing:
+        parts.append(explain_hint(ctx, missing, f"No coverage yet for {', '.join(missing)}"))
+    return parts
+
+
+def explain_hint(ctx: Ctx, models: list[str], what: str) -> str:
+    """``what``: run ``capgym explain --model M --out RUN`` (for each model) to see coverage."""
+    cmd = ctx.how("explains").replace("NAME", models[0])
+    each = " (and likewise for each model)" if len(models) > 1 else ""
+    return f'<p class="nodata">{esc(what)}: run <code>{esc(cmd)}</code>{each} to see coverage.</p>'
 
 
 def stories(ctx: Ctx) -> Section:

@@ -1,5 +1,6 @@
-"""The unexplained residue: confident-correct positions no tag overlaps and no explainer
-names, grouped by the predicted text, with examples.
+"""The unexplained residue: confident-correct positions that no capability covers and no
+explainer names, as ``capgym explain`` stored them (its ``residue`` table), grouped with
+explain's own :func:`capgym.explain.residue.residue_groups`, with examples.
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run
@@ -11,79 +12,78 @@ names, grouped by the predicted text, with examples.
 
 from __future__ import annotations
 
+import pandas as pd
+
+from capgym.explain.residue import DIMENSIONS, residue_groups
+from capgym.report import metrics
 from capgym.report.context import Ctx
-from capgym.report.frame import CONFIDENT
-from capgym.report.html import Section, esc, nodata, note
+from capgym.report.html import Section, esc, note
+from capgym.report.overview import explain_hint
 
-N_GROUPS, N_EXAMPLES = 10, 2
-
-_TAG_COVER = """AND NOT EXISTS (SELECT 1 FROM tags g WHERE g.corpus = c.corpus AND g.story = c.story
-    AND c.char_start < greatest(g.char_end, g.char_start + 1)
-    AND g.char_start < greatest(c.char_end, c.char_start + 1))"""
+N_GROUPS, N_EXAMPLES, N_SHOWN = 10, 2, 5
+TITLE = "Unexplained residue"
 
 
-def residue_sql(with_tags: bool) -> str:
-    """Temp table ``cg_residue`` for one model (params: threshold, model, model)."""
-    return f"""
-    CREATE OR REPLACE TEMP TABLE cg_residue AS
-    WITH c AS (SELECT corpus, story, pos, char_start, char_end, exp(logprob) AS p
-               FROM scores WHERE rank = 0 AND logprob >= ln(?) AND model = ?),
-    r AS (SELECT c.* FROM c WHERE NOT EXISTS (SELECT 1 FROM explains x WHERE x.model = ?
-              AND x.corpus = c.corpus AND x.story = c.story AND x.pos = c.pos)
-          {_TAG_COVER if with_tags else ""})
-    SELECT r.*, substring(s.text, r.char_start + 1, r.char_end - r.char_start) AS piece,
-        CASE WHEN trim(piece) = '' AND piece LIKE '%' || chr(10) || '%' THEN '↵'
-             WHEN trim(piece) = '' THEN '␣'
-             ELSE lower(trim(replace(piece, chr(10), '↵'))) END AS grp
-    FROM r JOIN stories s USING (corpus, story)
-    """
+def residue_model(ctx: Ctx) -> str | None:
+    """The model whose residue is shown: the reference model when its coverage is current,
+    else the largest model whose coverage is."""
+    cov = metrics.coverage(ctx.f)
+    done = set(cov.loc[cov["current"], "model"])
+    if ctx.f.ref_model in done:
+        return ctx.f.ref_model
+    return next((m for m in reversed(ctx.f.model_names) if m in done), None)
+
+
+def groups_of(ctx: Ctx, model: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Top groups (every dimension) and their examples of ``model``'s stored residue."""
+    ctx.f.con.execute(
+        "CREATE OR REPLACE TEMP TABLE cg_residue AS SELECT * FROM residue WHERE model = ?",
+        [model],
+    )
+    return residue_groups(ctx.f.con, top=N_GROUPS, n_examples=N_EXAMPLES, rows="cg_residue")
 
 
 def residue(ctx: Ctx) -> Section:
     f = ctx.f
-    model = f.ref_model
-    if not f.has("explains") or model is None:
-        return Section("residue", "Unexplained residue", nodata("explainers", ctx.how("explains")))
-    f.con.execute(residue_sql(f.has("tags")), [CONFIDENT, model, model])
-    groups = f.df(
-        "WITH t AS (SELECT count(*) AS n_all, sum(p) AS m_all FROM cg_residue) "
-        'SELECT grp AS "group", count(*) AS n, sum(p) AS mass, sum(p) / any_value(m_all) AS share, avg(p) AS mean_p '
-        "FROM cg_residue, t GROUP BY grp ORDER BY mass DESC, grp LIMIT ?",
-        [N_GROUPS],
-    )
-    total = f.df("SELECT count(*) AS n FROM cg_residue").n.iloc[0]
-    parts = [note(
-        f"{model}: {int(total):,} confident-correct positions (rank 0, p >= {CONFIDENT}) that no tag "
-        "overlaps and no explainer names, grouped by the predicted text; groups ranked by "
-        "probability mass. These are candidates for the next capability."
-    )]  # fmt: skip
+    model = residue_model(ctx)
+    if model is None:
+        want = [f.ref_model] if f.ref_model else ["NAME"]
+        return Section("residue", TITLE, explain_hint(ctx, want, "No residue yet"))
+    parts = []
+    if f.ref_model and model != f.ref_model:
+        parts.append(explain_hint(ctx, [f.ref_model], f"Showing {model}: {f.ref_model} has no "
+                                  "current coverage"))  # fmt: skip
+    cov = metrics.coverage(f)
+    row = cov[(cov["model"] == model) & (cov["name"] == "residue")].iloc[0]
+    parts.append(note(
+        f"{model}: {int(row.n):,} of {int(row.n_confident):,} confident-correct positions "
+        f"(rank 0, p >= {row.threshold:g}; {', '.join(row.corpora)}) that no capability tag covers "
+        "and no explainer names, as `capgym explain` found them; grouped by the predicted word, "
+        "groups ranked by probability mass. These are candidates for the next capability."
+    ))  # fmt: skip
+    groups, examples = groups_of(ctx, model)
     if groups.empty:
-        return Section(
-            "residue",
-            "Unexplained residue",
-            "\n".join([*parts, note("Nothing is left unexplained.")]),
+        return Section("residue", TITLE, "\n".join([*parts, note("Nothing is left unexplained.")]))
+    words = groups[groups.dimension == "word"].drop(columns="dimension")
+    shown = words.rename(columns={"share_mass": "share (mass)", "mean_p": "mean p"})
+    parts.append(ctx.table("residue-groups", shown, f"Top residue groups of {model}"))
+    others = groups[groups.dimension != "word"].rename(columns={"share_mass": "share (mass)",
+                                                                "mean_p": "mean p"})  # fmt: skip
+    if len(others):
+        dims = ", ".join(d for d in DIMENSIONS if d != "word")
+        parts.append(
+            f"<details><summary>Residue by {esc(dims)}</summary>"
+            + ctx.table("residue-dimensions", others, f"Residue groups of {model} by dimension")
+            + "</details>"
         )
-    parts.append(ctx.table("residue-groups", groups, f"Top residue groups of {model}"))
-    ex = f.df(
-        "SELECT * FROM cg_residue WHERE grp IN (SELECT unnest(?)) "
-        "QUALIFY row_number() OVER (PARTITION BY grp ORDER BY hash(corpus, story, pos)) <= ? "
-        "ORDER BY grp, corpus, story, pos",
-        [list(groups.group.head(5)), N_EXAMPLES],
-    )
-    for g in groups.group.head(5):
+    ex = examples[examples.dimension == "word"]
+    for g in words.group.head(N_SHOWN):
         parts.append(f'<div class="group">“{esc(g)}”</div>')
-        for r in ex[ex.grp == g].itertuples():
-            win = (int(r.char_start) - 100, int(r.char_end) + 30)
-            v = ctx.story(
-                r.corpus,
-                int(r.story),
-                model,
-                pos=int(r.pos),
-                window=win,
-                tags=False,
-                show_head=False,
-            )
+        for r in ex[ex.group == g].itertuples():
+            win = (int(r.es) - 100, int(r.ee) + 30)
+            v = ctx.story(r.corpus, int(r.story), model, pos=int(r.pos), window=win, tags=False,
+                          show_head=False)  # fmt: skip
             parts.append(
                 f'<div class="ex-label">p {r.p:.3f} · {esc(r.corpus)} story {r.story} pos {r.pos}</div>{v.body}'
             )
-    return Section("residue", "Unexplained residue", "\n".join(parts))
+    return Section("residue", TITLE, "\n".join(parts))

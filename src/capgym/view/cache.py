@@ -8,8 +8,9 @@ run gets a fresh cache.  A read-only run folder, or ``cache=False``, gives the s
 relations as views in memory instead.
 
 Relations (all prefixed ``x_``): ``x_stories``, ``x_scores`` (plus ``prob``, the token's
-``text`` and ``covered``: a tag overlaps it or an explainer names it), ``x_tags``,
-``x_explains``, ``x_pos_caps`` (positions a tag overlaps), ``x_vocab``, ``x_story_stats``,
+``text`` and ``covered``: a capability tag covers it or an explainer names it, by the
+rule of :mod:`capgym.explain.coverage`), ``x_tags``, ``x_explains``, ``x_pos_caps``
+(positions a capability tag covers), ``x_vocab``, ``x_story_stats``,
 ``x_models``.  ``scores``, ``stories``, ``tags`` and ``vocab`` are aliases, so
 :class:`capgym.view.data.StoryData` works on it unchanged.
 
@@ -29,13 +30,11 @@ from pathlib import Path
 
 import duckdb
 
+from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
+from capgym.explain.coverage import COVERS_SQL
 from capgym.store import RunStore
 
-CACHE_VERSION = 1
-CONFIDENT = 0.5
-
-_OVERLAP = """c.char_start < greatest(g.char_end, g.char_start + 1)
-    AND g.char_start < greatest(c.char_end, c.char_start + 1)"""
+CACHE_VERSION = 2  # bump when a relation's definition changes
 
 
 def _relations(
@@ -54,9 +53,10 @@ def _relations(
         "CAST(NULL AS VARCHAR) AS explainer WHERE false"
     )
     ex = "SELECT model, corpus, story, pos, CAST(explainer AS VARCHAR) AS explainer FROM explains"
-    caps = (
-        f"SELECT DISTINCT c.model, c.corpus, c.story, c.pos, g.capability FROM scores c "
-        f"JOIN tags g ON g.corpus = c.corpus AND g.story = c.story AND {_OVERLAP}"
+    spans = f"SELECT *, {EFFECTIVE_START_SQL} AS es, {EFFECTIVE_END_SQL} AS ee FROM scores"
+    caps = (  # the rule of capgym explain's coverage: the explorer's residue is explain's
+        f"SELECT DISTINCT c.model, c.corpus, c.story, c.pos, g.capability FROM ({spans}) c "
+        f"JOIN tags g ON {COVERS_SQL}"
     )
     empty_caps = "SELECT model, corpus, story, pos, CAST(NULL AS VARCHAR) AS capability FROM scores WHERE false"
     return [

@@ -206,7 +206,8 @@ def demo_run(
     seed: int = 0,
 ) -> RunStore:
     """Fabricate a run folder at ``path`` (scores always; tags, results, explains on
-    request) and return it opened."""
+    request, with explains the coverage and residue tables of the explain stage) and
+    return it opened."""
     rng = random.Random(seed)
     stories = stories or STORIES
     run = open_run(path)
@@ -236,6 +237,10 @@ def demo_run(
     if explains:
         ex = _explains(pd.concat(all_scores), tag_df)
         run.put_table("explains", "demo", pa.Table.from_pandas(ex, preserve_index=False))
+        from capgym.explain import coverage_report
+
+        for m in models:  # the coverage and residue tables, as `capgym explain` writes them
+            coverage_report(run, m.name)
     return run
 
 
