@@ -58,3 +58,31 @@ def test_gpu_models_get_larger_batches() -> None:
     cpu = token_budget(model, ScoreSettings())
     model.device = torch.device("cuda")  # only the device type is read
     assert token_budget(model, ScoreSettings()) == GPU_SCALE * cpu
+
+
+def test_resume_with_another_thread_count_is_refused(tmp_path, monkeypatch) -> None:
+    """Rows depend on the torch thread count in the last bits, so one set is never mixed."""
+    settings = ScoreSettings(topk=2, token_budget=50, chunk_stories=4)
+    corpus = Corpus.from_texts("toy", TEXTS)
+    monkeypatch.setenv("CAPGYM_THREADS", "1")
+    first = score(ToyLM(), corpus, tmp_path, settings, progress=False)
+    want = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, pos")
+    run = open_run(tmp_path)
+    assert run.manifest["score_sets"][first.key]["threads"] == 1
+    run.manifest["score_sets"][first.key]["complete"] = False  # as if killed before the end
+    run.save_manifest()
+    (first.path / "part-00005.parquet").unlink()
+
+    monkeypatch.setenv("CAPGYM_THREADS", "2")
+    with pytest.raises(UsageError, match="resume it with CAPGYM_THREADS=1") as err:
+        score(ToyLM(), corpus, tmp_path, settings, progress=False)
+    assert "\n" not in str(err.value)
+
+    monkeypatch.setenv("CAPGYM_THREADS", "1")
+    resumed = score(ToyLM(), corpus, tmp_path, settings, progress=False)
+    got = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, pos")
+    assert resumed.key == first.key and not resumed.cached
+    pd.testing.assert_frame_equal(got, want)
+
+    monkeypatch.setenv("CAPGYM_THREADS", "2")  # a finished set is reused whatever the count
+    assert score(ToyLM(), corpus, tmp_path, settings, progress=False).cached

@@ -28,8 +28,9 @@ SETTINGS = ScoreSettings(chunk_stories=8)
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread_per_replica() -> Iterator[None]:
-    """float32 matmul reductions depend on the number of threads, so bit-identical rows
-    need the same threads per replica: here 1 for the local engine and each Ray worker."""
+    """Some float32 kernels depend on the number of threads in the last bits, so
+    bit-identical rows need the same threads per replica: here 1 for the local engine
+    and each Ray worker."""
     old = os.environ.get("CAPGYM_THREADS")
     os.environ["CAPGYM_THREADS"] = "1"
     yield

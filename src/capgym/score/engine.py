@@ -37,7 +37,7 @@ from capgym.score.allocator import reuse_large_allocations
 from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, make_batch
 from capgym.score.metrics import token_metrics
 from capgym.score.table import COLUMNS, scores_table
-from capgym.score.threads import torch_threads
+from capgym.score.threads import scoring_threads, torch_threads
 from capgym.store import RunStore, open_run, schema
 from capgym.store.run import slug, write_parquet_atomic
 
@@ -236,10 +236,18 @@ def prepare_score_set(
     name: str,
     settings: ScoreSettings,
     device: str | None = None,
+    threads: int | None = None,
 ) -> str:
-    """Store the stories, register the score set and return its key."""
-    run.add_stories(corpus.name, corpus.ids, corpus.texts)
+    """Store the stories, register the score set and return its key.
+
+    ``threads``, the torch threads of the replicas that compute its parts, is recorded with
+    a set scored on CPUs; resuming it with another count is refused (:func:`check_threads`).
+    """
     key = score_key(model, corpus, settings, device)
+    if (device or model.device.type) != "cpu":
+        threads = None  # GPU kernels do not depend on the CPU thread count
+    check_threads(run, key, threads)
+    run.add_stories(corpus.name, corpus.ids, corpus.texts)
     info = model.info
     run.add_model_info(
         name,
@@ -263,12 +271,35 @@ def prepare_score_set(
                 "n_stories": len(corpus),
                 "n_chunks": -(-len(corpus) // settings.chunk_stories),
                 "settings": asdict(settings),
+                "threads": threads,
             },
         )
     else:  # make it current again
         run.manifest.setdefault("current", {})[f"{name}\x00{corpus.name}"] = key
         run.save_manifest()
     return key
+
+
+def check_threads(run: RunStore, key: str, threads: int | None) -> None:
+    """Refuse to add parts computed with ``threads`` torch threads to a started score set
+    whose parts were computed with another count.
+
+    Rows depend on the thread count in the last float32 bits: an element-wise kernel
+    (``silu``) computes the last elements of each thread's range, when fewer than a
+    vector, on another path, and where the ranges end depends on the count.  A set
+    computed with one count equals an uninterrupted run; a finished set is reused
+    whatever the count.
+    """
+    entry = run.manifest.get("score_sets", {}).get(key, {})
+    started = entry.get("threads")
+    if started is None or threads is None or started == threads or entry.get("complete"):
+        return
+    if any(run.score_set_dir(key).glob("part-*.parquet")):
+        raise UsageError(
+            f"score set {key} ({entry.get('model')}) was started with {started} torch threads "
+            f"and rows depend on the count: resume it with CAPGYM_THREADS={started}, "
+            f"or delete {run.score_set_dir(key)} to rescore it with {threads}"
+        )
 
 
 def finish_score_set(run: RunStore, key: str) -> int:
@@ -297,8 +328,9 @@ def score(
     """Score every predicted token of every story of ``corpus`` into the run at ``out``.
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
-    interrupted one resumes from its last finished part.  Runs with one torch thread
-    per physical core, or ``CAPGYM_THREADS`` (restored afterwards), with large freed
+    interrupted one resumes from its last finished part, with the torch thread count it
+    started with (another count is refused: :func:`check_threads`).  Runs with one torch
+    thread per physical core, or ``CAPGYM_THREADS`` (restored afterwards), with large freed
     blocks kept for reuse (:mod:`capgym.score.allocator`).
 
     Example (needs ``CAPGYM_ASSETS``)::
@@ -310,7 +342,8 @@ def score(
     settings = settings or ScoreSettings()
     run = out if isinstance(out, RunStore) else open_run(out)
     name = name or model.name
-    key = prepare_score_set(model, corpus, run, name, settings)
+    threads = scoring_threads()
+    key = prepare_score_set(model, corpus, run, name, settings, threads=threads)
     if run.is_complete(key):
         n = int(run.manifest["score_sets"][key]["n_rows"])
         return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=True)
@@ -319,7 +352,7 @@ def score(
     done = len(corpus) - sum(len(c[1]) for c in todo)
     scorer = Scorer(model, name, corpus.name, settings)
     bar = task_progress(f"score {name}", len(corpus), progress, done)
-    with bar as advance, torch_threads(None), reuse_large_allocations():
+    with bar as advance, torch_threads(threads), reuse_large_allocations():
         _pipeline(scorer, todo, lambda c: part_path(run, key, c), advance)
     n = finish_score_set(run, key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)

@@ -5,10 +5,12 @@ skips the ones whose Parquet part exists, and hands the rest to a pool of Ray ac
 (:class:`ray.util.ActorPool`; Ray does the scheduling).  Each actor holds one replica
 of the model (on a GPU when the cluster has GPUs: ``num_gpus=1`` per actor), scores a
 chunk with :class:`capgym.score.Scorer` and writes its part atomically under the same
-name, so the store ends with exactly the local engine's rows (on GPU workers: the
+name, so the store ends with exactly the local engine's rows when both run the same torch
+threads per replica (CPU rows depend on the count in the last bits; on GPU workers: the
 rows the local engine writes on that GPU, cached as their own score set).  A killed actor is
 restarted by Ray and its chunk retried; a killed driver loses nothing but the parts in
-flight: run the same command again and it resumes.
+flight: run the same command again and it resumes (a set is resumed only with the thread
+count it started with: :func:`capgym.score.engine.check_threads`).
 
 Locally (``address=None``) a private Ray instance is started with ``num_cpus=workers``
 and every worker uses ``physical cores / workers`` torch threads.  On a cluster
@@ -116,7 +118,9 @@ def score_ray(
     try:
         spec = _worker_spec(workers, cpus_per_worker, local=started)
         model = load_model(model_name)  # for the cache key and model facts only
-        key = prepare_score_set(model, corpus, run, name, settings, device=spec.device)
+        key = prepare_score_set(
+            model, corpus, run, name, settings, device=spec.device, threads=spec.threads
+        )
         del model
         if run.is_complete(key):
             n = int(run.manifest["score_sets"][key]["n_rows"])
