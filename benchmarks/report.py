@@ -159,8 +159,8 @@ GPU = [
     "",
     (
         "Not measured: this session had no GPU.  `python benchmarks/gpu.py` measures tokens/s "
-        "of the 1M and 33M configurations in float32 and bfloat16 and the bf16-vs-fp32 rank "
-        "agreement on CUDA (it also runs on CPU, with CPU autocast)."
+        "and the rank agreement with float32 of every `--dtype` (and two diagnostics) on CUDA; "
+        'it also runs on CPU, where it gave the table under "Reduced precision" below.'
     ),
     "",
 ]

@@ -36,13 +36,13 @@ from capgym.progress import task_progress
 from capgym.score.allocator import reuse_large_allocations
 from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, make_batch
 from capgym.score.metrics import token_metrics
+from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
 from capgym.score.threads import scoring_threads, torch_threads
 from capgym.store import RunStore, open_run, schema
 from capgym.store.run import slug, write_parquet_atomic
 
 ALGORITHM_VERSION = 2  # bump when the scoring maths or row layout changes
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -54,18 +54,21 @@ class ScoreSettings:
     batches are faster on CPUs: they keep a small model's activations in cache (8,192
     tokens ran bitllama-3M at 0.7x the speed of 2,048, and a GPT-2-vocabulary model's
     logits are best kept near 160 MB); on a GPU both caps are 16x larger.
-    ``dtype`` other than float32 runs the model under autocast (meant for CUDA; ranks
-    then agree with float32 on most but not all positions).
+    ``dtype`` picks the forward's arithmetic (:mod:`capgym.score.precision`): float32
+    (exact, default); ``bfloat16x3``, linear layers as three bfloat16 products with float32
+    sums (ranks equal float32's on 99.99% of the trained models' positions; meant for GPU
+    tensor cores: 0.7x float32's speed on an AMX CPU); or ``bfloat16``/``float16``
+    autocast (fastest; ranks equal float32's on only 95-99%).
 
-    >>> ScoreSettings(dtype="bfloat16").dtype
-    'bfloat16'
+    >>> ScoreSettings(dtype="bfloat16x3").dtype
+    'bfloat16x3'
     """
 
     topk: int = 5
     token_budget: int = 2048  # ids per forward batch (further capped by logits_mb)
     logits_mb: int = 160  # memory allowed for one batch's float32 logits
     chunk_stories: int = 128  # stories per resumable Parquet part
-    dtype: str = "float32"  # "float32" (exact, default), or "bfloat16"/"float16"
+    dtype: str = "float32"  # "float32" (exact, default), "bfloat16x3", "bfloat16", "float16"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -130,6 +133,7 @@ class Scorer:
         self.corpus = corpus
         self.settings = settings
         self.budget = token_budget(model, settings)
+        self.precision = Precision(settings.dtype)
         self._pieces: pa.Array | None = None
 
     @property
@@ -190,11 +194,7 @@ class Scorer:
         }
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
-        dtype = self.settings.dtype
-        if dtype == "float32":
-            return self.model.forward(batch)
-        with torch.autocast(batch.device.type, dtype=getattr(torch, dtype)):
-            return self.model.forward(batch)
+        return self.precision.forward(self.model, batch)
 
 
 def _chunks(corpus: Corpus, size: int) -> Iterator[tuple[int, list[int], list[str]]]:
