@@ -41,3 +41,18 @@ def test_unknown_model_is_one_line(tmp_path: Path, assets: Path) -> None:
                  cwd=tmp_path)
     assert_one_line_error(res, "stories26OK")
     assert not list((tmp_path / "r").glob("scores/*/part-*"))
+
+
+def test_cli_score_and_api_score_share_the_cache(tmp_path: Path, assets: Path) -> None:
+    """`capgym score` with default options writes the set `score()` with defaults reuses."""
+    from capgym.corpus import load_corpus
+    from capgym.models import load_model
+    from capgym.score import score
+
+    out = tmp_path / "r"
+    res = capgym("score", "--model", "stories260K", "--limit", "2", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    written = sorted(out.glob("scores/*/"))
+    s = score(load_model("stories260K"), load_corpus("tinystories-validation-0-999", limit=2),
+              out, name="stories260K", progress=False)  # fmt: skip
+    assert [s.path] == written  # the same key: nothing new was scored

@@ -84,7 +84,9 @@ def score_cmd(
     limit: int = typer.Option(None, "--limit", help="Score only the first N stories."),
     topk: int = typer.Option(5, "--topk", help="Top-k alternatives kept per position."),
     clean: bool = typer.Option(False, "--clean", help="Drop stories with mojibake."),
-    token_budget: int = typer.Option(8192, "--token-budget", help="Token ids per batch."),
+    token_budget: int = typer.Option(
+        None, "--token-budget", help="Token ids per batch [default: the API's, 2048]."
+    ),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option(
         "float32",
@@ -99,7 +101,8 @@ def score_cmd(
     """Score every predicted token of a corpus with one or more models."""
     from capgym.score import ScoreSettings
 
-    settings = ScoreSettings(topk=topk, token_budget=token_budget, dtype=dtype)
+    budget = {} if token_budget is None else {"token_budget": token_budget}
+    settings = ScoreSettings(topk=topk, dtype=dtype, **budget)  # same cache key as the API's
     names = _resolve_models(models, model)
     corp = _load_corpus(corpus, limit, clean)
     for name in names:
