@@ -62,8 +62,7 @@ def _wait_for_parts(out: Path, n: int, proc: subprocess.Popen[bytes]) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_resume_after_interrupt_gives_identical_rows(tmp_path: Path, sig: int) -> None:
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "run"
-    score(ToyLM(), Corpus.from_texts("toy", TEXTS), ref_dir, SETTINGS, name="toy-0",
-          progress=False)
+    score(ToyLM(), Corpus.from_texts("toy", TEXTS), ref_dir, SETTINGS, name="toy-0", progress=False)
     proc = _start(run_dir)
     _wait_for_parts(run_dir, 2, proc)
     proc.send_signal(sig)
@@ -75,7 +74,8 @@ def test_resume_after_interrupt_gives_identical_rows(tmp_path: Path, sig: int) -
     assert 2 <= n_parts < 12
     for part in run_dir.glob("scores/*/part-*.parquet"):  # every visible part is whole
         assert len(pd.read_parquet(part)) > 0
-    s = score(ToyLM(), Corpus.from_texts("toy", TEXTS), run_dir, SETTINGS, name="toy-0",
-              progress=False)
+    s = score(
+        ToyLM(), Corpus.from_texts("toy", TEXTS), run_dir, SETTINGS, name="toy-0", progress=False
+    )
     assert not s.cached
     pd.testing.assert_frame_equal(_rows(ref_dir), _rows(run_dir))

@@ -10,8 +10,16 @@ from tests.cli import assert_one_line_error, capgym
 
 def test_run_scores_tags_and_reports(tmp_path: Path, assets: Path) -> None:
     out = tmp_path / "run"
-    res = capgym("run", "--models", "stories260K,llama2xs-279K", "--limit", "4", "--out",
-                 str(out), cwd=tmp_path)
+    res = capgym(
+        "run",
+        "--models",
+        "stories260K,llama2xs-279K",
+        "--limit",
+        "4",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr
     assert "stories260K" in res.stdout and "NLL/token" in res.stdout
     assert (out / "atlas.html").is_file()
@@ -21,9 +29,10 @@ def test_run_scores_tags_and_reports(tmp_path: Path, assets: Path) -> None:
     assert run.sql("SELECT count(*) AS n FROM tags").n[0] > 0
     html = (out / "atlas.html").read_text()
     assert "stories260K" in html
-    assert "<script src=\"http" not in html and "<link href=\"http" not in html  # offline
-    again = capgym("run", "--models", "stories260K", "--limit", "4", "--out", str(out),
-                   cwd=tmp_path)
+    assert '<script src="http' not in html and '<link href="http' not in html  # offline
+    again = capgym(
+        "run", "--models", "stories260K", "--limit", "4", "--out", str(out), cwd=tmp_path
+    )
     assert again.returncode == 0, again.stderr
 
 
@@ -37,8 +46,16 @@ def test_models_and_corpora_listings(tmp_path: Path, assets: Path) -> None:
 
 
 def test_unknown_model_is_one_line(tmp_path: Path, assets: Path) -> None:
-    res = capgym("score", "--model", "stories26OK", "--limit", "1", "--out", str(tmp_path / "r"),
-                 cwd=tmp_path)
+    res = capgym(
+        "score",
+        "--model",
+        "stories26OK",
+        "--limit",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+        cwd=tmp_path,
+    )
     assert_one_line_error(res, "stories26OK")
     assert not list((tmp_path / "r").glob("scores/*/part-*"))
 

@@ -21,7 +21,7 @@ TEXTS = [
     "Once upon a time, there was a cat.",
     "Hi!",
     "",
-    "Tom said, \"Let's go to the park — now.\" Ünïcödé ✓ done.",
+    'Tom said, "Let\'s go to the park — now." Ünïcödé ✓ done.',
     "A much longer story that does not fit the toy context of sixteen tokens at all.",
 ]
 
@@ -90,11 +90,16 @@ def test_token_metrics_match_full_log_softmax() -> None:
 def test_score_matches_reference_and_spans_cover_text(tmp_path) -> None:
     model = ToyLM()
     corpus = Corpus("toy", [10, 11, 12, 13, 14], TEXTS)
-    s = score(model, corpus, tmp_path, ScoreSettings(topk=3, token_budget=40, chunk_stories=2),
-              progress=False)
+    s = score(
+        model,
+        corpus,
+        tmp_path,
+        ScoreSettings(topk=3, token_budget=40, chunk_stories=2),
+        progress=False,
+    )
     run = open_run(tmp_path)
     df = run.sql("SELECT * FROM scores ORDER BY story, pos")
-    assert s.n_rows == len(df) == sum(max(len(t.encode()) , 0) for t in TEXTS)
+    assert s.n_rows == len(df) == sum(max(len(t.encode()), 0) for t in TEXTS)
     for sid, text in zip(corpus.ids, TEXTS):
         got = df[df.story == sid].reset_index(drop=True)
         ref = pd.DataFrame(reference_rows(model, text, 3))

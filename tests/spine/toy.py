@@ -81,5 +81,12 @@ class ToyLM(LanguageModel):
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(self.name, "toy attention", self.n_params, self.context_len,
-                         self.vocab_size, "bytes", "tests")
+        return ModelInfo(
+            self.name,
+            "toy attention",
+            self.n_params,
+            self.context_len,
+            self.vocab_size,
+            "bytes",
+            "tests",
+        )
