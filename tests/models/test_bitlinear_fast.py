@@ -88,3 +88,21 @@ def test_gradients_flow_through_the_reference_path() -> None:
     assert x.grad is not None
     with torch.no_grad():
         assert torch.equal(out, layer(x))
+
+
+def test_float_fallback_where_int8_matmul_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import capgym.models.bitllama as bl
+
+    layer = BitLinear(8, 4)
+    with torch.no_grad():
+        layer.codes.copy_(torch.randint(-1, 2, (4, 8)).float())
+        x = torch.randn(5, 8)
+        fast = layer(x)
+
+        def refuse(*_: object) -> torch.Tensor:
+            raise RuntimeError("_int_mm: not implemented for this CPU")
+
+        monkeypatch.setattr(torch, "_int_mm", refuse)
+        monkeypatch.setattr(bl, "_INT_MM_OK", [True])
+        assert torch.equal(layer(x), fast)
+        assert bl._INT_MM_OK == [False]

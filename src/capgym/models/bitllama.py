@@ -18,6 +18,7 @@ torch.Size([1, 2])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -99,6 +100,19 @@ def reference_bitlinear(x: torch.Tensor, codes: torch.Tensor, scale: torch.Tenso
         return (q @ codes.t().to(q.dtype)) * (scale * act_scale)
 
 
+_INT_MM_OK = [True]  # False once this torch build has refused a CPU int8 matmul
+
+
+def _int8_product(q: torch.Tensor, codes_t: Callable[[], torch.Tensor]) -> torch.Tensor | None:
+    """``q @ codes^T`` as exact int32 sums in float32, or None where int8 matmul is missing."""
+    if _INT_MM_OK[0]:
+        try:
+            return torch._int_mm(q, codes_t()).float()
+        except (RuntimeError, NotImplementedError, AttributeError):
+            _INT_MM_OK[0] = False  # e.g. a CPU build without it: use the float path
+    return None
+
+
 def _needs_grad(x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and x.requires_grad
 
@@ -136,9 +150,8 @@ class BitLinear(nn.Module):
         if not isinstance(x, Int8Input) and _needs_grad(x):  # gradients flow via act_scale
             return reference_bitlinear(x, self.codes, self.scale)
         h = x if isinstance(x, Int8Input) else quantize(x)
-        if h.q.device.type == "cpu":
-            acc = torch._int_mm(h.q, self._codes_int8()).float()
-        else:  # float products of small integers are exact too
+        acc = _int8_product(h.q, self._codes_int8) if h.q.device.type == "cpu" else None
+        if acc is None:  # float products and sums of small integers are exact too
             with torch.autocast(h.q.device.type, enabled=False):
                 acc = h.q.float() @ self.codes.t()
         out = acc.mul_(self.scale * h.act_scale)
