@@ -14,7 +14,7 @@ from capgym.errors import StoreError, UsageError
 from capgym.report import first_page, report
 from capgym.report.exports import have_matplotlib, to_latex, to_markdown
 from capgym.report.frame import Frame
-from capgym.report.metrics import summary, task_scores, wilson
+from capgym.report.metrics import capability_matrix, summary, task_scores, wilson
 from capgym.store import RunStore
 from capgym.view.demo import demo_run
 
@@ -183,3 +183,25 @@ def test_export_levels(scores_only: RunStore, tmp_path: Path) -> None:
         assert any(p.name.startswith("dist-") for p in main_figs.iterdir())
     with pytest.raises(UsageError):
         report(run, exports="some")
+
+
+def test_whole_answer_greedy_map_pools_the_gym_summary(tmp_path: Path) -> None:
+    from capgym.report.matrix import greedy_rows, pool_tasks
+
+    run = demo_run(tmp_path / "run", tags=False, explains=False)
+    summary = pd.DataFrame({
+        "model": ["tiny-a", "tiny-a", "char-c"], "task": ["t1", "t2", "t1"],
+        "capability": ["repeated-name"] * 3, "n": [40.0, 10.0, 40.0],
+        "accuracy": [0.5, 0.9, 0.95], "accuracy_lo": [0.3, 0.6, 0.8],
+        "accuracy_hi": [0.7, 1.0, 1.0], "greedy_accuracy": [0.25, 0.5, 0.1],
+    })  # fmt: skip
+    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    f = Frame(run)
+    pooled = pool_tasks(greedy_rows(capability_matrix(f))).set_index("model")
+    assert pooled.loc["tiny-a", "score"] == pytest.approx((0.25 * 40 + 0.5 * 10) / 50)
+    assert pooled.loc["char-c", "score"] == pytest.approx(0.1)
+    lo, hi = wilson(4, 40)  # char-c: 4 of 40 answers greedy
+    assert (pooled.loc["char-c", "lo"], pooled.loc["char-c", "hi"]) == pytest.approx((lo, hi))
+    html = report(run, exports=False).read_text(encoding="utf-8")
+    assert "Gym tasks: whole answer greedy" in html
+    assert "different tokenizers" in html  # the demo mixes word- and character-level models

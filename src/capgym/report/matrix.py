@@ -1,7 +1,9 @@
 """Models x capabilities: heat-maps with confidence intervals on hover, and scaling plots.
 
-Gym accuracy (from ``results``) and corpus top-1 accuracy on tagged positions (from
-``tags`` x ``scores``) are shown side by side, never mixed in one cell.
+Gym accuracy (from ``results``: the answer's first token ranked first), the gym's
+whole-answer greedy accuracy (fair across tokenizers) and corpus top-1 accuracy on
+tagged positions (from ``tags`` x ``scores``) are shown side by side, never mixed in one
+cell.
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run
@@ -17,10 +19,15 @@ import pandas as pd
 
 from capgym.report import figures, metrics
 from capgym.report.context import Ctx
+from capgym.report.frame import Frame
 from capgym.report.html import Section, nodata, note
 
 LABELS = {
     "gym": ("Gym tasks: accuracy", "accuracy (answer's first token ranked first)"),
+    "greedy": (
+        "Gym tasks: whole answer greedy",
+        "whole-answer greedy accuracy (every answer token ranked first)",
+    ),
     "corpus": ("Corpus: top-1 accuracy on tagged positions", "top-1 accuracy on tagged positions"),
 }
 
@@ -53,6 +60,32 @@ def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([single, pooled], ignore_index=True)
 
 
+def greedy_rows(m: pd.DataFrame) -> pd.DataFrame:
+    """The gym rows scored by whole-answer greedy accuracy (Wilson intervals)."""
+    g = m[(m.source == "gym") & m.greedy.notna()]
+    if g.empty:
+        return g
+    g = g.assign(score=g.greedy, k=g.greedy * g.n)
+    return metrics.with_ci(g, "k", "n").drop(columns="k")
+
+
+def tokenizer_note(f: Frame, order: list[str]) -> str:
+    """Why the greedy map is there: first tokens differ in size across tokenizers."""
+    toks = f.models.set_index("model").tokenizer.reindex(order).dropna()
+    base = (
+        "Whole answer greedy: every token of the answer is the model's first choice, so an "
+        "answer counts the same whatever the tokenizer splits it into."
+    )
+    if toks.nunique() > 1:
+        return (
+            f"These models use {toks.nunique()} different tokenizers, so the first token of an "
+            "answer is a whole word for some and a letter for others (character-level models): "
+            "compare first-token accuracy across tokenizers with care; this map does not depend "
+            "on the split. " + base
+        )
+    return base
+
+
 def matrix(ctx: Ctx) -> Section:
     """The models x capabilities heat-maps and the scaling plots."""
     f = ctx.f
@@ -65,15 +98,19 @@ def matrix(ctx: Ctx) -> Section:
     params = {name: f.params(name) for name in f.model_names}
     order = [x for x in f.model_names if x in set(m.model)]
     parts = []
-    for source in ("gym", "corpus"):
-        ms = m[m.source == source]
+    for source in ("gym", "greedy", "corpus"):
+        ms = greedy_rows(m) if source == "greedy" else m[m.source == source]
         title, label = LABELS[source]
+        if source == "greedy" and ms.empty:  # a gym summary without greedy figures
+            continue
         parts.append(f"<h3>{title}</h3>")
+        if source == "greedy":
+            parts.append(note(tokenizer_note(f, order)))
         if ms.empty:
             what = "gym results" if source == "gym" else "capability tags"
             parts.append(nodata(what, ctx.how("results" if source == "gym" else "tags")))
             continue
-        if source == "gym":  # one column per task would repeat capabilities with several tasks
+        if source != "corpus":  # one column per task would repeat capabilities with several tasks
             ms = pool_tasks(ms)
         parts.append(
             ctx.figure(
@@ -83,6 +120,8 @@ def matrix(ctx: Ctx) -> Section:
             )
         )
         parts.append(ctx.table(f"matrix-{source}", wide(ms, order), title))
+        if source == "greedy":
+            continue  # one scaling plot per kind of evidence is enough
         if ms.model.map(params).notna().sum() >= 2:
             fig = figures.scaling(ms, params, f"Scaling: {label} vs parameters")
             parts.append(ctx.figure(f"scaling-{source}", fig))

@@ -191,6 +191,7 @@ TASK_COLS = [
     "mean_ld",
     "ld_lo",
     "ld_hi",
+    "greedy",
 ]
 SUMMARY_COLS = {"model", "task", "n", "accuracy", "accuracy_lo", "accuracy_hi"}
 
@@ -199,13 +200,15 @@ def _from_task_summary(f: Frame) -> pd.DataFrame:
     """The gym's own figures (bootstrap intervals) from its ``task_summary`` table."""
     cols = set(f.columns("task_summary"))
     ld = [
-        c if c in cols else f"NULL AS {c}"
+        c if c in cols else "CAST(NULL AS DOUBLE)"
         for c in ("mean_logit_diff", "mean_logit_diff_lo", "mean_logit_diff_hi")
     ]
-    cap = "capability" if "capability" in cols else "NULL AS capability"
+    cap = "capability" if "capability" in cols else "NULL AS capability"  # keeps its name
+    greedy = "greedy_accuracy" if "greedy_accuracy" in cols else "NULL"
     df = f.df(
         f"SELECT model, task, {cap}, n, accuracy AS acc, accuracy_lo AS lo, accuracy_hi AS hi, "
-        f"{ld[0]} AS mean_ld, {ld[1]} AS ld_lo, {ld[2]} AS ld_hi FROM task_summary ORDER BY task, model"
+        f"{ld[0]} AS mean_ld, {ld[1]} AS ld_lo, {ld[2]} AS ld_hi, "
+        f"CAST({greedy} AS DOUBLE) AS greedy FROM task_summary ORDER BY task, model"
     )
     reg = task_capabilities()
     df["capability"] = [
@@ -230,6 +233,7 @@ def _from_results(f: Frame) -> pd.DataFrame:
     df["acc"] = df.k / df.n
     half = Z * df.sd.fillna(0) / np.sqrt(df.n_ld.clip(lower=1))
     df["ld_lo"], df["ld_hi"] = df.mean_ld - half, df.mean_ld + half
+    df["greedy"] = np.nan  # per-example greedy flags live in the gym's summary only
     return with_ci(df, "k", "n")[TASK_COLS]
 
 
@@ -253,11 +257,16 @@ def capability_matrix(f: Frame) -> pd.DataFrame:
     rows = []
     for r in task_scores(f).itertuples():
         detail = f"task {r.task}; mean logit diff {r.mean_ld:+.2f} [{r.ld_lo:+.2f}, {r.ld_hi:+.2f}]"
-        rows.append((r.model, r.capability, "gym", r.acc, r.lo, r.hi, r.n, detail, r.task))
+        if pd.notna(r.greedy):
+            detail += f"; whole answer greedy {r.greedy:.2f}"
+        rows.append(
+            (r.model, r.capability, "gym", r.acc, r.lo, r.hi, r.n, detail, r.task, r.greedy)
+        )
     for r in tag_scores(f).itertuples():
         detail = f"top-1 on tagged positions; mean p {r.mean_p:.3f}"
-        rows.append((r.model, r.capability, "corpus", r.acc, r.lo, r.hi, r.n, detail, ""))
-    cols = ["model", "capability", "source", "score", "lo", "hi", "n", "detail", "task"]
+        rows.append((r.model, r.capability, "corpus", r.acc, r.lo, r.hi, r.n, detail, "", np.nan))
+    cols = ["model", "capability", "source", "score", "lo", "hi", "n", "detail", "task",
+            "greedy"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 
