@@ -36,11 +36,13 @@ def run_main(
     progress: bool = True,
     explain: bool = True,
     evaluate: bool = True,
+    mine: bool = True,
 ) -> Path:
     """Score ``models`` on ``corpus`` into the run ``out`` and write its atlas report.
 
     Then (each optional, each cached): tag the corpus, explain every model's confident
-    predictions, evaluate the built-in gym suite.
+    predictions, evaluate the built-in gym suite (with examples mined from the corpus
+    added to the templated ones when ``mine``).
     """
     from capgym.corpus import load_corpus
     from capgym.models import load_model
@@ -60,7 +62,7 @@ def run_main(
     if explain:
         _explain(run, models, corp.name, progress, tokenizers)
     if evaluate:
-        _evaluate(run, models, progress)
+        _evaluate(run, models, progress, corp if mine else None)
     from capgym.report import report
 
     console.print("[bold]report[/]")
@@ -88,8 +90,10 @@ def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignor
         )
 
 
-def _evaluate(run, models: list[str], progress: bool) -> None:  # type: ignore[no-untyped-def]
+def _evaluate(run, models: list[str], progress: bool, corp) -> None:  # type: ignore[no-untyped-def]
     from capgym.evaluate import evaluate
 
-    console.print(f"[bold]evaluate[/] built-in gym suite x {len(models)} models")
-    evaluate(models, out=run, progress=progress, report=lambda line: console.print(f"  {line}"))
+    mined = f", examples mined from {corp.name}" if corp is not None else ""
+    console.print(f"[bold]evaluate[/] built-in gym suite x {len(models)} models{mined}")
+    evaluate(models, out=run, progress=progress, corpus=corp,
+             report=lambda line: console.print(f"  {line}"))  # fmt: skip

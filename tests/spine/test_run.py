@@ -27,6 +27,8 @@ def test_run_scores_tags_and_reports(tmp_path: Path, assets: Path) -> None:
     counts = run.sql("SELECT model, count(*) AS n FROM scores GROUP BY model ORDER BY model")
     assert counts.model.tolist() == ["llama2xs-279K", "stories260K"]
     assert run.sql("SELECT count(*) AS n FROM tags").n[0] > 0
+    sources = run.sql("SELECT DISTINCT json_extract_string(meta, '$.source') AS s FROM results")
+    assert "mined" in set(sources.s)  # the gym adds examples mined from the scored corpus
     html = (out / "atlas.html").read_text()
     assert "stories260K" in html
     assert '<script src="http' not in html and '<link href="http' not in html  # offline

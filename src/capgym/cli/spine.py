@@ -209,6 +209,9 @@ def run_cmd(
     tag: bool = typer.Option(True, "--tag/--no-tag", help="Tag capabilities of the corpus."),
     explain: bool = typer.Option(True, "--explain/--no-explain", help="Coverage per model."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate the gym suite."),
+    mine: bool = typer.Option(
+        True, "--mine/--no-mine", help="Add gym examples mined from the corpus to the templated."
+    ),
     html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
 ) -> None:
     """The main job: score the default suite on the default corpus, summarise, report."""
@@ -226,6 +229,7 @@ def run_cmd(
         html=html,
         explain=explain,
         evaluate=evaluate,
+        mine=mine,
     )
     _print_summary(out)
     console.print(f"report: {path}")
