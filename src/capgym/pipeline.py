@@ -36,13 +36,13 @@ def run_main(
     progress: bool = True,
     explain: bool = True,
     evaluate: bool = True,
-    mine: bool = True,
+    mined: int = 64,
 ) -> Path:
     """Score ``models`` on ``corpus`` into the run ``out`` and write its atlas report.
 
     Then (each optional, each cached): tag the corpus, explain every model's confident
-    predictions, evaluate the built-in gym suite (with examples mined from the corpus
-    added to the templated ones when ``mine``).
+    predictions, evaluate the built-in gym suite (with up to ``mined`` examples per task
+    mined from the corpus added to the templated ones).
     """
     from capgym.corpus import load_corpus
     from capgym.models import load_model
@@ -62,7 +62,7 @@ def run_main(
     if explain:
         _explain(run, models, corp.name, progress, tokenizers)
     if evaluate:
-        _evaluate(run, models, progress, corp if mine else None)
+        _evaluate(run, models, progress, corp if mined > 0 else None, mined)
     from capgym.report import report
 
     console.print("[bold]report[/]")
@@ -90,10 +90,10 @@ def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignor
         )
 
 
-def _evaluate(run, models: list[str], progress: bool, corp) -> None:  # type: ignore[no-untyped-def]
+def _evaluate(run, models: list[str], progress: bool, corp, mined: int) -> None:  # type: ignore[no-untyped-def]
     from capgym.evaluate import evaluate
 
-    mined = f", examples mined from {corp.name}" if corp is not None else ""
-    console.print(f"[bold]evaluate[/] built-in gym suite x {len(models)} models{mined}")
-    evaluate(models, out=run, progress=progress, corpus=corp,
+    where = f", up to {mined} examples a task mined from {corp.name}" if corp is not None else ""
+    console.print(f"[bold]evaluate[/] built-in gym suite x {len(models)} models{where}")
+    evaluate(models, out=run, progress=progress, corpus=corp, mined=mined,
              report=lambda line: console.print(f"  {line}"))  # fmt: skip

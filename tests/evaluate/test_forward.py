@@ -110,3 +110,43 @@ def test_thread_setting_is_scoped() -> None:
     assert torch.get_num_threads() == before
     assert cpu_threads(BigramLM(), EvalSettings()) == 1  # tiny CPU model: auto = 1
     assert cpu_threads(BigramLM(), EvalSettings(threads=0)) is None
+
+
+STORY = "Once upon a time there was a girl named Lily. Lily liked her red ball. She said hi."
+NESTED = [  # examples mined from one story: every prompt is the story so far
+    Example(f"m{i}", STORY[:cut], STORY[cut:end], wrong)
+    for i, (cut, end, wrong) in enumerate([
+        (4, 9, (" down",)), (9, 11, ()), (16, 22, (" when", " but then")),
+        (16, 22, (" when",)), (39, 44, (" Sue",)), (45, 50, (" Sue", " Mom")),
+        (60, 64, (" blue",)), (70, 74, (" He",)), (79, 82, (" bye",)),
+    ])
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["bigram", "stories260K"])
+def test_prefix_sharing_matches_each_example_alone(name: str, assets: object) -> None:
+    from capgym.evaluate.forward import _sequences, share_prefixes
+    from capgym.models import load_model
+
+    lm = BigramLM(seed=5) if name == "bigram" else load_model("stories260K")
+    seen: list[int] = []
+    forward = lm.forward
+
+    def counting(ids: torch.Tensor) -> torch.Tensor:
+        seen.append(ids.shape[0])
+        return forward(ids)
+
+    lm.forward = counting  # type: ignore[method-assign]
+    task = Task("nested", "nested", NESTED)
+    built, _, _ = task.build(lm)
+    groups = share_prefixes(_sequences(built))
+    assert len(groups) < len(_sequences(built))  # the story's prefixes really are shared
+    scores = score_built(lm, built)
+    assert sum(seen) == len(groups)  # one row per group, not per sequence
+    for ex, s in zip(NESTED, scores, strict=True):
+        lp, first, rank = reference(lm, ex.prompt, ex.answer)
+        assert s.logprob == pytest.approx(lp, abs=1e-4)
+        assert s.first_logprob == pytest.approx(first, abs=1e-4)
+        assert s.rank == rank
+        for w, got in zip(ex.wrong, s.wrong_logprobs, strict=True):
+            assert got == pytest.approx(reference(lm, ex.prompt, w)[0], abs=1e-4)

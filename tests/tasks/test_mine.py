@@ -62,3 +62,20 @@ def test_make_with_real_taggers() -> None:
     for e in mined:
         text = stories.text[e.meta["story"]]
         assert text.startswith(e.prompt + e.answer) and e.wrong
+
+
+def test_mined_caps_the_number_of_mined_examples() -> None:
+    stories = pd.DataFrame({"corpus": "c", "story": [0, 1], "text": [
+        ("Once upon a time, there was a girl named Lily. Lily had a red ball. Lily loved it. "
+         "Lily threw it to Tom. Tom threw it back to Lily. Tom and Lily laughed."),
+        "Tom and Sue went to the park. Tom gave Sue a flower. Sue said, \"Thank you, Tom.\"",
+    ]})  # fmt: skip
+
+    def n_mined(**kw: int) -> int:
+        task = make("repeated-name", n=5, perturb=False, corpus=stories, **kw)
+        return sum(e.meta["source"] == "mined" for e in task.examples)
+
+    everything = n_mined()
+    assert everything > 2
+    assert n_mined(mined=2) == 2 and n_mined(mined=0) == 0
+    assert n_mined(mined=everything + 10) == everything

@@ -209,8 +209,11 @@ def run_cmd(
     tag: bool = typer.Option(True, "--tag/--no-tag", help="Tag capabilities of the corpus."),
     explain: bool = typer.Option(True, "--explain/--no-explain", help="Coverage per model."),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate the gym suite."),
-    mine: bool = typer.Option(
-        True, "--mine/--no-mine", help="Add gym examples mined from the corpus to the templated."
+    mined: int = typer.Option(
+        64,
+        "--mined",
+        min=0,
+        help="Gym examples per task mined from the corpus (0: templates only).",
     ),
     html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
 ) -> None:
@@ -229,7 +232,7 @@ def run_cmd(
         html=html,
         explain=explain,
         evaluate=evaluate,
-        mine=mine,
+        mined=mined,
     )
     _print_summary(out)
     console.print(f"report: {path}")

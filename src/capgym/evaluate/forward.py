@@ -6,14 +6,16 @@ it: on tokenizers that glue the space to the word that is the first token, and o
 character-level ones it is the first letter rather than the shared space.
 
 Every (prompt + answer) and every multi-token (prompt + wrong answer) is one sequence;
-sequences are sorted by length, right-padded (the models are causal, so padding never
-changes real positions) and packed into batches under a token budget.  A one-token
-wrong answer needs no sequence of its own: its logit sits in the answer's row at the
-last prompt position.
+a sequence that is a prefix of another (examples mined from one story: each prompt is
+the story so far) is read from that one's row instead of running again, since a causal
+model's logits at a position depend only on the ids up to it.  The remaining sequences
+are sorted by length, right-padded (padding never changes real positions) and packed
+into batches under a token budget.  A one-token wrong answer needs no sequence of its
+own: its logit sits in the answer's row at the last prompt position.
 
 >>> import torch
 >>> from capgym.score.batches import batch_plan
-from capgym.tasks.build import BuiltExample
+>>> from capgym.tasks.build import BuiltExample
 >>> class Uniform:
 ...     context_len = 16
 ...     def forward(self, ids):
@@ -85,25 +87,50 @@ def _sequences(built: list[BuiltExample]) -> list[_Seq]:
     return seqs
 
 
-def _batches(seqs: list[_Seq], batch_tokens: int) -> list[list[_Seq]]:
-    """Length-bucketed batches, planned exactly as the scoring stage plans its windows."""
-    return [[seqs[i] for i in b] for b in batch_plan([len(s.ids) for s in seqs], batch_tokens)]
+def share_prefixes(seqs: list[_Seq]) -> list[list[_Seq]]:
+    """Group sequences by the row that computes them: each group's first sequence is run
+    and holds every other one of the group as a prefix.
+
+    In lexicographic order the sequences extending ``s`` follow it directly, so walking
+    backwards a sequence joins the group of the one after it when it is a prefix of it.
+
+    >>> s = [_Seq(0, 0, 1, [1, 2]), _Seq(1, 0, 1, [1, 2, 3]), _Seq(2, 0, 1, [1, 4])]
+    >>> [[x.example for x in g] for g in share_prefixes(s)]
+    [[2], [1, 0]]
+    """
+    groups: list[list[_Seq]] = []
+    for s in sorted(seqs, key=lambda s: s.ids, reverse=True):
+        if groups and groups[-1][0].ids[: len(s.ids)] == s.ids:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    return groups
+
+
+def _batches(groups: list[list[_Seq]], batch_tokens: int) -> list[list[list[_Seq]]]:
+    """Length-bucketed batches of groups (by the length of the sequence each one runs),
+    planned exactly as the scoring stage plans its windows."""
+    plan = batch_plan([len(g[0].ids) for g in groups], batch_tokens)
+    return [[groups[i] for i in b] for b in plan]
 
 
 @torch.no_grad()
-def _run_batch(model: Any, batch: list[_Seq], built: list[BuiltExample],
+def _run_batch(model: Any, batch: list[list[_Seq]], built: list[BuiltExample],
                scores: list[ExampleScore]) -> None:  # fmt: skip
-    width = len(batch[0].ids)
+    width = max(len(g[0].ids) for g in batch)
     ids = torch.zeros(len(batch), width, dtype=torch.long)
     b_idx: list[int] = []
     t_idx: list[int] = []
     targets: list[int] = []
-    for r, s in enumerate(batch):
-        ids[r, : len(s.ids)] = torch.tensor(s.ids)
-        n = len(s.ids) - s.prompt_len
-        b_idx += [r] * n
-        t_idx += range(s.prompt_len - 1, s.prompt_len - 1 + n)
-        targets += s.ids[s.prompt_len :]
+    readouts: list[_Seq] = []
+    for r, group in enumerate(batch):
+        ids[r, : len(group[0].ids)] = torch.tensor(group[0].ids)
+        for s in group:  # the run sequence and the prefixes read from its row
+            n = len(s.ids) - s.prompt_len
+            b_idx += [r] * n
+            t_idx += range(s.prompt_len - 1, s.prompt_len - 1 + n)
+            targets += s.ids[s.prompt_len :]
+            readouts.append(s)
     logits = model.forward(ids).float()
     dev = logits.device
     rows = logits[torch.tensor(b_idx, device=dev), torch.tensor(t_idx, device=dev)]
@@ -113,7 +140,7 @@ def _run_batch(model: Any, batch: list[_Seq], built: list[BuiltExample],
     lp = (tgt_logit - lse).tolist()
     ranks = (rows > tgt_logit[:, None]).sum(-1).tolist()
     at = 0
-    for s in batch:
+    for s in readouts:
         n = len(s.ids) - s.prompt_len
         sc = scores[s.example]
         b = built[s.example]
@@ -146,6 +173,6 @@ def score_built(
     scores = [ExampleScore(b.example_id, wrong_logprobs=[math.nan] * len(b.wrong_ids),
                            wrong_first_logprobs=[math.nan] * len(b.wrong_ids))
               for b in built]  # fmt: skip
-    for batch in _batches(_sequences(built), max(batch_tokens, 1)):
+    for batch in _batches(share_prefixes(_sequences(built)), max(batch_tokens, 1)):
         _run_batch(model, batch, built, scores)
     return scores

@@ -62,8 +62,10 @@ def mine_examples(
     tags: pd.DataFrame,
     task_id: str,
     rng: random.Random | None = None,
+    limit: int | None = None,
 ) -> list[Example]:
-    """Examples from ``tags`` rows of ``spec["capability"]`` (at most ``spec["max"]``)."""
+    """Examples from ``tags`` rows of ``spec["capability"]`` (at most ``limit``, by
+    default ``spec["max"]``, sampled with ``rng``)."""
     rule = spec.get("wrong", "none")
     texts = {(r.corpus, int(r.story)): r.text for r in stories.itertuples()}
     mine = tags[tags.capability == spec["capability"]]
@@ -102,7 +104,7 @@ def mine_examples(
             **_flat_attrs(r.attrs),
         }
         out.append(Example(f"mined-{r.corpus}-{key[1]}-{start}", prompt, answer, wrong, meta))
-    limit = spec.get("max", 200)
+    limit = spec.get("max", 200) if limit is None else limit
     if len(out) > limit:
         keep = sorted((rng or random.Random(0)).sample(range(len(out)), limit))
         out = [out[i] for i in keep]

@@ -110,12 +110,14 @@ def make(
     perturb: bool = True,
     corpus: Any = None,
     tags: pd.DataFrame | None = None,
+    mined: int | None = None,
 ) -> Task:
     """The task named ``task`` (or the task file at that path), with its examples.
 
     ``n`` overrides the number of synthetic examples, ``seed`` their sampling; with a
     ``corpus`` (name, path, Corpus or stories frame) mined examples are added from
-    its tags (computed with :func:`capgym.tags.tag` unless ``tags`` is given).
+    its tags (computed with :func:`capgym.tags.tag` unless ``tags`` is given), at most
+    ``mined`` per task (default: the task file's ``mine.max``).
 
     >>> make("pronoun", n=10, seed=1).examples[0].meta["template"]
     'hungry'
@@ -132,4 +134,4 @@ def make(
     if corpus is not None:
         stories, found = corpus_tags(corpus) if tags is None else (_stories(corpus), tags)
         tags = found
-    return load_task(path, n=n, seed=seed, perturb=perturb, stories=stories, tags=tags)
+    return load_task(path, n=n, seed=seed, perturb=perturb, stories=stories, tags=tags, mined=mined)

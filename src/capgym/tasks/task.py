@@ -208,8 +208,10 @@ def load_task(
     perturb: bool = True,
     stories: pd.DataFrame | None = None,
     tags: pd.DataFrame | None = None,
+    mined: int | None = None,
 ) -> Task:
-    """Read a task file and generate its examples (mined ones when stories+tags are given)."""
+    """Read a task file and generate its examples (mined ones when stories+tags are given;
+    at most ``mined`` of them, by default the file's ``mine.max``)."""
     path = Path(path)
     data, lines = read_task_file(path)
     where = str(path)
@@ -245,7 +247,9 @@ def load_task(
     if perturb and data.get("perturbations"):
         examples += _perturb(task_id, data["perturbations"], bases, fillers, seed, lines, where)
     if "mine" in data and stories is not None and tags is not None:
-        examples += mine_examples(data["mine"], stories, tags, task_id, random.Random(seed))
+        examples += mine_examples(
+            data["mine"], stories, tags, task_id, random.Random(seed), limit=mined
+        )
     examples = [_finish(e, task_id) for e in examples]
     dup = [k for k, v in Counter(e.id for e in examples).items() if v > 1]
     if dup:
