@@ -108,8 +108,18 @@ def test_thread_setting_is_scoped() -> None:
     before = torch.get_num_threads()
     evaluate_task(BigramLM(), Task("t", "t", EXAMPLES[:1]), EvalSettings(threads=1, n_boot=10))
     assert torch.get_num_threads() == before
-    assert cpu_threads(BigramLM(), EvalSettings()) == 1  # tiny CPU model: auto = 1
     assert cpu_threads(BigramLM(), EvalSettings(threads=0)) is None
+
+
+def test_auto_threads_follow_capgym_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from capgym.evaluate.task_eval import cpu_threads
+    from capgym.score.threads import physical_cores
+
+    monkeypatch.delenv("CAPGYM_THREADS", raising=False)
+    assert cpu_threads(BigramLM(), EvalSettings()) == physical_cores()
+    monkeypatch.setenv("CAPGYM_THREADS", "1")
+    assert cpu_threads(BigramLM(), EvalSettings()) == 1
+    assert cpu_threads(BigramLM(), EvalSettings(threads=3)) == 3
 
 
 STORY = "Once upon a time there was a girl named Lily. Lily liked her red ball. She said hi."

@@ -77,13 +77,16 @@ def eval_cmd(
     ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder (cache + results)."),
     corpus: str = typer.Option(None, "--corpus", "-c", help="Also mine examples from this corpus."),
+    mined: int = typer.Option(
+        None, "--mined", min=0, help="With --corpus: at most N mined examples per task."
+    ),
     n: int = typer.Option(None, "--n", help="Synthetic examples per task (default: the task's)."),
     seed: int = typer.Option(None, "--seed", help="Sampling seed (default: the task's)."),
     slices: int = typer.Option(3, "--slices", help="How many non-uniform slices to show."),
     threads: int = typer.Option(
         None,
         "--threads",
-        help="CPU threads for torch (default: 1 for tiny CPU models; 0: torch's choice).",
+        help="CPU threads for torch (default: CAPGYM_THREADS, else one per core; 0: torch's).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -97,7 +100,7 @@ def eval_cmd(
     t0 = time.perf_counter()
     settings = EvalSettings(threads=threads)
     rep = evaluate(names, chosen, out=out, n=n, seed=seed, corpus=corpus, settings=settings,
-                   progress=progress, report=_say)  # fmt: skip
+                   progress=progress, report=_say, mined=mined)  # fmt: skip
     if rep.summary.empty:
         raise UsageError("no (model, task) pair could be evaluated; see the lines above")
     _print_frame(_cells(rep.summary, names), "accuracy / mean logit difference per task")
