@@ -33,14 +33,14 @@ def tag_cmd(
         corpus is not None
         and run.sql("SELECT count(*) AS n FROM stories WHERE corpus = ?", [corpus]).n[0] == 0
     ):
-        c = load_corpus(corpus)
-        run.add_stories(c.name, c.ids, c.texts)
-        corpus = c.name
+        loaded = load_corpus(corpus)
+        run.add_stories(loaded.name, loaded.ids, loaded.texts)
+        corpus = loaded.name
     corpora = [corpus] if corpus else run.sql("SELECT DISTINCT corpus FROM stories").corpus.tolist()
-    for c in corpora:
+    for name in corpora:
         n, warnings = tag_corpus(
             run,
-            c,
+            name,
             taggers=split_list(taggers) or None,
             user_taggers=list(user or []),
             reference=reference,
@@ -52,9 +52,9 @@ def tag_cmd(
             console.print(f"[yellow]... {len(warnings) - 20} more warnings[/]")
         counts = run.sql(
             "SELECT capability, count(*) AS tags FROM tags WHERE corpus = ? GROUP BY 1 ORDER BY 1",
-            [c],
+            [name],
         )
-        t = Table(title=f"tags of {c} ({n:,} in all)")
+        t = Table(title=f"tags of {name} ({n:,} in all)")
         t.add_column("capability")
         t.add_column("tags", justify="right")
         for row in counts.itertuples(index=False):
