@@ -83,7 +83,9 @@
   function num(tr, x, n, cls) { tr.appendChild(el("td", fmt(x, n), "num" + (cls ? " " + cls : ""))); }
   function probCell(tr, p) {
     var td = el("td", null, "num"), bar = el("span", null, "pbar");
-    bar.style.width = (36 * (1 - p)).toFixed(1) + "px";
+    bar.style.width = (36 * p).toFixed(1) + "px";  // the bar is p itself, 0..1
+    bar.style.marginRight = (4 + 36 * (1 - p)).toFixed(1) + "px";  // numbers stay aligned
+    bar.title = "p = " + fmt(p, 4);
     td.appendChild(bar); td.appendChild(document.createTextNode(fmt(p, 3)));
     tr.appendChild(td);
   }
