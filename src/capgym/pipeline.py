@@ -95,5 +95,8 @@ def _evaluate(run, models: list[str], progress: bool, corp, mined: int) -> None:
 
     where = f", up to {mined} examples a task mined from {corp.name}" if corp is not None else ""
     console.print(f"[bold]evaluate[/] built-in gym suite x {len(models)} models{where}")
-    evaluate(models, out=run, progress=progress, corpus=corp, mined=mined,
+    tags = None  # mine from the tags this run already has (tagged above), not anew
+    if corp is not None and run.table_parts("tags"):
+        tags = run.sql("SELECT * FROM tags WHERE corpus = ?", [corp.name])
+    evaluate(models, out=run, progress=progress, corpus=corp, mined=mined, tags=tags,
              report=lambda line: console.print(f"  {line}"))  # fmt: skip

@@ -79,3 +79,35 @@ def test_mined_caps_the_number_of_mined_examples() -> None:
     assert everything > 2
     assert n_mined(mined=2) == 2 and n_mined(mined=0) == 0
     assert n_mined(mined=everything + 10) == everything
+
+
+def test_mining_tags_a_corpus_as_the_tags_stage_tags_a_run(tmp_path, assets) -> None:  # type: ignore[no-untyped-def]
+    from capgym.corpus import load_corpus
+    from capgym.store import open_run
+    from capgym.tags.store import tag_corpus
+    from capgym.tasks.registry import corpus_tags
+
+    corpus = load_corpus("tinystories-validation-0-999", limit=30)
+    run = open_run(tmp_path / "run")
+    run.add_stories(corpus.name, corpus.ids, corpus.texts)
+    tag_corpus(run, corpus.name)
+    cols = ["corpus", "story", "char_start", "char_end", "capability", "attrs"]
+    stored = run.sql("SELECT * FROM tags")[cols].sort_values(cols).reset_index(drop=True)
+    _, mined_from = corpus_tags(corpus)
+    mined_from = mined_from[cols].sort_values(cols).reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored, mined_from, check_dtype=False)
+
+
+def test_evaluate_mines_from_given_tags_without_tagging(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from capgym.evaluate import EvalSettings, evaluate
+    from capgym.tasks import registry
+
+    from ..tasks.toy import BigramLM
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the corpus was tagged again")
+
+    monkeypatch.setattr(registry, "corpus_tags", refuse)
+    rep = evaluate(BigramLM(), ["pronoun"], n=3, corpus=STORIES, tags=_tags(),
+                   settings=EvalSettings(n_boot=10), progress=False)  # fmt: skip
+    assert "mined" in set(rep.results.meta.astype(str).str.extract(r'"source": "(\w+)"')[0])

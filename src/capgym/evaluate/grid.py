@@ -90,8 +90,8 @@ def _save_errors(run: RunStore, errors: list[dict[str, str]]) -> None:
 
 
 def _as_tasks(tasks: Any, n: int | None, seed: int | None, corpus: Any,
-              report: Callable[[str], None],
-              mined: int | None = None) -> tuple[list[Task], list[dict[str, str]]]:  # fmt: skip
+              report: Callable[[str], None], mined: int | None = None,
+              tags: pd.DataFrame | None = None) -> tuple[list[Task], list[dict[str, str]]]:  # fmt: skip
     from capgym.tasks import list_tasks, make
 
     if tasks is None:
@@ -104,7 +104,7 @@ def _as_tasks(tasks: Any, n: int | None, seed: int | None, corpus: Any,
             out.append(t)
             continue
         try:
-            out.append(make(t, n=n, seed=seed, corpus=corpus, mined=mined))
+            out.append(make(t, n=n, seed=seed, corpus=corpus, mined=mined, tags=tags))
         except CapgymError as e:
             report(f"task {t}: {e}")
             errors.append({"model": "", "task": str(t), "error": str(e)})
@@ -131,19 +131,21 @@ def evaluate(
     progress: bool = True,
     report: Callable[[str], None] | None = None,
     mined: int | None = None,
+    tags: pd.DataFrame | None = None,
 ) -> EvalReport:
     """Evaluate every model on every task (all built-in tasks by default).
 
     ``models``: names, paths or :class:`LanguageModel` objects (one or a list);
     ``tasks``: ids, task files or :class:`Task` objects; ``out``: a run folder where
     results are cached and from which an interrupted grid resumes; ``corpus`` adds
-    examples mined from it, at most ``mined`` per task (default: each task's own cap).  ``report`` gets one
+    examples mined from it, at most ``mined`` per task (default: each task's own cap),
+    from ``tags`` of it when given (a run's ``tags`` table) instead of tagging it again.  ``report`` gets one
     line per failing task or example (default: ignore; the CLI prints them).
     """
     settings = settings or EvalSettings()
     say = report or (lambda line: None)
     model_list = models if isinstance(models, (list, tuple)) else [models]
-    task_list, errors = _as_tasks(tasks, n, seed, corpus, say, mined)
+    task_list, errors = _as_tasks(tasks, n, seed, corpus, say, mined, tags)
     run = out if isinstance(out, RunStore) else (open_run(out) if out is not None else None)
     evals: list[TaskEval] = []
     with task_progress("eval", len(model_list) * len(task_list), enabled=progress) as advance:

@@ -84,7 +84,9 @@ _TAG_CACHE: dict[str, pd.DataFrame] = {}
 
 
 def corpus_tags(corpus: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(stories, tags) of a corpus name/path, :class:`Corpus` or stories data frame.
+    """(stories, tags) of a corpus name/path, :class:`Corpus` or stories data frame,
+    tagged as ``capgym tag`` tags a run (the same reference corpus for names, nouns and
+    phrases), so mined examples come from the tags the atlas shows.
 
     The tags of the last corpus are kept in memory, since every task of a grid mines
     the same corpus.
@@ -94,10 +96,11 @@ def corpus_tags(corpus: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     if key not in _TAG_CACHE:
         try:
             from capgym.tags import tag
+            from capgym.tags.store import reference_texts
         except ImportError as e:
             raise TaskError(f"mined examples need the taggers (capgym.tags): {e}") from None
         _TAG_CACHE.clear()
-        table = tag(stories)
+        table = tag(stories, reference_texts=reference_texts())
         _TAG_CACHE[key] = table.to_pandas() if hasattr(table, "to_pandas") else table
     return stories, _TAG_CACHE[key]
 
