@@ -21,7 +21,7 @@ from capgym.diff.units import token_units, word_units
 from capgym.errors import StoreError, UsageError
 from capgym.explain.align import words_frame
 from capgym.explain.api import as_run, check_threshold, connect
-from capgym.explain.coverage import COMPLETION
+from capgym.explain.coverage import COMPLETION, CONFIDENT
 from capgym.explain.residue import add_snippets
 from capgym.explain.store import check_scored, ensure_tags, stories_of
 from capgym.store import RunStore
@@ -53,7 +53,7 @@ def diff(
     model_a: str,
     model_b: str,
     corpus: str | None = None,
-    threshold: float = 0.5,
+    threshold: float = CONFIDENT,
     quantile: tuple[float, float] = (0.9, 1.0),
     n_examples: int = 10,
     mode: str = "auto",

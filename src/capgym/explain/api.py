@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from capgym.errors import UsageError
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, words_frame
-from capgym.explain.coverage import COVERS_SQL, build_confident, build_hits, shares
+from capgym.explain.coverage import CONFIDENT, COVERS_SQL, build_confident, build_hits, shares
 from capgym.explain.explainers import EXPLAINS
 from capgym.explain.html import frame_view, story_data
 from capgym.explain.ngrams import NgramReference
@@ -71,7 +71,7 @@ def explain(
     run: RunStore | str | os.PathLike[str],
     model: str,
     corpus: str | None = None,
-    threshold: float = 0.5,
+    threshold: float = CONFIDENT,
     reference: str | NgramReference = DEFAULT_REFERENCE,
     min_count: int = DEFAULT_MIN_COUNT,
     tags: bool = True,
@@ -104,7 +104,7 @@ def coverage_report(
     run: RunStore | str | os.PathLike[str],
     model: str,
     corpus: str | None = None,
-    threshold: float = 0.5,
+    threshold: float = CONFIDENT,
     top: int = 10,
     n_examples: int = 3,
 ) -> ExplainReport:

@@ -34,6 +34,7 @@ import pandas as pd
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
 from capgym.explain.explainers import EXPLAINERS
 
+CONFIDENT = 0.5  # default threshold: confident-correct = rank 0 and p >= CONFIDENT
 COMPLETION = "word-completion"
 
 # g: a tag, c: a token with effective span (es, ee).

@@ -22,7 +22,6 @@ import pandas as pd
 from capgym.store import RunStore
 from capgym.view.data import StoryData, has_table
 
-CONFIDENT = 0.5  # a position is confident-correct when rank = 0 and p >= CONFIDENT
 COMPLETION = "word-completion"  # its tags measure the pieces after a word's first
 
 # The token that "predicts" a tag: the one holding the tag's first character; for

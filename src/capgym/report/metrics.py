@@ -26,9 +26,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from capgym.explain.coverage import confident_sql
+from capgym.explain.coverage import CONFIDENT, confident_sql
 from capgym.explain.tables import is_current
-from capgym.report.frame import CONFIDENT, Frame
+from capgym.report.frame import Frame
 
 Z = 1.96
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import html
 
 from capgym.errors import UsageError
+from capgym.explain.coverage import CONFIDENT
 from capgym.report import figures, metrics
 from capgym.report.context import Ctx
-from capgym.report.frame import CONFIDENT
 from capgym.report.html import Section, esc, nodata, note
 
 

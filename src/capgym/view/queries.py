@@ -23,14 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from capgym.explain.coverage import confident_sql
+from capgym.explain.coverage import CONFIDENT, confident_sql
 
 T = TypeVar("T", int, float)
 
 Params = Mapping[str, Sequence[str]]
 MAX_PAGE_SIZE = 200
 MAX_TEXT = 200
-CONFIDENT = 0.5  # the default threshold of capgym explain
 
 
 class BadRequest(ValueError):
