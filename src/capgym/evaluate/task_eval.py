@@ -25,14 +25,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-import torch
 
 from capgym.errors import TaskError
 from capgym.evaluate.forward import ExampleScore, score_built
 from capgym.evaluate.stats import summarise
 from capgym.evaluate.uniformity import COLUMNS as SLICE_COLUMNS
 from capgym.evaluate.uniformity import slices
-from capgym.score.threads import scoring_threads
+from capgym.score.threads import scoring_threads, torch_threads
 from capgym.store.schema import RESULTS
 from capgym.tasks.build import BuiltExample, build_examples
 from capgym.tasks.task import Task
@@ -118,12 +117,8 @@ def _score(model: Any, built: list[BuiltExample], settings: EvalSettings) -> lis
     threads = cpu_threads(model, settings)
     if threads is None:
         return score_built(model, built, settings.batch_tokens)
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return score_built(model, built, settings.batch_tokens)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _error_lines(errors: list[TaskError], model_name: str) -> list[str]:
