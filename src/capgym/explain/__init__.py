@@ -7,7 +7,7 @@ simple explainers account for, and what is left (the residue)?
   which the atlas reads; :func:`coverage_report` does only that step.
 * :func:`explain_tokens` evaluates the explainers (:data:`EXPLAINERS`) on in-memory
   scores; :class:`NgramReference` holds the reference n-gram statistics.
-* :func:`story_heatmap`: one story's tokens as a :mod:`capgym.view` token view (probability
+* :func:`story_heatmap`: one story's tokens as a :mod:`capgym.render` token view (probability
   colours, capability underlines, hover with rank, entropy and top-k).
 
 >>> EXPLAINERS

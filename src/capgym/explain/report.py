@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from capgym.explain.html import example_views, frame_html, frame_view, page_head, run_stories
+from capgym.render.data import StoryData
 from capgym.store import RunStore
-from capgym.view.data import StoryData
 
 
 @dataclass(frozen=True, eq=False)

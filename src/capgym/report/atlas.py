@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from capgym.errors import UsageError
+from capgym.render.tokens import assets_html, palette_for
 from capgym.report.cards import cards
 from capgym.report.context import Ctx
 from capgym.report.diffs import diffs
@@ -31,7 +32,6 @@ from capgym.report.matrix import matrix
 from capgym.report.overview import overview, stories
 from capgym.report.residue import residue
 from capgym.store import RunStore, open_run
-from capgym.view.tokens import assets_html, palette_for
 
 SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,

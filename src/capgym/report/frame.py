@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from capgym.render.data import StoryData, has_table
 from capgym.store import RunStore
-from capgym.view.data import StoryData, has_table
 
 COMPLETION = "word-completion"  # its tags measure the pieces after a word's first
 

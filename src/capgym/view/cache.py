@@ -12,7 +12,7 @@ Relations (all prefixed ``x_``): ``x_stories``, ``x_scores`` (plus ``prob``, the
 rule of :mod:`capgym.explain.coverage`), ``x_tags``, ``x_explains``, ``x_pos_caps``
 (positions a capability tag covers), ``x_vocab``, ``x_story_stats``,
 ``x_models``.  ``scores``, ``stories``, ``tags`` and ``vocab`` are aliases, so
-:class:`capgym.view.data.StoryData` works on it unchanged.
+:class:`capgym.render.data.StoryData` works on it unchanged.
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run
