@@ -11,7 +11,7 @@ shards the same work across Ray workers and writes the same rows.
 from __future__ import annotations
 
 from capgym._callable import make_callable
-from capgym.score.batches import batch_plan
+from capgym.models.batching import batch_plan
 from capgym.score.engine import (
     Scorer,
     ScoreSet,

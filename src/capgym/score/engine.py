@@ -32,13 +32,14 @@ import torch
 from capgym.corpus import Corpus
 from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
+from capgym.models.batching import batch_plan
+from capgym.models.threads import scoring_threads, torch_threads
 from capgym.progress import task_progress
 from capgym.score.allocator import reuse_large_allocations
-from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, make_batch
+from capgym.score.batches import Batch, EncodedChunk, encode_chunk, make_batch
 from capgym.score.metrics import token_metrics
 from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
-from capgym.score.threads import scoring_threads, torch_threads
 from capgym.store import RunStore, open_run, schema
 from capgym.store.run import slug, write_parquet_atomic
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from capgym.corpus import Corpus
+from capgym.models.threads import scoring_threads
 from capgym.score.engine import (
     Scorer,
     ScoreSet,
@@ -44,7 +45,6 @@ from capgym.score.engine import (
     prepare_score_set,
     remove_stale_temporaries,
 )
-from capgym.score.threads import scoring_threads
 from capgym.store import RunStore, open_run
 from capgym.store.run import write_parquet_atomic
 
