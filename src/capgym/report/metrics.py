@@ -88,8 +88,7 @@ def coverage(f: Frame) -> pd.DataFrame:
             return pd.DataFrame(columns=COVERAGE_COLS)
         df = f.df("SELECT * FROM coverage ORDER BY model, idx")
         df["corpora"] = [sorted(str(c) for c in cs) for cs in df["corpora"]]
-        stamps = df.groupby("model", sort=False).first()
-        ok = {m: is_current(f.run, str(m), r.corpora, str(r.stamp)) for m, r in stamps.iterrows()}
+        ok = {m: is_current(f.run, str(m)) for m in df["model"].unique()}
         df["current"] = df["model"].map(ok).astype(bool)
         order = {m: i for i, m in enumerate(f.model_names)}
         df["_o"] = df["model"].map(order).fillna(len(order))

@@ -1,4 +1,9 @@
-"""The run store: one folder of Parquet tables, queried with DuckDB.
+"""The run store: one folder of Parquet tables, queried with DuckDB; the stages' contract.
+
+Every table is declared in :mod:`capgym.store.schema`; a stage writes one with
+:meth:`RunStore.write_table` (stamped with what it was computed from), asks
+:meth:`RunStore.is_fresh` before recomputing it and reads it back with
+:meth:`RunStore.read_table` or SQL (:meth:`RunStore.sql`, read-only by default).
 
 >>> import tempfile
 >>> run = open_run(tempfile.mkdtemp())
