@@ -172,11 +172,15 @@ def sql_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     max_rows: int = typer.Option(50, "--max-rows", help="Rows shown in table format."),
+    write: bool = typer.Option(
+        False, "--write", help="Allow statements that write files (COPY ... TO, EXPORT)."
+    ),
 ) -> None:
-    """Query the run store (views: stories, scores, tags, results, models, ...)."""
+    """Query the run store (views: stories, scores, tags, results, models, ...); read-only
+    unless --write."""
     from capgym.store import open_run
 
-    df = open_run(out, create=False).sql(query)
+    df = open_run(out, create=False, sql_writes=write).sql(query)
     if fmt == "csv":
         print(df.to_csv(index=False), end="")
     elif fmt == "json":
