@@ -12,6 +12,7 @@ from rich.table import Table
 
 from capgym.cli.app import DEFAULT_OUT, app, split_list
 from capgym.errors import UsageError
+from capgym.store.confident import CONFIDENT
 
 console = Console()
 
@@ -149,7 +150,7 @@ def _print_summary(out: Path) -> None:
     corpora = df.corpus.unique().tolist()
     one = len(corpora) == 1
     title = f"per-model summary on {corpora[0]}" if one else "per-model summary"
-    t = Table(title=title, caption="confident = correct (rank 0) with p >= 0.5")
+    t = Table(title=title, caption=f"confident = correct (rank 0) with p >= {CONFIDENT}")
     cols = ["model", "corpus", "stories", "tokens", "NLL/token", "NLL/char", "confident"]
     for col in cols[:1] + cols[2 if one else 1 :]:
         t.add_column(col, justify="left" if col in ("model", "corpus") else "right")

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from capgym.errors import UsageError
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, words_frame
-from capgym.explain.coverage import CONFIDENT, COVERS_SQL, build_confident, build_hits, shares
+from capgym.explain.coverage import COVERS_SQL, build_confident, build_hits, shares
 from capgym.explain.explainers import EXPLAINS
 from capgym.explain.html import frame_view, story_data
 from capgym.explain.ngrams import NgramReference
@@ -33,6 +33,7 @@ from capgym.explain.store import check_scored, ensure_explains, ensure_tags, sto
 from capgym.explain.tables import write_tables
 from capgym.render import TokenView
 from capgym.store import RunStore, open_run
+from capgym.store.confident import CONFIDENT
 
 if TYPE_CHECKING:
     from capgym.models.base import Tokenizer

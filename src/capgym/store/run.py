@@ -136,6 +136,10 @@ class RunStore:
         """Record facts of a model (the ``models`` view)."""
         self.update_manifest(lambda m: m.setdefault("models", {}).__setitem__(name, info))
 
+    def model_info(self, name: str) -> dict[str, Any]:
+        """The recorded facts of model ``name`` (hashes, source, ...; empty when unknown)."""
+        return dict(self.manifest.get("models", {}).get(name, {}))
+
     # -- stories --------------------------------------------------------------------
     def add_stories(self, corpus_name: str, ids: list[int], texts: list[str]) -> None:
         """Store story texts once per corpus; refuse a changed text under the same id."""

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
-from capgym.explain.coverage import COVERS_SQL
+from capgym.explain import COVERS_SQL, EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
 from capgym.store import RunStore
 
 CACHE_VERSION = 2  # bump when a relation's definition changes
