@@ -1,7 +1,7 @@
 """What a run holds, seen from the report: which tables have rows, the models, helpers.
 
 Every section asks the frame whether its data exists, so a run with only scores gives
-the first page and a full run gives the whole atlas.
+the overview and a full run gives the whole atlas.
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run

@@ -6,6 +6,7 @@ Layout (every file is written atomically, with the umask's permissions)::
     RUN/stories/<corpus>.parquet               the ``stories`` table, text stored once
     RUN/scores/<set key>/part-00000.parquet    ``scores`` rows, one part per chunk of stories
     RUN/tables/<table>/<key>.parquet           any other declared table, one part per key
+    RUN/atlas.html, RUN/.cache/                the report's documents, the explorer's cache
 
 Stages never build these paths: they write a declared table (:mod:`capgym.store.schema`)
 with :meth:`RunStore.write_table`, stamped with what it was computed from, check
@@ -307,7 +308,11 @@ class RunStore:
             out[(model, corpus)] = key
         return out
 
-    # -- caches of later stages -----------------------------------------------------
+    # -- documents and caches of later stages ---------------------------------------
+    def document(self, name: str) -> Path:
+        """``RUN/<name>``: a file a stage writes for people to open (``atlas.html``)."""
+        return self.path / slug(name)
+
     def cache_dir(self) -> Path:
         """``RUN/.cache``: derived files a stage may rebuild at any time (created)."""
         folder = self.path / ".cache"
