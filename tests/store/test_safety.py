@@ -114,3 +114,13 @@ def test_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p
     for d in [p for p in out.rglob("*") if p.is_dir()]:
         assert stat.S_IMODE(d.stat().st_mode) == 0o777 & ~umask, d
+
+
+def test_a_cached_rerun_writes_nothing(tmp_path: Path) -> None:
+    """Scoring again what the run holds touches no file (so it works on a read-only run)."""
+    out, corpus = tmp_path / "run", Corpus.from_texts("toy", TEXTS)
+    score(ToyLM(), corpus, out, ScoreSettings(topk=2), progress=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = score(ToyLM(), corpus, out, ScoreSettings(topk=2), progress=False)
+    assert again.cached
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before

@@ -135,6 +135,8 @@ class RunStore:
 
     def add_model_info(self, name: str, info: dict[str, Any]) -> None:
         """Record facts of a model (the ``models`` view)."""
+        if self.model_info(name) == info:
+            return  # nothing to write: a cached rerun works on a read-only folder
         self.update_manifest(lambda m: m.setdefault("models", {}).__setitem__(name, info))
 
     def model_info(self, name: str) -> dict[str, Any]:
@@ -145,21 +147,29 @@ class RunStore:
     def add_stories(self, corpus_name: str, ids: list[int], texts: list[str]) -> None:
         """Store story texts once per corpus; refuse a changed text under the same id."""
         new = pd.DataFrame({"corpus": corpus_name, "story": ids, "text": texts})
+        if self._new_stories(corpus_name, new) is None:
+            return  # all stored already: nothing to lock or write
         with self.locked():
-            if self.has_part("stories", corpus_name):
-                old = self.read_table("stories", corpus_name)
-                merged = old.merge(new, on=["corpus", "story"], suffixes=("", "_new"))
-                changed = merged[merged.text != merged.text_new]
-                if len(changed):
-                    raise StoreError(
-                        f"corpus '{corpus_name}' story {int(changed.story.iloc[0])} differs from "
-                        f"the text already stored in {self.path}; use another --out or corpus name"
-                    )
-                extra = new[~new.story.isin(old.story)]
-                if extra.empty:
-                    return
-                new = pd.concat([old, extra]).sort_values("story", kind="stable")
-            self.write_table("stories", corpus_name, new)
+            merged = self._new_stories(corpus_name, new)
+            if merged is not None:
+                self.write_table("stories", corpus_name, merged)
+
+    def _new_stories(self, corpus_name: str, new: pd.DataFrame) -> pd.DataFrame | None:
+        """The corpus's stories with ``new`` added, or None when all are stored already."""
+        if not self.has_part("stories", corpus_name):
+            return new
+        old = self.read_table("stories", corpus_name)
+        merged = old.merge(new, on=["corpus", "story"], suffixes=("", "_new"))
+        changed = merged[merged.text != merged.text_new]
+        if len(changed):
+            raise StoreError(
+                f"corpus '{corpus_name}' story {int(changed.story.iloc[0])} differs from "
+                f"the text already stored in {self.path}; use another --out or corpus name"
+            )
+        extra = new[~new.story.isin(old.story)]
+        if extra.empty:
+            return None
+        return pd.concat([old, extra]).sort_values("story", kind="stable")
 
     # -- declared tables ------------------------------------------------------------
     def _part(self, name: str, key: str) -> Path:
@@ -282,6 +292,8 @@ class RunStore:
         """Show score set ``key`` (already registered) in the ``scores`` view again."""
         entry = self.score_set(key)
         pair = _pair(entry["model"], entry["corpus"])
+        if self.manifest.get("current", {}).get(pair) == key:
+            return
         self.update_manifest(lambda m: m.setdefault("current", {}).__setitem__(pair, key))
 
     def finish_score_set(self, key: str, n_rows: int | None = None) -> int:
