@@ -188,7 +188,7 @@ class RunStore:
         t = schema.table(name)
         if t.layout != "parts":
             raise StoreError(f"table '{name}' is not written with write_table ({t.layout})")
-        table = conform(t, data)
+        table = t.conform(data)
         meta = dict(table.schema.metadata or {})
         meta[STAMP_KEY] = json.dumps({"key": key, "stamp": stamp}, sort_keys=True).encode()
         path = self._part(name, key)
@@ -259,7 +259,7 @@ class RunStore:
     def write_score_part(self, key: str, chunk: int, table: pa.Table) -> Path:
         """Write chunk ``chunk`` of score set ``key`` atomically (``scores`` columns)."""
         path = self.score_part_path(key, chunk)
-        write_parquet_atomic(conform(schema.table("scores"), table), path)
+        write_parquet_atomic(schema.table("scores").conform(table), path)
         return path
 
     def score_parts(self, key: str) -> list[Path]:
@@ -388,38 +388,6 @@ class RunStore:
             raise StoreError(f"query failed: {msg}") from None
         finally:
             con.close()
-
-
-def conform(t: schema.Table, data: pd.DataFrame | pa.Table) -> pa.Table:
-    """``data`` as an Arrow table of declared table ``t``: strict tables get exactly their
-    columns, in order; open ones their declared columns typed and the others kept."""
-    names = list(data.columns) if isinstance(data, pd.DataFrame) else data.column_names
-    declared = t.schema.names
-    missing = [c for c in declared if c not in names]
-    extra = [c for c in names if c not in declared]
-    if t.strict and (missing or extra):
-        what = "; ".join(
-            f"{label} {', '.join(cols)}"
-            for label, cols in (("missing", missing), ("unexpected", extra))
-            if cols
-        )
-        raise StoreError(f"table '{t.name}' does not match its declared columns ({what})")
-    try:
-        if t.strict:
-            if isinstance(data, pd.DataFrame):
-                return pa.Table.from_pandas(data[declared], schema=t.schema, preserve_index=False)
-            return data.select(declared).cast(t.schema)
-        table = (
-            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-        )
-        for f in t.schema:
-            if f.name in names:
-                i = table.column_names.index(f.name)
-                table = table.set_column(i, f, table.column(i).cast(f.type))
-        return table
-    except (pa.ArrowException, ValueError, TypeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise StoreError(f"table '{t.name}' has columns of the wrong type ({msg})") from None
 
 
 def _pair(model: str, corpus: str) -> str:
