@@ -9,7 +9,7 @@ Names are imported lazily, so the CLI can read :mod:`capgym.store.confident` che
 >>> import tempfile
 >>> from capgym.store import open_run
 >>> run = open_run(tempfile.mkdtemp())
->>> run.sql("SELECT count(*) AS n FROM stories").n[0]
+>>> int(run.sql("SELECT count(*) AS n FROM stories").n[0])
 0
 """
 
