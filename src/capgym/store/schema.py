@@ -49,6 +49,8 @@ class Table:
         """``data`` as an Arrow table of this table: a strict table gets exactly its
         columns, in order; an open one its declared columns typed and the others kept."""
         arrow = isinstance(data, pa.Table)
+        if arrow and data.schema.equals(self.schema):
+            return data  # the common case (score parts): nothing to check or cast
         names = data.column_names if arrow else list(data.columns)
         declared = self.schema.names
         missing = [c for c in declared if c not in names]
