@@ -60,3 +60,10 @@ def test_open_tables_type_declared_columns_and_keep_others(tmp_path: Path) -> No
     back = pa.Table.from_pandas(run.read_table("task_summary", "m__t"))
     assert back.schema.field("accuracy").type == pa.float64()
     assert back.column("new_metric").to_pylist() == [0.5]
+
+
+def test_the_run_lock_is_reentrant(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run")
+    with run.locked(), run.locked():
+        run.add_model_info("m", {"n_params": 1})  # takes the lock again inside
+    assert open_run(tmp_path / "run").model_info("m") == {"n_params": 1}

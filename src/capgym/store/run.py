@@ -59,6 +59,7 @@ class RunStore:
         self.path = Path(path)
         self.sql_writes = sql_writes
         self._thread_lock = threading.RLock()
+        self._file_lock: FileLock | None = None
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a run folder; choose another --out")
         if not self.path.exists():
@@ -76,9 +77,12 @@ class RunStore:
     # -- manifest -------------------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the run's lock (threads of this process and other processes)."""
-        with self._thread_lock, FileLock(self.path / LOCK):
-            yield
+        """Hold the run's lock against other threads and processes (reentrant)."""
+        with self._thread_lock:
+            if self._file_lock is None:
+                self._file_lock = FileLock(self.path / LOCK)
+            with self._file_lock:
+                yield
 
     def _open_manifest(self, create: bool) -> dict[str, Any]:
         p = self.path / MANIFEST
