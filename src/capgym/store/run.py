@@ -7,6 +7,7 @@ Layout (every file is written atomically, with the umask's permissions)::
     RUN/scores/<set key>/part-00000.parquet    ``scores`` rows, one part per chunk of stories
     RUN/tables/<table>/<key>.parquet           any other declared table, one part per key
     RUN/atlas.html, RUN/.cache/                the report's documents, the explorer's cache
+    RUN/.capgym.lock                           locked while the manifest is updated
 
 Stages never build these paths: they write a declared table (:mod:`capgym.store.schema`)
 with :meth:`RunStore.write_table`, stamped with what it was computed from, check
