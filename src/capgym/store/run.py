@@ -232,7 +232,7 @@ class RunStore:
         """Files of every part of table ``name``, sorted."""
         t = schema.TABLES.get(name)
         folder = t.folder if t is not None and t.folder else f"tables/{slug(name)}"
-        return sorted((self.path / folder).glob("*.parquet"))
+        return _parts_in(self.path / folder)
 
     def read_table(self, name: str, key: str | None = None) -> pd.DataFrame:
         """Part ``key`` of table ``name`` (every part when None) as a data frame; a table
@@ -338,7 +338,11 @@ class RunStore:
 
     def fingerprint_files(self) -> list[Path]:
         """The manifest and every Parquet file of the run: what a cache of it depends on."""
-        files = [p for p in self.path.rglob("*.parquet") if ".cache" not in p.parts]
+        files = [
+            p
+            for p in self.path.rglob("*.parquet")
+            if ".cache" not in p.parts and not p.name.startswith(TMP_PREFIX)
+        ]
         return [self.path / MANIFEST, *sorted(files)]
 
     # -- querying -------------------------------------------------------------------
@@ -356,7 +360,7 @@ class RunStore:
         tables = self.path / "tables"
         if tables.is_dir():
             for d in sorted(tables.iterdir()):
-                parts = sorted(d.glob("*.parquet"))
+                parts = _parts_in(d)
                 if parts:
                     v[d.name] = from_files(parts, None)
         for name in ("tags", "results"):  # every run has these, maybe empty
@@ -394,6 +398,12 @@ class RunStore:
             raise StoreError(f"query failed: {msg}") from None
         finally:
             con.close()
+
+
+def _parts_in(folder: Path) -> list[Path]:
+    """The Parquet parts in ``folder``, without half-written ones a killed writer left
+    (pathlib's ``*`` matches their leading dot)."""
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
 
 
 def _pair(model: str, corpus: str) -> str:
