@@ -67,3 +67,12 @@ def test_the_run_lock_is_reentrant(tmp_path: Path) -> None:
     with run.locked(), run.locked():
         run.add_model_info("m", {"n_params": 1})  # takes the lock again inside
     assert open_run(tmp_path / "run").model_info("m") == {"n_params": 1}
+
+
+def test_scores_and_models_read_back_as_their_views(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run")
+    run.add_model_info("m", {"n_params": 7, "architecture": "toy"})
+    assert run.read_table("models")[["model", "n_params"]].values.tolist() == [["m", 7]]
+    assert list(run.read_table("scores").columns) == TABLES["scores"].schema.names
+    with pytest.raises(StoreError, match="no parts by key"):
+        run.read_table("scores", "x")

@@ -238,6 +238,10 @@ class RunStore:
         """Part ``key`` of table ``name`` (every part when None) as a data frame; a table
         without parts gives its declared columns and no rows."""
         t = schema.table(name)
+        if t.layout != "parts":  # scores (current sets) and models (manifest): their views
+            if key is not None:
+                raise StoreError(f"table '{name}' has no parts by key; query it with sql()")
+            return self.sql(f'SELECT * FROM "{name}"')
         if key is not None:
             p = self._part(name, key)
             if not p.exists():
