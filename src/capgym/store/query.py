@@ -7,8 +7,8 @@ so every statement's type is checked before anything runs, and the settings are 
 
 >>> import duckdb
 >>> con = duckdb.connect()
->>> check_read_only(statements(con, "SELECT 1; SELECT 2"))
->>> check_read_only(statements(con, "COPY (SELECT 1) TO 'x.csv'"))
+>>> check_read_only(con, "SELECT 1; SELECT 2")
+>>> check_read_only(con, "COPY (SELECT 1) TO 'x.csv'")
 Traceback (most recent call last):
 ...
 capgym.errors.StoreError: the run store is opened read-only and this query writes (COPY); pass --write to `capgym sql` (open_run(..., sql_writes=True)) to allow it
@@ -26,21 +26,13 @@ from capgym.errors import StoreError
 READING = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
-def statements(con: duckdb.DuckDBPyConnection, query: str) -> list[duckdb.Statement]:
-    """The parsed statements of ``query``; a one-line :class:`StoreError` when it does not
-    parse or holds none."""
+def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Raise a one-line :class:`StoreError` if any statement of ``query`` is not a read."""
     try:
-        parsed = con.extract_statements(query)
+        statements = con.extract_statements(query)
     except duckdb.Error as e:
         raise StoreError(f"query failed: {str(e).splitlines()[0]}") from None
-    if not parsed:
-        raise StoreError("the query is empty; e.g. SELECT model, count(*) FROM scores GROUP BY 1")
-    return parsed
-
-
-def check_read_only(parsed: list[duckdb.Statement]) -> None:
-    """Raise a one-line :class:`StoreError` if any statement is not a read."""
-    for s in parsed:
+    for s in statements:
         if s.type not in READING:
             raise StoreError(
                 f"the run store is opened read-only and this query writes ({s.type.name}); "

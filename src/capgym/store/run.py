@@ -45,7 +45,7 @@ from filelock import FileLock
 from capgym.errors import StoreError
 from capgym.store import schema
 from capgym.store.files import TMP_PREFIX, digest, slug, write_json_atomic, write_parquet_atomic
-from capgym.store.query import check_read_only, from_files, models_sql, statements
+from capgym.store.query import check_read_only, from_files, models_sql
 
 MANIFEST = "capgym.json"
 LOCK = ".capgym.lock"  # held while the manifest (or a merged table) is read, changed, written
@@ -392,9 +392,8 @@ class RunStore:
         """
         con = self.connect()
         try:
-            parsed = statements(con, query)
             if not self.sql_writes:
-                check_read_only(parsed)
+                check_read_only(con, query)
                 con.execute("SET lock_configuration = true")
             return con.execute(query, params or []).df()
         except duckdb.Error as e:
