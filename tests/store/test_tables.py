@@ -76,3 +76,10 @@ def test_scores_and_models_read_back_as_their_views(tmp_path: Path) -> None:
     assert list(run.read_table("scores").columns) == TABLES["scores"].schema.names
     with pytest.raises(StoreError, match="no parts by key"):
         run.read_table("scores", "x")
+
+
+def test_a_foreign_folder_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not empty and not a capgym run folder"):
+        open_run(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -93,17 +93,21 @@ class RunStore:
             if self._foreign_files():
                 raise StoreError(f"{self.path} is not a capgym run folder (no {MANIFEST})")
             return _new_manifest()
+        self._refuse_foreign()  # before the lock file is created in someone else's folder
         with self.locked():  # another writer may be creating it right now
             if p.exists():
                 return self._read_manifest()
-            if self._foreign_files():
-                raise StoreError(
-                    f"{self.path} is not empty and not a capgym run folder; "
-                    "choose an empty or new --out"
-                )
+            self._refuse_foreign()
             m = _new_manifest()
             write_json_atomic(m, p)
             return m
+
+    def _refuse_foreign(self) -> None:
+        if self._foreign_files():
+            raise StoreError(
+                f"{self.path} is not empty and not a capgym run folder; "
+                "choose an empty or new --out"
+            )
 
     def _foreign_files(self) -> bool:
         return any(
