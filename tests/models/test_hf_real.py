@@ -38,7 +38,7 @@ def test_conventions_come_from_the_model_itself(lm) -> None:
     assert lm.vocab_size == 2048 and lm.context_len == 512
     assert lm.n_params == 656_000
     assert lm.info.architecture == "HF llama"
-    assert "2 layers" in lm.info.extra["details"]
+    assert "layers 2" in lm.info.extra["details"]
 
 
 def test_scores_equal_a_plain_transformers_loop(lm, folder, validation, tmp_path) -> None:

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -32,25 +33,45 @@ def _fmt(v: object) -> str:
 
 
 @app.command("models")
-def models_cmd() -> None:
-    """List named models with parameter counts and where each comes from."""
-    import pandas as pd
+def models_cmd(
+    name: str = typer.Argument(None, help="One model name or path: show all its details."),
+    long: bool = typer.Option(False, "--long", "-l", help="Tokenizer, shape and full source."),
+) -> None:
+    """List named models, one line each (parameters, architecture, where from)."""
+    from capgym.models.registry import find_entry, list_models
 
-    from capgym.models import list_models
-
-    rows = [
-        {
-            "name": e.name,
-            "params": f"{e.n_params:,}" if e.n_params else "?",
-            "architecture": e.architecture,
-            "tokenizer": e.tokenizer,
-            "source": e.source,
-        }
-        for e in list_models()
-    ]
-    t = _table(pd.DataFrame(rows), "capgym models")
-    t.columns[0].no_wrap = True  # names must stay copyable
+    if name is not None:
+        e = find_entry(name)
+        for key, value in [
+            ("name", e.name),
+            ("parameters", f"{e.n_params:,}" if e.n_params else "?"),
+            ("architecture", e.architecture),
+            ("details", e.details or "-"),
+            ("tokenizer", e.tokenizer),
+            ("source", e.source),
+        ]:
+            console.print(f"{key:>12}  {value}", highlight=False, soft_wrap=True)
+        return
+    entries = list_models()
+    t = Table(title="capgym models", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, justify in [("name", "left"), ("params", "right"), ("architecture", "left")]:
+        t.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    t.add_column("tokenizer" if long else "from", no_wrap=not long)
+    if long:
+        t.add_column("details")
+        t.add_column("source", overflow="fold")
+    for e in entries:
+        params = f"{e.n_params:,}" if e.n_params else "?"
+        if long:
+            t.add_row(e.name, params, e.architecture, e.tokenizer, e.details, e.source)
+        else:
+            t.add_row(e.name, params, e.architecture, e.source.split(":", 1)[0])
     console.print(t)
+    broken = [e for e in entries if e.architecture == "unreadable"]
+    for e in broken:
+        console.print(f"[yellow]warning[/]: {e.name} is unreadable: {e.details}", highlight=False)
+    if not long:
+        console.print("details: capgym models --long, or capgym models NAME", style="dim")
 
 
 @app.command("corpora")

@@ -196,20 +196,20 @@ def arch_details(cfg: Any) -> str:
     >>> from transformers import LlamaConfig
     >>> arch_details(LlamaConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=8,
     ...     num_key_value_heads=4, intermediate_size=384, max_position_embeddings=512))
-    'hidden 128, 2 layers, 8 heads, 4 kv-heads, intermediate 384, 512 positions'
+    'hidden 128, layers 2, heads 8, kv-heads 4, intermediate 384, positions 512'
     """
     keys = [
         ("hidden {}", ("hidden_size", "n_embd", "d_model")),
-        ("{} layers", ("num_hidden_layers", "num_layers", "n_layer")),
-        ("{} heads", ("num_attention_heads", "num_heads", "n_head")),
-        ("{} kv-heads", ("num_key_value_heads",)),
+        ("layers {}", ("num_hidden_layers", "num_layers", "n_layer")),
+        ("heads {}", ("num_attention_heads", "num_heads", "n_head")),
+        ("kv-heads {}", ("num_key_value_heads",)),
         ("intermediate {}", ("intermediate_size", "n_inner")),
-        ("{} positions", ("max_position_embeddings", "n_positions")),
+        ("positions {}", ("max_position_embeddings", "n_positions")),
     ]
     parts = []
     for fmt, names in keys:
         value = next((getattr(cfg, n) for n in names if getattr(cfg, n, None) is not None), None)
-        if value is not None and not (fmt.startswith("{} kv") and value == cfg.num_attention_heads):
+        if value is not None and not (fmt.startswith("kv") and value == cfg.num_attention_heads):
             parts.append(fmt.format(value))
     return ", ".join(parts)
 
@@ -355,8 +355,12 @@ def load_hf(
     name: str | None = None,
     tokenizer: str | Path | None = None,
     device: str = "cpu",
+    origin: str | None = None,
 ) -> HFLM:
     """Load a causal LM by Hub id or local folder; offline and missing -> AssetNotFound.
+
+    ``origin`` is what the model's ``source`` says (default: ``source`` itself).  A
+    local folder that does not load is a :class:`CheckpointError` naming the cause.
 
     >>> load_hf("roneneldan/TinyStories-1M").context_len  # doctest: +SKIP
     512
@@ -371,13 +375,20 @@ def load_hf(
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=torch.float32, attn_implementation="eager", **kwargs
         )
-    except (OSError, ValueError) as err:
-        where = "the folder" if local else "the local Hugging Face cache (offline)"
-        if not local and not hub_offline():
+    except (OSError, ValueError, KeyError) as err:
+        if local:
+            cause = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise CheckpointError(
+                f"model folder {source} could not be loaded ({cause}); check its config.json, "
+                "weights and tokenizer files"
+            ) from err
+        where = "the local Hugging Face cache (offline)"
+        if not hub_offline():
             where = "the Hub or the local cache"
         raise AssetNotFound(
-            f"model {source!r} could not be loaded from {where}; it needs internet access "
-            "or a local path (pass a folder, or set CAPGYM_ASSETS)"
+            f"model {source!r} is not a local path and could not be loaded from {where}; "
+            "it needs internet access, or pass a folder (or set CAPGYM_ASSETS)"
         ) from err
-    lm = wrap(model, tok, name=name or source, source=source, roneneldan=is_roneneldan(source))
+    roneneldan = is_roneneldan(source)
+    lm = wrap(model, tok, name=name or source, source=origin or source, roneneldan=roneneldan)
     return lm.to(device) if device != "cpu" else lm
