@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from capgym.cli.app import DEFAULT_OUT, app, split_list
-from capgym.errors import UsageError
+from capgym.errors import ModelsFailed, UsageError
 
 console = Console()
 
@@ -243,7 +243,7 @@ def run_cmd(
 
     t0 = time.perf_counter()
     names = split_list(models) or default_suite()
-    path = run_main(
+    done = run_main(
         names,
         corpus,
         out,
@@ -256,5 +256,12 @@ def run_cmd(
         mined=mined,
     )
     _print_summary(out)
-    console.print(f"report: {path}")
+    console.print(f"report: {done.report}")
     console.print(f"done in {time.perf_counter() - t0:.1f}s; explore with `capgym view {out}`")
+    if done.failed:
+        for name, why in done.failed.items():
+            console.print(f"[red]failed[/] {name}: {why}", highlight=False, soft_wrap=True)
+        rest = "the others are in the report" if len(done.failed) < len(names) else "none finished"
+        raise ModelsFailed(
+            f"{len(done.failed)} of {len(names)} models failed ({', '.join(done.failed)}); {rest}"
+        )
