@@ -134,8 +134,7 @@ def run_main(
 def _record_failures(run, failed: dict[str, dict[str, str]]) -> None:  # type: ignore[no-untyped-def]
     """Keep this job's failures in the manifest (the atlas shows them); clear old ones."""
     if failed or run.manifest.get(FAILED_KEY):
-        run.manifest[FAILED_KEY] = failed
-        run.save_manifest()
+        run.update_manifest(lambda m: m.__setitem__(FAILED_KEY, failed))
 
 
 def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
