@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, 
 from capgym.score.metrics import token_metrics
 from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
-from capgym.score.threads import scoring_threads, torch_threads
+from capgym.score.threads import MapFn, batch_workers, scoring_threads, serial_map, torch_threads
 from capgym.store import RunStore, open_run, schema
 from capgym.store.run import slug, write_parquet_atomic
 
@@ -148,11 +149,11 @@ class Scorer:
         """Tokenise a chunk (thread-safe; the engine runs it ahead in a thread)."""
         return encode_chunk(self.model, ids, texts)
 
-    def compute(self, chunk: EncodedChunk) -> dict[str, np.ndarray]:
-        """Per-position columns of a chunk, in batch order (see :mod:`capgym.score.table`)."""
-        parts = [
-            self._score_batch(make_batch(chunk, b)) for b in batch_plan(chunk.lengths, self.budget)
-        ]
+    def compute(self, chunk: EncodedChunk, run: MapFn = serial_map) -> dict[str, np.ndarray]:
+        """Per-position columns of a chunk, in batch order (see :mod:`capgym.score.table`);
+        ``run`` maps batches to columns (:func:`~capgym.score.threads.batch_workers`)."""
+        plan = batch_plan(chunk.lengths, self.budget)
+        parts = run(lambda b: self._score_batch(make_batch(chunk, b)), plan)
         if not parts:
             k = self.settings.topk
             empty = {c: np.zeros(0, np.int64) for c in COLUMNS}
@@ -329,9 +330,10 @@ def score(
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
     interrupted one resumes from its last finished part, with the torch thread count it
-    started with (another count is refused: :func:`check_threads`).  Runs with one torch
-    thread per physical core, or ``CAPGYM_THREADS`` (restored afterwards), with large freed
-    blocks kept for reuse (:mod:`capgym.score.allocator`).
+    started with (another count is refused: :func:`check_threads`).  Runs batches on one
+    worker thread per physical core, or ``CAPGYM_THREADS``, each with one torch thread
+    (:func:`~capgym.score.threads.batch_workers`; torch's count is restored afterwards),
+    with large freed blocks kept for reuse (:mod:`capgym.score.allocator`).
 
     Example (needs ``CAPGYM_ASSETS``)::
 
@@ -352,10 +354,22 @@ def score(
     done = len(corpus) - sum(len(c[1]) for c in todo)
     scorer = Scorer(model, name, corpus.name, settings)
     bar = task_progress(f"score {name}", len(corpus), progress, done)
-    with bar as advance, torch_threads(threads), reuse_large_allocations():
-        _pipeline(scorer, todo, lambda c: part_path(run, key, c), advance)
+    with bar as advance, _workers(model, threads) as run_batches, reuse_large_allocations():
+        _pipeline(scorer, todo, lambda c: part_path(run, key, c), advance, run_batches)
     n = finish_score_set(run, key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)
+
+
+@contextmanager
+def _workers(model: LanguageModel, threads: int) -> Iterator[MapFn]:
+    """Batch workers with one torch thread each on CPU (:func:`batch_workers`); on a
+    GPU, batches in turn with ``threads`` torch threads."""
+    if model.device.type == "cpu":
+        with batch_workers(threads) as run:
+            yield run
+    else:
+        with torch_threads(threads):
+            yield serial_map
 
 
 def _pipeline(
@@ -363,6 +377,7 @@ def _pipeline(
     todo: list[tuple[int, list[int], list[str]]],
     path_of: Callable[[int], Path],
     advance: Callable[[int], None],
+    run_batches: MapFn = serial_map,
 ) -> None:
     """Encode chunk i+1 and write chunk i-1 while chunk i runs on the model."""
     with ThreadPoolExecutor(1) as encoder, ThreadPoolExecutor(1) as writer:
@@ -372,7 +387,7 @@ def _pipeline(
             chunk = ahead.result() if ahead else scorer.encode(ids, texts)
             if i + 1 < len(todo):
                 ahead = encoder.submit(scorer.encode, *todo[i + 1][1:])
-            cols = scorer.compute(chunk)
+            cols = scorer.compute(chunk, run_batches)
             if written:
                 written.result()  # at most one table waits in memory
             written = writer.submit(_write, scorer, chunk, cols, path_of(c))
