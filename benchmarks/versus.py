@@ -2,13 +2,15 @@
 
     python -m benchmarks.versus stories260K --stories 200 [--naive 10] [--repeats 3]
 
-For one model: ``capgym.score`` end to end (tokenise, forward, metrics, Parquet), the
-competent loop (:mod:`benchmarks.competent`: sorted padded batches of 8, one
-``log_softmax``, metrics in torch) and the naive notebook loop (:mod:`benchmarks.naive`)
-run on the same stories, with the same torch threads (one per physical core, or
-``--threads``), interleaved run by run; the best wall time of each is kept, so a burst
-of load from other jobs hits all of them alike.  Prints one JSON line with tokens/s and
-the ratios, and the load average before and after.
+For one model: ``capgym.score`` end to end (tokenise, forward, metrics, Parquet) and
+the competent loop (:mod:`benchmarks.competent`: sorted padded batches of 8, one
+``log_softmax``, metrics in torch) on the same stories with the same model forward,
+interleaved run by run, best of ``--repeats``, in two conditions: one torch thread
+(tokens per CPU-second of this process: other jobs on the machine barely move it) and
+one thread per physical core (tokens per wall second: capgym's batch workers against
+the loop's OpenMP threads, as seen at that moment).  The naive notebook loop
+(:mod:`benchmarks.naive`) runs once on ``--naive`` stories with one thread.  Prints one
+JSON line with tokens/s, the ratios and the load average at start, middle and end.
 """
 
 from __future__ import annotations
@@ -41,45 +43,42 @@ def _timed(fn: Any) -> tuple[float, float, Any]:
 def compare(
     model_name: str, stories: int, naive_stories: int, repeats: int, threads: int
 ) -> dict[str, Any]:
-    """Best-of-``repeats`` tokens/s of capgym, the competent and the naive loop."""
-    os.environ["CAPGYM_THREADS"] = str(threads)
-    torch.set_num_threads(threads)
+    """Best-of-``repeats`` tokens/s of capgym, the competent and the naive loop.
+
+    Two conditions, interleaved: one thread (tokens per CPU-second of this process,
+    robust to other jobs) and ``threads`` threads (tokens per wall second).
+    """
     model = load_model(model_name)
     corpus = load_corpus(CORPUS).head(stories)
     texts = corpus.texts
-    load0 = os.getloadavg()[0]
-    cap, comp = [], []
-    n_rows = n_comp = 0
-    competent_score(model, texts[: min(16, stories)])  # warm up both paths once
+    out: dict[str, Any] = {"model": model_name, "stories": stories, "threads": threads}
+    out["load_1min"] = [os.getloadavg()[0]]
+    best: dict[str, float] = {}
+    n_rows = 0
     for _ in range(repeats):
-        w, c, s = _timed(lambda: score(model, corpus, tempfile.mkdtemp(), progress=False))
-        cap.append((w, c))
-        n_rows = s.n_rows
-        w, c, out = _timed(lambda: competent_score(model, texts))
-        comp.append((w, c))
-        n_comp = len(out["rank"])
-    assert n_comp == n_rows, (n_comp, n_rows)
-    naive = None
+        for n in (1, threads):
+            os.environ["CAPGYM_THREADS"] = str(n)
+            torch.set_num_threads(n)
+            clock = 1 if n == 1 else 0  # CPU-s with one thread, wall with all
+            t = _timed(lambda: score(model, corpus, tempfile.mkdtemp(), progress=False))
+            n_rows = t[2].n_rows
+            best[f"capgym_{n}"] = min(best.get(f"capgym_{n}", 1e9), t[clock])
+            t = _timed(lambda: competent_score(model, texts))
+            assert len(t[2]["rank"]) == n_rows, (len(t[2]["rank"]), n_rows)
+            best[f"competent_{n}"] = min(best.get(f"competent_{n}", 1e9), t[clock])
+    out["load_1min"].append(os.getloadavg()[0])
+    out["tokens"] = n_rows
+    for n, unit in ((1, "cpu"), (threads, "wall")):
+        out[f"capgym_tok_{unit}_s"] = n_rows / best[f"capgym_{n}"]
+        out[f"competent_tok_{unit}_s"] = n_rows / best[f"competent_{n}"]
+        out[f"capgym_vs_competent_{unit}"] = best[f"competent_{n}"] / best[f"capgym_{n}"]
     if naive_stories:
-        w, c, rows = _timed(lambda: naive_score(model, texts[:naive_stories]))
-        naive = len(rows) / w
-    cap_w, comp_w = min(w for w, _ in cap), min(w for w, _ in comp)
-    return {
-        "model": model_name,
-        "stories": stories,
-        "tokens": n_rows,
-        "threads": threads,
-        "capgym_tok_s": n_rows / cap_w,
-        "competent_tok_s": n_rows / comp_w,
-        "naive_tok_s": naive,
-        "capgym_vs_competent": comp_w / cap_w,
-        "capgym_vs_naive": (n_rows / cap_w) / naive if naive else None,
-        "capgym_wall_s": [round(w, 3) for w, _ in cap],
-        "competent_wall_s": [round(w, 3) for w, _ in comp],
-        "capgym_cpu_s": [round(c, 3) for _, c in cap],
-        "competent_cpu_s": [round(c, 3) for _, c in comp],
-        "load_1min": [load0, os.getloadavg()[0]],
-    }
+        torch.set_num_threads(1)
+        _, c, rows = _timed(lambda: naive_score(model, texts[:naive_stories]))
+        out["naive_tok_cpu_s"] = len(rows) / c
+        out["capgym_vs_naive_cpu"] = out["capgym_tok_cpu_s"] / out["naive_tok_cpu_s"]
+    out["load_1min"].append(os.getloadavg()[0])
+    return out
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from benchmarks.competent import competent_score
 from benchmarks.gpu import compare
 from benchmarks.naive import naive_score
 from benchmarks.roofline import matmul_parts
@@ -27,6 +28,18 @@ def test_naive_baseline_scores_the_same_rows_as_capgym(tmp_path) -> None:
     np.testing.assert_allclose(got.logprob, ref.logprob, atol=1e-5)
     np.testing.assert_allclose(got.entropy, ref.entropy, atol=1e-4)
     assert [list(x) for x in got.topk_ids] == ref.topk_ids.tolist()
+
+
+def test_competent_loop_scores_the_same_tokens_as_capgym(tmp_path) -> None:
+    model = ToyLM()
+    score(model, Corpus.from_texts("toy", TEXTS), tmp_path, ScoreSettings(topk=5), progress=False)
+    got = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, logprob, pos")
+    ref = competent_score(model, TEXTS, k=5)
+    order = np.lexsort((ref["logprob"].numpy(), ref["story"].numpy()))
+    assert got.story.tolist() == ref["story"].numpy()[order].tolist()
+    np.testing.assert_allclose(got.logprob, ref["logprob"].numpy()[order], atol=1e-5)
+    np.testing.assert_allclose(got.entropy, ref["entropy"].numpy()[order], atol=1e-4)
+    assert sorted(got["rank"]) == sorted(ref["rank"].tolist())
 
 
 def test_roofline_counts_every_projection() -> None:
