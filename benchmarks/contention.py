@@ -30,8 +30,8 @@ import torch
 from benchmarks.competent import competent_score
 from capgym.corpus import load_corpus
 from capgym.models import load_model
+from capgym.models.threads import physical_cores, serial_map, torch_threads
 from capgym.score import engine, score
-from capgym.score.threads import physical_cores, serial_map, torch_threads
 
 CORPUS = "tinystories-validation-0-999"
 COMPETITORS = {

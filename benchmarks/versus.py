@@ -28,8 +28,8 @@ from benchmarks.competent import competent_score
 from benchmarks.naive import naive_score
 from capgym.corpus import load_corpus
 from capgym.models import load_model
+from capgym.models.threads import physical_cores
 from capgym.score import score
-from capgym.score.threads import physical_cores
 
 CORPUS = "tinystories-validation-0-999"
 
