@@ -64,3 +64,16 @@ def test_gpu_agreement_of_identical_columns_is_total() -> None:
     cols = {"rank": np.array([0, 3]), "topk_ids": np.array([[1], [2]]),
             "logprob": np.array([-0.1, -2.0])}  # fmt: skip
     assert compare(cols, cols)["rank_agreement"] == 1.0
+
+
+def test_report_renders_the_competent_and_contention_tables() -> None:
+    from benchmarks.report import contention_section, versus_section
+
+    r = {"model": "m", "tokens": 10, "capgym_tok_cpu_s": 2.0, "competent_tok_cpu_s": 1.0,
+         "capgym_vs_competent_cpu": 2.0, "capgym_tok_wall_s": 3.0, "competent_tok_wall_s": 1.0,
+         "capgym_vs_competent_wall": 3.0, "load_1min": [1.0, 2.0]}  # fmt: skip
+    assert "**2.00x**" in "\n".join(versus_section([r, {"model": "x", "error": ["boom"]}]))
+    e = {"quiet_tok_s": 2.0, "loaded_tok_s": 1.0, "kept": 0.5}
+    c = {"model": "m", "competitor": "busy", "capgym": e, "capgym_openmp": e, "competent": e,
+         "load_1min": [1.0]}  # fmt: skip
+    assert "**0.50**" in "\n".join(contention_section([c]))

@@ -42,7 +42,7 @@ from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
 from capgym.store import RunStore, open_run, schema
 
-ALGORITHM_VERSION = 2  # bump when the scoring maths or row layout changes
+ALGORITHM_VERSION = 3  # bump when the scoring maths or row layout changes
 
 
 @dataclass(frozen=True)
@@ -277,10 +277,11 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
     """Refuse to add parts computed with ``threads`` torch threads to a started score set
     whose parts were computed with another count.
 
-    Rows depend on the thread count in the last float32 bits: an element-wise kernel
-    (``silu``) computes the last elements of each thread's range, when fewer than a
-    vector, on another path, and where the ranges end depends on the count.  A set
-    computed with one count equals an uninterrupted run; a finished set is reused
+    Rows computed with several torch threads per batch depend on the count in the last
+    float32 bits: an element-wise kernel (``silu``) computes the last elements of each
+    thread's range, when fewer than a vector, on another path.  On CPUs every batch now
+    runs with one torch thread (batch workers), so rows no longer depend on the count
+    (tested); the guard is kept as a conservative check.  A finished set is reused
     whatever the count.
     """
     entry = run.score_set(key)
@@ -289,8 +290,8 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
         return
     if run.score_parts(key):
         raise UsageError(
-            f"score set {key} ({entry.get('model')}) was started with {started} torch threads "
-            f"and rows depend on the count: resume it with CAPGYM_THREADS={started}, "
+            f"score set {key} ({entry.get('model')}) was started with {started} threads: "
+            f"resume it with CAPGYM_THREADS={started}, "
             f"or delete {run.score_set_dir(key)} to rescore it with {threads}"
         )
 
