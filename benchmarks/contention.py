@@ -99,7 +99,7 @@ def measure(model_name: str, stories: int, repeats: int, kind: str, threads: int
                 best[f"{name}_loaded"] = min(best.get(f"{name}_loaded", 1e9), _wall(fn))
         load.append(os.getloadavg()[0])
     out: dict[str, Any] = {"model": model_name, "stories": stories, "tokens": tokens}
-    out |= {"threads": threads, "competitor": kind, "load_1min": load}
+    out |= {"threads": threads, "competitor": kind, "repeats": repeats, "load_1min": load}
     for name in runs:
         q, ld = best[f"{name}_quiet"], best[f"{name}_loaded"]
         out[name] = {"quiet_tok_s": tokens / q, "loaded_tok_s": tokens / ld, "kept": q / ld}

@@ -166,7 +166,8 @@ def contention_section(rows: list[dict[str, Any]]) -> list[str]:
         "",
         (
             "`benchmarks/contention.py`: each engine without and beside a competitor started by "
-            "the benchmark (interleaved, best of 3, one thread per physical core); kept = "
+            f"the benchmark (interleaved, best of {rows[0].get('repeats', 3) if rows else 3}, "
+            "one thread per physical core); kept = "
             "throughput beside it / without it (0.5 is a fair share with one of two cores "
             "taken).  capgym (OpenMP) = the same engine with each batch split across OpenMP "
             "threads, as before this stop."
