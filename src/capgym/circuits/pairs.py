@@ -1,0 +1,223 @@
+"""Counterfactual (clean, corrupted) pairs declared in a task file, validated per tokenizer.
+
+A task opts in with a ``counterfactual:`` section.  The corrupted prompt is the same
+template rendered with one change, so that the answer changes and little else::
+
+    counterfactual:
+      swap: [name, other]            # exchange the values of two slots, or
+      resample: {slot: name, differ: gender}   # another value differing in an attribute, or
+      prompts: {said-period: "... said, \\"I like this {obj} and"}   # a corrupted template
+      templates: [named, belonged]   # optional: the templates that have pairs
+
+The answer and wrong answer keep their clean values; the metric of both runs is the
+**decision-point logit difference** logit(answer) - logit(wrong) at the first token
+where the two answers differ, teacher-forced along their shared prefix (issue 13).
+
+A pair is *valid* for a tokenizer when the clean and corrupted inputs have the same
+number of tokens and the answers differ at some token; the share of valid pairs is
+reported (:attr:`PairSet.valid_share`).
+
+>>> from capgym.models import load_model
+>>> from capgym.tasks import make
+>>> ps = build_pairs(load_model("stories260K"), make("repeated-name", n=20), limit=8)
+>>> ps.n_valid, ps.clean.shape == ps.corrupt.shape
+(8, True)
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+
+from capgym.errors import TaskError
+from capgym.models.base import LanguageModel
+from capgym.tasks.build import build_example, unk_id_of
+from capgym.tasks.example import Example
+from capgym.tasks.fillers import Fillers, Record
+from capgym.tasks.schema import read_task_file
+from capgym.tasks.task import Task, _templates
+from capgym.tasks.templates import Template, _candidates, expand
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A clean example and its corrupted prompt (strings, before tokenisation)."""
+
+    example_id: str
+    template: str
+    clean: str
+    corrupt: str
+    answer: str
+    wrong: str
+
+
+@dataclass
+class PairSet:
+    """Valid pairs of one task for one model, as right-padded id tensors.
+
+    ``clean[i, :length[i]]`` ends with the decision position; ``answer[i]`` and
+    ``wrong[i]`` are the token ids compared there.
+    """
+
+    task: str
+    model: str
+    pairs: list[Pair]
+    clean: torch.Tensor
+    corrupt: torch.Tensor
+    length: torch.Tensor
+    answer: torch.Tensor
+    wrong: torch.Tensor
+    n_total: int
+    invalid: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def valid_share(self) -> float:
+        return self.n_valid / self.n_total if self.n_total else 0.0
+
+    def subset(self, index: torch.Tensor | list[int]) -> PairSet:
+        idx = torch.as_tensor(index, dtype=torch.long)
+        return replace(self, pairs=[self.pairs[i] for i in idx.tolist()], clean=self.clean[idx],
+                       corrupt=self.corrupt[idx], length=self.length[idx],
+                       answer=self.answer[idx], wrong=self.wrong[idx])  # fmt: skip
+
+
+def logit_diff(logits: torch.Tensor, ps: PairSet, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """logit(answer) - logit(wrong) at each row's decision position, one value per row.
+
+    ``rows[j]`` names the pair of logits row ``j`` (default: row j is pair j).
+    """
+    rows = torch.arange(logits.shape[0]) if rows is None else rows
+    last = ps.length[rows] - 1
+    at = logits[torch.arange(logits.shape[0]), last]
+    return at.gather(1, ps.answer[rows, None])[:, 0] - at.gather(1, ps.wrong[rows, None])[:, 0]
+
+
+def spec_of(task: Task) -> dict[str, Any] | None:
+    """The task file's ``counterfactual:`` section, or None when it has none."""
+    if task.path is None:
+        return None
+    data, _ = read_task_file(task.path)
+    return data.get("counterfactual")
+
+
+def _corrupt_values(
+    spec: dict[str, Any], values: dict[str, Record], t: Template, fillers: Fillers, rng: random.Random
+) -> dict[str, Record] | None:
+    if "swap" in spec:
+        a, b = spec["swap"]
+        if a not in values or b not in values:
+            return None
+        return {**values, a: values[b], b: values[a]}
+    if "resample" in spec:
+        r = spec["resample"]
+        slot, attr = r["slot"], r.get("differ")
+        if slot not in values:
+            return None
+        taken = {v["value"] for v in values.values()}
+        pool = [c for c in _candidates(t.slots[slot], fillers)
+                if c["value"] not in taken and (attr is None or c.get(attr) != values[slot].get(attr))]  # fmt: skip
+        return {**values, slot: rng.choice(pool)} if pool else None
+    return values  # "prompts": the values stay, the template changes
+
+
+def pairs_of(task: Task) -> list[Pair]:
+    """The (clean, corrupted) string pairs of a task's template examples (see module doc)."""
+    spec = spec_of(task)
+    if not spec:
+        raise TaskError(f"task {task.id} declares no counterfactual pairs; add a "
+                        "'counterfactual:' section to its task file")  # fmt: skip
+    if not any(k in spec for k in ("swap", "resample", "prompts")):
+        raise TaskError(f"task {task.id}: counterfactual needs one of swap, resample or prompts")
+    assert task.path is not None
+    data, lines = read_task_file(task.path)
+    fillers = Fillers.default()
+    if "fillers" in data:
+        fillers = fillers.extended(data["fillers"], str(task.path))
+    templates = _templates(data, lines, str(task.path))
+    n = sum(1 for e in task.examples if e.meta.get("source") == "template")
+    # the same draw as load_task, so the pairs' clean prompts are the task's examples
+    items = expand(task.id, templates, fillers, n, random.Random(f"{task.seed}:{task.id}"))
+    by_id = {t.id: t for t in templates}
+    only = set(spec.get("templates", by_id))
+    prompts = spec.get("prompts", {})
+    rng = random.Random(f"{task.seed}:{task.id}:counterfactual")
+    out = []
+    for ex, values in items:
+        t = by_id[ex.meta["template"]]
+        if t.id not in only or ("prompts" in spec and t.id not in prompts):
+            continue
+        new = _corrupt_values(spec, values, t, fillers, rng)
+        if new is None:
+            continue
+        corrupt_t = replace(t, prompt=prompts[t.id]) if t.id in prompts else t
+        corrupt, _, _ = corrupt_t.render(new)
+        if ex.wrong:
+            out.append(Pair(ex.id, t.id, ex.prompt, corrupt, ex.answer, ex.wrong[0]))
+    return out
+
+
+def _decision(answer: list[int], wrong: list[int]) -> int | None:
+    for i, (a, w) in enumerate(zip(answer, wrong)):
+        if a != w:
+            return i
+    return None
+
+
+def build_pairs(lm: LanguageModel, task: Task, limit: int | None = None) -> PairSet:
+    """Tokenise and validate a task's pairs for ``lm``; at most ``limit`` valid pairs."""
+    invalid: Counter[str] = Counter()
+    kept: list[tuple[Pair, list[int], list[int], int, int]] = []
+    unk = unk_id_of(lm)
+    raw = pairs_of(task)
+    for p in raw:
+        try:
+            b = build_example(lm.encode, Example(p.example_id, p.clean, p.answer, (p.wrong,)),
+                              task.id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
+            c = build_example(lm.encode, Example(p.example_id, p.corrupt, p.answer, (p.wrong,)),
+                              task.id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
+        except TaskError:
+            invalid["not buildable"] += 1
+            continue
+        d = _decision(b.answer_ids, b.wrong_ids[0])
+        if d is None:
+            invalid["answers never differ"] += 1
+        elif c.answer_ids != b.answer_ids or c.wrong_ids != b.wrong_ids:
+            invalid["answers tokenise differently"] += 1
+        elif len(c.prompt_ids) != len(b.prompt_ids):
+            invalid["token lengths differ"] += 1
+        else:
+            shared = b.answer_ids[:d]
+            kept.append((p, b.prompt_ids + shared, c.prompt_ids + shared,
+                         b.answer_ids[d], b.wrong_ids[0][d]))  # fmt: skip
+    n_total = len(kept) + sum(invalid.values())
+    kept = kept if limit is None else kept[:limit]
+    if not kept:
+        reasons = ", ".join(f"{k}: {v}" for k, v in invalid.items()) or "no template examples"
+        raise TaskError(f"task {task.id} has no valid counterfactual pair for {lm.name} "
+                        f"({reasons})")  # fmt: skip
+    width = max(len(k[1]) for k in kept)
+    pad = lm.bos_id if lm.bos_id is not None else 0
+
+    def padded(i: int) -> torch.Tensor:
+        return torch.tensor([k[i] + [pad] * (width - len(k[i])) for k in kept])
+
+    return PairSet(
+        task=task.id,
+        model=lm.name,
+        pairs=[k[0] for k in kept],
+        clean=padded(1),
+        corrupt=padded(2),
+        length=torch.tensor([len(k[1]) for k in kept]),
+        answer=torch.tensor([k[3] for k in kept]),
+        wrong=torch.tensor([k[4] for k in kept]),
+        n_total=n_total,
+        invalid=invalid,
+    )
