@@ -53,6 +53,9 @@ class Points:
     forward: Callable[[torch.Tensor], torch.Tensor]  # ids -> float32 logits, grad allowed
     # (layer, the attention module's positional inputs, its output) -> pattern [B, H, T, T]
     pattern: Callable[[int, tuple[Any, ...], Any], torch.Tensor]
+    # (layer, resid_pre of that layer) -> logits, running only the layers from there on;
+    # None where the backend's layers cannot be called one by one (then: full forwards)
+    run_from: Callable[[int, torch.Tensor], torch.Tensor] | None = None
 
 
 def _llama_pattern(module: Any, layer: int, x: torch.Tensor) -> torch.Tensor:
@@ -84,6 +87,14 @@ def _llama2c(lm: Any) -> Points:
     def forward(ids: torch.Tensor) -> torch.Tensor:
         return m(ids.to(lm.device))
 
+    def run_from(layer: int, x: torch.Tensor) -> torch.Tensor:
+        # the tail of Llama.forward; tests check run_from(0, embed) == forward bit for bit
+        t = x.shape[1]
+        cos, sin = m.rope_cos[:t], m.rope_sin[:t]
+        for block in layers[layer:]:
+            x = block(x, cos, sin)
+        return m.output(m.norm(x)).float()
+
     return Points(
         backend="bitllama" if bit else "llama2c",
         n_layers=cfg.n_layers,
@@ -100,6 +111,7 @@ def _llama2c(lm: Any) -> Points:
         attention=[b.attention for b in layers],
         forward=forward,
         pattern=lambda layer, inputs, output: _llama_pattern(m, layer, inputs[0]),
+        run_from=run_from,
     )
 
 

@@ -139,6 +139,32 @@ class HookedModel:
         With ``grad=True`` the forward is differentiable and the cached tensors are part
         of its graph (bitllama's quantisers pass gradients straight through).
         """
+        return self._run(lambda: self.points.forward(ids), edits, cache, grad)
+
+    def run_from(
+        self,
+        layer: int,
+        resid: torch.Tensor,
+        *,
+        edits: dict[str, Edit] | None = None,
+        cache: Iterable[str] = (),
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Like :meth:`run`, starting at layer ``layer`` from its ``hook_resid_pre`` value.
+
+        Hooks of earlier layers do not fire.  Only where ``points.run_from`` exists.
+        """
+        run_from = self.points.run_from
+        if run_from is None:
+            raise UsageError(f"{self.points.backend} models cannot start at a layer")
+        return self._run(lambda: run_from(layer, resid), edits, cache, False)
+
+    def _run(
+        self,
+        call: Callable[[], torch.Tensor],
+        edits: dict[str, Edit] | None,
+        cache: Iterable[str],
+        grad: bool,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         edits = dict(edits or {})
         wanted = set(cache)
         unknown = (wanted | set(edits)) - set(self.hook_names)
@@ -147,7 +173,7 @@ class HookedModel:
         store: dict[str, torch.Tensor] = {}
         mode = torch.enable_grad() if grad else torch.no_grad()
         with mode, self._hooks(edits, wanted, store, grad):
-            logits = self.points.forward(ids)
+            logits = call()
         return logits, store
 
     def run_with_cache(
@@ -173,7 +199,7 @@ class HookedModel:
                     view = edits[name](view)
                 if name in wanted:
                     store[name] = view
-                if not edited:
+                if not edited and not (grad and reshape and name in wanted):
                     return None  # leave the module's tensor untouched: bit-exact
                 return back(view) if back else view
 

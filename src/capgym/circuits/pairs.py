@@ -89,13 +89,19 @@ class PairSet:
                        answer=self.answer[idx], wrong=self.wrong[idx])  # fmt: skip
 
 
-def logit_diff(logits: torch.Tensor, ps: PairSet, rows: torch.Tensor | None = None) -> torch.Tensor:
+def logit_diff(
+    logits: torch.Tensor,
+    ps: PairSet,
+    rows: torch.Tensor | None = None,
+    positions: torch.Tensor | None = None,
+) -> torch.Tensor:
     """logit(answer) - logit(wrong) at each row's decision position, one value per row.
 
-    ``rows[j]`` names the pair of logits row ``j`` (default: row j is pair j).
+    ``rows[j]`` names the pair of logits row ``j`` (default: row j is pair j);
+    ``positions`` overrides where the decision is read (default: the pair's last token).
     """
     rows = torch.arange(logits.shape[0]) if rows is None else rows
-    last = ps.length[rows] - 1
+    last = ps.length[rows] - 1 if positions is None else positions
     at = logits[torch.arange(logits.shape[0]), last]
     return at.gather(1, ps.answer[rows, None])[:, 0] - at.gather(1, ps.wrong[rows, None])[:, 0]
 
