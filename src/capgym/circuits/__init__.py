@@ -9,6 +9,7 @@ over models x tasks and fills the run store's ``components``, ``circuit_scores``
 
 from __future__ import annotations
 
+from capgym.circuits.env import Env, make_env
 from capgym.circuits.hooks import Component, HookedModel
 
-__all__ = ["Component", "HookedModel"]
+__all__ = ["Component", "Env", "HookedModel", "make_env"]
