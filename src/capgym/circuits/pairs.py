@@ -71,16 +71,19 @@ class PairSet:
     length: torch.Tensor
     answer: torch.Tensor
     wrong: torch.Tensor
-    n_total: int
+    n_total: int  # pairs built from the task
     invalid: Counter[str] = field(default_factory=Counter)
 
     @property
     def n_valid(self) -> int:
+        """Valid pairs in use (at most the ``limit`` of :func:`build_pairs`)."""
         return len(self.pairs)
 
     @property
     def valid_share(self) -> float:
-        return self.n_valid / self.n_total if self.n_total else 0.0
+        """Valid pairs / pairs built, before any limit: the task's share for this tokenizer."""
+        bad = sum(self.invalid.values())
+        return (self.n_total - bad) / self.n_total if self.n_total else 0.0
 
     def subset(self, index: torch.Tensor | list[int]) -> PairSet:
         idx = torch.as_tensor(index, dtype=torch.long)
