@@ -32,7 +32,7 @@ from capgym.circuits.baselines import Ranking, _rank
 from capgym.circuits.hooks import Component, Edit, HookedModel
 from capgym.circuits.pairs import PairSet, logit_diff
 from capgym.circuits.patching import last_only
-from capgym.circuits.score import Curve, FRACTIONS, faithfulness, integrals, sizes_for
+from capgym.circuits.score import FRACTIONS, Curve, faithfulness, integrals, sizes_for
 
 IG_STEPS = 5
 
@@ -163,7 +163,9 @@ def _receiver_edit(
             if not bool(on.any()):
                 continue
             if u.kind == "head":
-                heads.setdefault(u.layer, torch.zeros(len(rows), hm.points.n_heads, dtype=torch.bool))
+                heads.setdefault(
+                    u.layer, torch.zeros(len(rows), hm.points.n_heads, dtype=torch.bool)
+                )
                 heads[u.layer][:, u.head] = on
                 continue
             diff = current[u.hook] - corrupt[u.hook][rows]
@@ -180,7 +182,11 @@ def _receiver_edit(
 
 
 def run_edge_variants(
-    hm: HookedModel, ps: PairSet, keep: torch.Tensor, edges: list[Edge], rows_per_forward: int = 1024
+    hm: HookedModel,
+    ps: PairSet,
+    keep: torch.Tensor,
+    edges: list[Edge],
+    rows_per_forward: int = 1024,
 ) -> torch.Tensor:
     """Logit difference ``[V, P]`` of edge circuits ``keep`` (``[V, n_edges]``)."""
     hooks = sorted({c.hook for c in hm.components})
@@ -193,7 +199,9 @@ def run_edge_variants(
     for start in range(0, len(rows_pair), step):
         rv, rp = rows_variant[start : start + step], rows_pair[start : start + step]
         excluded = ~keep[rv]
-        edits = {} if not bool(excluded.any()) else _edge_edits(hm, ps, corrupt, excluded, rp, edges)
+        edits = (
+            {} if not bool(excluded.any()) else _edge_edits(hm, ps, corrupt, excluded, rp, edges)
+        )
         edits["ln_final.hook_normalized"] = last_only(ps.length[rp] - 1)
         logits, _ = hm.run(ps.clean[rp], edits=edits)
         out[start : start + step] = logit_diff(logits, ps, rp, positions=torch.zeros_like(rp))

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from capgym.circuits.baselines import Ranking, attribution_patching, node_patching
-from capgym.circuits.edges import Edge, edge_curve, edges_of, eap_ig, run_edge_variants
+from capgym.circuits.edges import Edge, eap_ig, edge_curve, edges_of, run_edge_variants
 from capgym.circuits.hooks import Component, Edit, HookedModel
 from capgym.circuits.hypothesis import HypothesisCheck, check
 from capgym.circuits.pairs import PairSet, build_pairs, logit_diff

@@ -46,7 +46,9 @@ class HypothesisCheck:
 
 def statement(spec: dict[str, Any]) -> str:
     att = spec["attention"]
-    return f"attention from {att.get('from', 'decision')} to {att['to']} >= {att.get('min_mass', 0.3)}"
+    return (
+        f"attention from {att.get('from', 'decision')} to {att['to']} >= {att.get('min_mass', 0.3)}"
+    )
 
 
 def _targets(hm: HookedModel, ps: PairSet, task: Task, to: Any) -> torch.Tensor:

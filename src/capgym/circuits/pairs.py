@@ -118,7 +118,11 @@ def spec_of(task: Task) -> dict[str, Any] | None:
 
 
 def _corrupt_values(
-    spec: dict[str, Any], values: dict[str, Record], t: Template, fillers: Fillers, rng: random.Random
+    spec: dict[str, Any],
+    values: dict[str, Record],
+    t: Template,
+    fillers: Fillers,
+    rng: random.Random,
 ) -> dict[str, Record] | None:
     if "swap" in spec:
         a, b = spec["swap"]

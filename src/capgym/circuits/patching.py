@@ -100,7 +100,9 @@ def last_only(last: torch.Tensor) -> Edit:
     """An edit of the final norm's output keeping only each row's decision position.
 
     The classifier then runs on one position per row (``logits`` are ``[B, 1, vocab]``),
-    which is what every metric here reads; the values there are unchanged.
+    which is what every metric here reads.  The values there are those of the full
+    classifier up to float rounding (a smaller matmul); the faithfulness of every
+    circuit, full and empty included, is computed this same way.
     """
     return lambda act: act[torch.arange(act.shape[0]), last][:, None]
 

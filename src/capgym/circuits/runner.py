@@ -19,7 +19,7 @@ import pandas as pd
 
 from capgym.circuits import tables
 from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, make_env
-from capgym.errors import CapgymError, TaskError, UsageError
+from capgym.errors import TaskError, UsageError
 
 STE_NOTE = "bitllama: gradients pass the quantisers as straight-through estimates"
 
@@ -93,7 +93,9 @@ def circuits(
     for model_name in models:
         lm = None
         for task_id in task_ids:
-            todo = [m for m in methods if not tables.has_part(store, model_name, task_id, m, n_pairs)]
+            todo = [
+                m for m in methods if not tables.has_part(store, model_name, task_id, m, n_pairs)
+            ]
             if not todo:
                 report(f"{model_name} x {task_id}: cached")
                 continue
@@ -145,10 +147,7 @@ def submit(
     """Score a researcher's circuit file and add it to the leaderboard; returns its row."""
     name, items = read_circuit(circuit_file)
     env = make_env(task, model, n_pairs=n_pairs)
-    try:
-        faith = env.score(items, mode=mode)
-    except CapgymError:
-        raise
+    faith = env.score(items, mode=mode)
     level = "edge" if any("->" in x for x in items) else "node"
     total = len(env.edges) if level == "edge" else len(env.components)
     row = pd.DataFrame([{"model": env.model.name, "task": task, "method": f"submission:{name}",

@@ -1,0 +1,97 @@
+"""The stage: capgym circuits fills the run store and resumes; submit scores a circuit file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from capgym.circuits.env import Env
+from capgym.circuits.export import export_hf
+from capgym.circuits.runner import circuit_tasks, circuits, submit
+from capgym.errors import UsageError
+from capgym.models.base import LanguageModel
+from capgym.store import open_run
+
+
+def test_circuits_fills_tables_and_resumes(assets: Path, tmp_path: Path) -> None:
+    said: list[str] = []
+    board = circuits(
+        ["stories260K"],
+        ["repeated-name"],
+        out=tmp_path,
+        n_pairs=8,
+        methods=["patching", "eap-ig"],
+        report=said.append,
+    )
+    assert sorted(board.method) == ["eap-ig", "patching"]
+    assert board.n_pairs.tolist() == [8, 8] and bool((board.valid_share < 1).all())
+    run = open_run(tmp_path)
+    comps = run.sql("select * from components where method = 'patching' order by rank")
+    assert len(comps) == 46 and comps["rank"].tolist() == list(range(46))
+    assert comps.score.abs().is_monotonic_decreasing
+    scores = run.sql("select * from circuit_scores where method = 'patching' and mode = 'patch'")
+    assert scores.faithfulness.iloc[0] == 0.0 and scores.faithfulness.iloc[-1] == 1.0
+    hyp = run.sql("select * from circuit_hypotheses")
+    assert hyp.statement.iloc[0].startswith("attention from decision to answer")
+    said.clear()
+    circuits(
+        ["stories260K"],
+        ["repeated-name"],
+        out=tmp_path,
+        n_pairs=8,
+        methods=["patching", "eap-ig"],
+        report=said.append,
+    )
+    assert said == ["stories260K x repeated-name: cached"]
+
+
+def test_submit_a_hand_written_circuit(assets: Path, tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    out = tmp_path / "run"
+    path.write_text(json.dumps({"name": "mine", "nodes": ["embed", "L4H3", "MLP4"]}))
+    row = submit("repeated-name", "stories260K", path, out=out, n_pairs=8).iloc[0]
+    assert row.method == "submission:mine" and 0 < row.faithfulness < 1
+    board = open_run(out).sql("select * from leaderboard")
+    assert "submission:mine" in set(board.method)
+    path.write_text(json.dumps({"edges": ["embed->nowhere"]}))
+    with pytest.raises(UsageError, match="unknown edge"):
+        submit("repeated-name", "stories260K", path, out=out, n_pairs=8)
+    path.write_text("{not json")
+    with pytest.raises(UsageError, match="cannot read circuit"):
+        submit("repeated-name", "stories260K", path, out=out, n_pairs=8)
+
+
+def test_tasks_with_pairs() -> None:
+    tasks = circuit_tasks(None)
+    assert {"repeated-name", "closing-quote", "pronoun"} <= set(tasks)
+    assert "story-opening" not in tasks
+
+
+def test_hypothesis_check(stories: LanguageModel) -> None:
+    from capgym.circuits.env import make_env
+
+    env: Env = make_env("closing-quote", stories, n_pairs=16)
+    check = env.check_hypothesis()
+    assert check is not None and check.satisfied  # heads that look back at the open quote
+    assert all(check.mass[h] >= 0.2 for h in check.satisfied)
+    assert max(check.mass.values()) <= 1.0 + 1e-6
+    assert -1.0 < check.recovery < 2.0
+
+
+def test_export_matches_transformers(stories: LanguageModel, tmp_path: Path) -> None:
+    from transformers import LlamaForCausalLM
+
+    folder = export_hf(stories, tmp_path / "hf")
+    hf = LlamaForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    ids = torch.tensor([stories.encode("Once upon a time, a girl named Lily saw a big dog.").ids])
+    with torch.no_grad():
+        assert torch.allclose(hf(ids).logits, stories.forward(ids), atol=1e-4, rtol=0)
+    assert (folder / "tok512.bin").exists()
+
+
+def test_bitllama_is_not_exported(bit1m: LanguageModel, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="ternary"):
+        export_hf(bit1m, tmp_path)
