@@ -36,6 +36,14 @@ def test_circuits_fills_tables_and_resumes(assets: Path, tmp_path: Path) -> None
     assert scores.faithfulness.iloc[0] == 0.0 and scores.faithfulness.iloc[-1] == 1.0
     hyp = run.sql("select * from circuit_hypotheses")
     assert hyp.statement.iloc[0].startswith("attention from decision to answer")
+    att = run.sql("select * from circuit_attention")
+    assert len(att) == 3 and all(len(t) == len(w) for t, w in zip(att.tokens, att.weights))
+    from capgym.report import report
+
+    html = report(
+        tmp_path, tmp_path / "atlas.html", sections=["circuits"], exports=False
+    ).read_text()
+    assert "How could a transformer implement this?" in html and "Open challenge" in html
     said.clear()
     circuits(
         ["stories260K"],

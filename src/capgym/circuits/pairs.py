@@ -216,6 +216,10 @@ def build_pairs(lm: LanguageModel, task: Task, limit: int | None = None) -> Pair
         reasons = ", ".join(f"{k}: {v}" for k, v in invalid.items()) or "no template examples"
         raise TaskError(f"task {task.id} has no valid counterfactual pair for {lm.name} "
                         f"({reasons})")  # fmt: skip
+    top = max(max(k[1] + k[2]) for k in kept)
+    if top >= lm.vocab_size:
+        raise TaskError(f"model {lm.name}'s encoding gives token id {top}, outside its vocabulary "
+                        f"of {lm.vocab_size} (a wrong BOS id?); fix the model's tokenizer settings")  # fmt: skip
     width = max(len(k[1]) for k in kept)
     pad = lm.bos_id if lm.bos_id is not None else 0
 

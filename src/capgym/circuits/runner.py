@@ -35,6 +35,27 @@ def _pair_stats(env: Env) -> dict[str, Any]:
             "m_clean": float(env.run().mean()), "m_corrupt": float(env.run(on="corrupt").mean())}  # fmt: skip
 
 
+TOP_HEADS = 3
+
+
+def attention_rows(env: Env, heads: Sequence[str]) -> pd.DataFrame:
+    """Attention of ``heads`` from the decision token of the first pair, for the atlas."""
+    from capgym.circuits.hooks import Component
+
+    ps = env.pairs
+    n = int(ps.length[0])
+    ids = ps.clean[:1, :n]
+    comps = [Component.parse(h) for h in heads]
+    names = sorted({f"blocks.{c.layer}.attn.hook_pattern" for c in comps})
+    _, cache = env.hooked.run(ids, cache=names)
+    pieces = [env.model.piece(int(t)) for t in ids[0]]
+    rows = [{"model": env.model.name, "task": env.task.id, "head": c.name,
+             "example_id": ps.pairs[0].example_id, "tokens": pieces,
+             "weights": cache[f"blocks.{c.layer}.attn.hook_pattern"][0, c.head, n - 1].tolist()}
+            for c in comps]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def run_method(env: Env, method: str) -> dict[str, pd.DataFrame]:
     """One baseline on one environment: its ranking, curve(s) and leaderboard row."""
     ranking = env.baselines([method])[method]
@@ -113,6 +134,11 @@ def circuits(
                 tables.put_method(store, frames, model_name, task_id, method, n_pairs)
                 report(f"{model_name} x {task_id} x {method}: {env.pairs.n_valid} pairs, "
                        f"{time.perf_counter() - t0:.1f}s")  # fmt: skip
+                if not tables.has_attention(store, model_name, task_id, n_pairs):
+                    heads = [c for c in frames["components"].component if c.startswith("L")]
+                    if heads and "->" not in heads[0]:
+                        frame = attention_rows(env, heads[:TOP_HEADS])
+                        tables.put_attention(store, frame, model_name, task_id, n_pairs)
     return tables.read(store, "leaderboard", models, task_ids)
 
 

@@ -23,6 +23,7 @@ SCHEMAS = {
     "circuit_scores": S.CIRCUIT_SCORES,
     "leaderboard": S.LEADERBOARD,
     "circuit_hypotheses": S.CIRCUIT_HYPOTHESES,
+    "circuit_attention": S.CIRCUIT_ATTENTION,
 }
 
 
@@ -71,6 +72,16 @@ def put_hypothesis(store: RunStore, check: HypothesisCheck | None, model: str, t
                                "satisfied": list(check.satisfied), "recovery": check.recovery,
                                "top_mass": json.dumps({k: round(v, 4) for k, v in top.items()})}])  # fmt: skip
     _put(store, "circuit_hypotheses", _part(model, task, "hypothesis", n_pairs), frame)
+
+
+def has_attention(store: RunStore, model: str, task: str, n_pairs: int) -> bool:
+    return _path(store, "circuit_attention", _part(model, task, "attention", n_pairs)).exists()
+
+
+def put_attention(
+    store: RunStore, frame: pd.DataFrame, model: str, task: str, n_pairs: int
+) -> None:
+    _put(store, "circuit_attention", _part(model, task, "attention", n_pairs), frame)
 
 
 def put_submission(store: RunStore, row: pd.DataFrame, model: str, task: str, name: str,

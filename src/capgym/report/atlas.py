@@ -22,6 +22,7 @@ from pathlib import Path
 
 from capgym.errors import UsageError
 from capgym.report.cards import cards
+from capgym.report.circuits import circuits
 from capgym.report.context import Ctx
 from capgym.report.diffs import diffs
 from capgym.report.exports import Exporter
@@ -37,6 +38,7 @@ SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,
     "matrix": matrix,
     "cards": cards,
+    "circuits": circuits,
     "residue": residue,
     "diffs": diffs,
     "stories": stories,

@@ -124,3 +124,14 @@ CIRCUIT_HYPOTHESES = pa.schema(
         ("top_mass", pa.string()),  # JSON: the 5 heads with the most attention mass
     ]
 )
+
+CIRCUIT_ATTENTION = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("head", pa.string()),  # a top head of the first method's ranking
+        ("example_id", pa.string()),  # the first valid pair's clean prompt
+        ("tokens", pa.list_(pa.string())),  # its tokens' pieces
+        ("weights", pa.list_(pa.float32())),  # attention from the decision token to each
+    ]
+)
