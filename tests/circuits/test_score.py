@@ -13,7 +13,7 @@ from capgym.circuits.score import FRACTIONS, integrals, sizes_for
 
 def test_full_is_one_and_empty_is_zero(env_name: Env) -> None:
     everything = [c.name for c in env_name.components]
-    for mode in ("patch", "mean", "zero"):
+    for mode in ("patch", "mean", "zero", "resample"):
         assert env_name.score(everything, mode) == 1.0
         assert env_name.score([], mode) == 0.0
     edges = [e.name for e in env_name.edges]

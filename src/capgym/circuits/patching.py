@@ -33,7 +33,7 @@ from capgym.circuits.hooks import Edit, HookedModel, patch
 from capgym.circuits.pairs import PairSet, logit_diff
 from capgym.errors import UsageError
 
-MODES = ("patch", "mean", "zero")
+MODES = ("patch", "mean", "zero", "resample")
 ROWS_PER_FORWARD = 2048
 
 
@@ -57,7 +57,9 @@ def sources(hm: HookedModel, ps: PairSet, mode: str) -> Sources:
     """What replaces a component outside the circuit.
 
     ``patch``: its activation on the pair's corrupted prompt; ``mean``: its mean over the
-    clean prompts' real positions (a vector per hook, all positions alike); ``zero``: 0.
+    clean prompts' real positions (a vector per hook, all positions alike); ``zero``: 0;
+    ``resample``: its activation on *another* pair's clean prompt of the same token length
+    (the next one in order; a pair alone with its length keeps its own).
     """
     if mode not in MODES:
         raise UsageError(f"unknown ablation {mode!r}; choose one of {', '.join(MODES)}")
@@ -65,6 +67,10 @@ def sources(hm: HookedModel, ps: PairSet, mode: str) -> Sources:
     if mode == "patch":
         _, cache = hm.run(ps.corrupt, cache=names)
         return Sources(mode, cache, per_pair=True)
+    if mode == "resample":
+        _, cache = hm.run(ps.clean, cache=names)
+        donor = resample_donors(ps.length)
+        return Sources(mode, {k: v[donor] for k, v in cache.items()}, per_pair=True)
     _, cache = hm.run(ps.clean, cache=names)
     real = torch.arange(ps.clean.shape[1])[None, :] < ps.length[:, None]  # [P, T]
     out = {}
@@ -73,6 +79,19 @@ def sources(hm: HookedModel, ps: PairSet, mode: str) -> Sources:
         mean = flat.mean(0) if mode == "mean" else torch.zeros_like(flat[0])
         out[name] = mean[None, None]
     return Sources(mode, out, per_pair=False)
+
+
+def resample_donors(length: torch.Tensor) -> torch.Tensor:
+    """For each pair, the next pair of the same length (cyclically within that length).
+
+    >>> resample_donors(torch.tensor([5, 7, 5, 5, 9])).tolist()
+    [2, 1, 3, 0, 4]
+    """
+    donor = torch.arange(len(length))
+    for value in length.unique():
+        idx = (length == value).nonzero()[:, 0]
+        donor[idx] = idx.roll(-1)
+    return donor
 
 
 def edits_for(
