@@ -21,6 +21,7 @@ from capgym.circuits import tables
 from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, make_env
 from capgym.errors import TaskError, UsageError
 
+STAMP_VERSION = 1  # bump when the circuits computations change their results
 STE_NOTE = "bitllama: gradients pass the quantisers as straight-through estimates"
 
 
@@ -103,6 +104,7 @@ def circuits(
     [['stories260K', 'repeated-name', 'attribution']]
     """
     from capgym.models import load_model
+    from capgym.tasks import make as make_task
 
     bad = [m for m in methods if m not in METHODS]
     if bad:
@@ -112,33 +114,37 @@ def circuits(
     store = tables.open_store(out)
     task_ids = circuit_tasks(tasks)
     for model_name in models:
-        lm = None
+        lm = load_model(model_name)
         for task_id in task_ids:
-            todo = [
-                m for m in methods if not tables.has_part(store, model_name, task_id, m, n_pairs)
-            ]
+            task = make_task(task_id)
+            stamp = {"model": lm.content_hash, "task": task.content_hash, "n_pairs": n_pairs,
+                     "schema": STAMP_VERSION}  # fmt: skip
+            part = {m: tables.key(model_name, task_id, m, n_pairs) for m in methods}
+            todo = [m for m in methods if not tables.is_fresh(store, "leaderboard", part[m], stamp)]
             if not todo:
                 report(f"{model_name} x {task_id}: cached")
                 continue
-            lm = lm or load_model(model_name)
             try:
-                env = make_env(task_id, lm, n_pairs=n_pairs)
+                env = make_env(task, lm, n_pairs=n_pairs)
             except TaskError as err:
                 report(f"{model_name} x {task_id}: skipped ({err})")
                 continue
-            if not tables.has_hypothesis(store, model_name, task_id, n_pairs):
-                tables.put_hypothesis(store, env.check_hypothesis(), model_name, task_id, n_pairs)
+            extra = tables.key(model_name, task_id, "hypothesis", n_pairs)
+            if not tables.is_fresh(store, "circuit_hypotheses", extra, stamp):
+                tables.put_hypothesis(
+                    store, env.check_hypothesis(), model_name, task_id, extra, stamp
+                )
             for method in todo:
                 t0 = time.perf_counter()
                 frames = run_method(env, method)
-                tables.put_method(store, frames, model_name, task_id, method, n_pairs)
+                tables.put_method(store, frames, part[method], stamp)
                 report(f"{model_name} x {task_id} x {method}: {env.pairs.n_valid} pairs, "
                        f"{time.perf_counter() - t0:.1f}s")  # fmt: skip
-                if not tables.has_attention(store, model_name, task_id, n_pairs):
-                    heads = [c for c in frames["components"].component if c.startswith("L")]
-                    if heads and "->" not in heads[0]:
-                        frame = attention_rows(env, heads[:TOP_HEADS])
-                        tables.put_attention(store, frame, model_name, task_id, n_pairs)
+                heads = [c for c in frames["components"].component if "->" not in c and c[0] == "L"]
+                if heads and not tables.is_fresh(store, "circuit_attention", extra, stamp):
+                    tables.put_attention(
+                        store, attention_rows(env, heads[:TOP_HEADS]), extra, stamp
+                    )
     return tables.read(store, "leaderboard", models, task_ids)
 
 
