@@ -23,9 +23,15 @@ def test_repeated_name_pairs_swap_the_introduced_name(stories: LanguageModel) ->
     assert first.clean == by_id[first.example_id].prompt  # the task's own example
     name, other = first.answer.strip(), first.wrong.strip()
     assert name in first.clean and name not in first.corrupt and other in first.corrupt
+    assert first.alternates and all(w != first.wrong for _, w in first.alternates)
     ps = build_pairs(stories, task)
     assert ps.n_total == len(raw)
-    assert 0 < ps.valid_share < 1 and ps.invalid["token lengths differ"] > 0
+    # another name of the same token length is tried before a pair is given up
+    assert 0.8 < ps.valid_share < 1 and ps.invalid["token lengths differ"] > 0
+    assert all(
+        p.clean == by_id[p.example_id].prompt and p.answer == by_id[p.example_id].answer
+        for p in ps.pairs
+    )
     assert ps.n_total == ps.n_valid + sum(ps.invalid.values())
     assert torch.equal((ps.clean != 0).sum(1) >= 0, torch.ones(ps.n_valid, dtype=torch.bool))
     assert bool((ps.answer != ps.wrong).all())

@@ -53,6 +53,9 @@ class Pair:
     corrupt: str
     answer: str
     wrong: str
+    # other (corrupted prompt, wrong answer) choices, tried in order when a tokenizer
+    # rejects the first (e.g. another name of the same token length)
+    alternates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -141,6 +144,42 @@ def _corrupt_values(
     return values  # "prompts": the values stay, the template changes
 
 
+MAX_ALTERNATES = 12
+
+
+def _fits(c: Record, slot: Any, values: dict[str, Record], skip: str) -> bool:
+    taken = {v["value"] for v in values.values()}  # the slot's own value too
+    return (c["value"] not in taken
+            and all(c.get(a) == values[o].get(a) for a, o in slot.same.items() if o != skip)
+            and all(c.get(a) != values[o].get(a) for a, o in slot.differ.items() if o != skip))  # fmt: skip
+
+
+def _alternates(
+    spec: dict[str, Any], values: dict[str, Record], t: Template, corrupt_t: Template,
+    fillers: Fillers, rng: random.Random, ex: Example,
+) -> tuple[tuple[str, str], ...]:  # fmt: skip
+    """Other valid corruptions of ``ex``: the clean prompt and answer stay the same."""
+    out: list[tuple[str, str]] = []
+    if "swap" in spec:
+        a, b = spec["swap"]
+        pool = [c for c in _candidates(t.slots[b], fillers) if _fits(c, t.slots[b], values, b)]
+        rng.shuffle(pool)
+        for c in pool[:MAX_ALTERNATES]:
+            clean, answer, wrong = t.render({**values, b: c})
+            if clean == ex.prompt and answer == ex.answer and wrong:  # b is not in the prompt
+                out.append((t.render({**values, a: c, b: values[a]})[0], wrong[0]))
+    elif "resample" in spec:
+        slot, attr = spec["resample"]["slot"], spec["resample"].get("differ")
+        pool = [c for c in _candidates(t.slots[slot], fillers)
+                if _fits(c, t.slots[slot], values, slot)
+                and (attr is None or c.get(attr) != values[slot].get(attr))]  # fmt: skip
+        rng.shuffle(pool)
+        out = [
+            (corrupt_t.render({**values, slot: c})[0], ex.wrong[0]) for c in pool[:MAX_ALTERNATES]
+        ]
+    return tuple(out)
+
+
 def pairs_of(task: Task) -> list[Pair]:
     """The (clean, corrupted) string pairs of a task's template examples (see module doc)."""
     spec = spec_of(task)
@@ -173,7 +212,8 @@ def pairs_of(task: Task) -> list[Pair]:
         corrupt_t = replace(t, prompt=prompts[t.id]) if t.id in prompts else t
         corrupt, _, _ = corrupt_t.render(new)
         if ex.wrong:
-            out.append(Pair(ex.id, t.id, ex.prompt, corrupt, ex.answer, ex.wrong[0]))
+            alt = _alternates(spec, values, t, corrupt_t, fillers, rng, ex)
+            out.append(Pair(ex.id, t.id, ex.prompt, corrupt, ex.answer, ex.wrong[0], alt))
     return out
 
 
@@ -184,32 +224,48 @@ def _decision(answer: list[int], wrong: list[int]) -> int | None:
     return None
 
 
+Kept = tuple[Pair, list[int], list[int], int, int]
+
+
+def _tokenise(lm: LanguageModel, task_id: str, p: Pair, unk: int | None) -> Kept | str:
+    """(pair, clean ids, corrupted ids, answer id, wrong id), or why the pair is invalid."""
+    try:
+        b = build_example(lm.encode, Example(p.example_id, p.clean, p.answer, (p.wrong,)),
+                          task_id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
+        c = build_example(lm.encode, Example(p.example_id, p.corrupt, p.answer, (p.wrong,)),
+                          task_id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
+    except TaskError:
+        return "not buildable"
+    d = _decision(b.answer_ids, b.wrong_ids[0])
+    if d is None:
+        return "answers never differ"
+    if c.answer_ids != b.answer_ids or c.wrong_ids != b.wrong_ids:
+        return "answers tokenise differently"
+    if len(c.prompt_ids) != len(b.prompt_ids):
+        return "token lengths differ"
+    shared = b.answer_ids[:d]
+    return (p, b.prompt_ids + shared, c.prompt_ids + shared, b.answer_ids[d], b.wrong_ids[0][d])
+
+
 def build_pairs(lm: LanguageModel, task: Task, limit: int | None = None) -> PairSet:
     """Tokenise and validate a task's pairs for ``lm``; at most ``limit`` valid pairs."""
     invalid: Counter[str] = Counter()
-    kept: list[tuple[Pair, list[int], list[int], int, int]] = []
+    kept: list[Kept] = []
     unk = unk_id_of(lm)
     raw = pairs_of(task)
     for p in raw:
-        try:
-            b = build_example(lm.encode, Example(p.example_id, p.clean, p.answer, (p.wrong,)),
-                              task.id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
-            c = build_example(lm.encode, Example(p.example_id, p.corrupt, p.answer, (p.wrong,)),
-                              task.id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
-        except TaskError:
-            invalid["not buildable"] += 1
-            continue
-        d = _decision(b.answer_ids, b.wrong_ids[0])
-        if d is None:
-            invalid["answers never differ"] += 1
-        elif c.answer_ids != b.answer_ids or c.wrong_ids != b.wrong_ids:
-            invalid["answers tokenise differently"] += 1
-        elif len(c.prompt_ids) != len(b.prompt_ids):
-            invalid["token lengths differ"] += 1
+        reason = ""
+        for corrupt, wrong in [(p.corrupt, p.wrong), *p.alternates]:
+            got = _tokenise(
+                lm, task.id, replace(p, corrupt=corrupt, wrong=wrong, alternates=()), unk
+            )
+            if isinstance(got, str):
+                reason = reason or got  # the first choice's reason is the one reported
+                continue
+            kept.append(got)
+            break
         else:
-            shared = b.answer_ids[:d]
-            kept.append((p, b.prompt_ids + shared, c.prompt_ids + shared,
-                         b.answer_ids[d], b.wrong_ids[0][d]))  # fmt: skip
+            invalid[reason] += 1
     n_total = len(kept) + sum(invalid.values())
     kept = kept if limit is None else kept[:limit]
     if not kept:
