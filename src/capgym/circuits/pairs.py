@@ -180,6 +180,25 @@ def _alternates(
     return tuple(out)
 
 
+def _template_draw(
+    task: Task, data: dict[str, Any], templates: list[Template], fillers: Fillers
+) -> list[tuple[Example, dict[str, Record]]]:
+    """The task's template examples with their slot values: load_task's draw, repeated.
+
+    The draw depends on the requested ``n``, which a task does not keep: the file's ``n``
+    and the count of unperturbed template examples are tried, and the one that gives
+    exactly the task's examples is used.
+    """
+    mine = {e.id: e.prompt for e in task.examples
+            if e.meta.get("source") == "template" and e.meta.get("perturbation") == "none"}  # fmt: skip
+    for n in dict.fromkeys([int(data.get("n", 200)), len(mine), len(mine) - 1]):
+        items = expand(task.id, templates, fillers, n, random.Random(f"{task.seed}:{task.id}"))
+        if {ex.id: ex.prompt for ex, _ in items} == mine:
+            return items
+    raise TaskError(f"task {task.id}: cannot reproduce its template examples to pair them; "
+                    "build it with make(task_id) and the file's templates")  # fmt: skip
+
+
 def pairs_of(task: Task) -> list[Pair]:
     """The (clean, corrupted) string pairs of a task's template examples (see module doc)."""
     spec = spec_of(task)
@@ -194,9 +213,7 @@ def pairs_of(task: Task) -> list[Pair]:
     if "fillers" in data:
         fillers = fillers.extended(data["fillers"], str(task.path))
     templates = _templates(data, lines, str(task.path))
-    n = sum(1 for e in task.examples if e.meta.get("source") == "template")
-    # the same draw as load_task, so the pairs' clean prompts are the task's examples
-    items = expand(task.id, templates, fillers, n, random.Random(f"{task.seed}:{task.id}"))
+    items = _template_draw(task, data, templates, fillers)
     by_id = {t.id: t for t in templates}
     only = set(spec.get("templates", by_id))
     prompts = spec.get("prompts", {})
