@@ -103,3 +103,25 @@ def test_export_matches_transformers(stories: LanguageModel, tmp_path: Path) -> 
 def test_bitllama_is_not_exported(bit1m: LanguageModel, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="ternary"):
         export_hf(bit1m, tmp_path)
+
+
+@pytest.mark.parametrize(("task", "to"), [("repeated-name", "answer"), ("pronoun", {"slot": "name"}),
+                                          ("closing-quote", {"text": '"'}), ("repeated-name", "previous-token+1")])  # fmt: skip
+def test_hypothesis_targets(stories: LanguageModel, task: str, to: object) -> None:
+    from capgym.circuits.env import make_env
+    from capgym.circuits.hypothesis import _targets
+
+    env = make_env(task, stories, n_pairs=6)
+    targets = _targets(env.hooked, env.pairs, env.task, to)
+    last = env.pairs.length - 1
+    assert not bool(targets[torch.arange(6), last].any())  # never the decision itself
+    if to != "previous-token+1":
+        assert bool(targets.any(1).all())  # every prompt names the target
+    p, row = env.pairs.pairs[0], targets[0]
+    pieces = [env.model.piece(int(t)) for t, on in zip(env.pairs.clean[0], row) if on]
+    text = (
+        p.answer.strip()
+        if to == "answer"
+        else ('"' if isinstance(to, dict) and "text" in to else "")
+    )
+    assert text in "".join(pieces) or not text
