@@ -125,3 +125,28 @@ def test_hypothesis_targets(stories: LanguageModel, task: str, to: object) -> No
         else ('"' if isinstance(to, dict) and "text" in to else "")
     )
     assert text in "".join(pieces) or not text
+
+
+def test_hooks_agree_across_backends(stories: LanguageModel, tmp_path: Path) -> None:
+    """The same weights through llama2.c and through transformers give the same internals."""
+    from types import SimpleNamespace
+
+    from transformers import LlamaForCausalLM
+
+    from capgym.circuits import HookedModel
+    from capgym.circuits.baselines import node_patching
+    from capgym.circuits.env import make_env
+
+    hf = LlamaForCausalLM.from_pretrained(export_hf(stories, tmp_path), attn_implementation="eager")
+    twin = SimpleNamespace(model=hf.eval(), vocab_size=stories.vocab_size, name="export",
+                           device=torch.device("cpu"))  # fmt: skip
+    a, b = HookedModel(stories), HookedModel(twin)  # type: ignore[arg-type]
+    assert (a.points.backend, b.points.backend) == ("llama2c", "hf-llama")
+    ps = make_env("repeated-name", stories, n_pairs=6).pairs
+    names = ["blocks.2.attn.hook_z", "blocks.3.attn.hook_pattern", "blocks.4.hook_mlp_out"]
+    _, ca = a.run(ps.clean, cache=names)
+    _, cb = b.run(ps.clean, cache=names)
+    for n in names:
+        assert torch.allclose(ca[n], cb[n], atol=1e-4), n
+    ra, rb = node_patching(a, ps).as_dict(), node_patching(b, ps).as_dict()
+    assert max(abs(ra[k] - rb[k]) for k in ra) < 1e-3
