@@ -125,6 +125,9 @@ def _hf_forward(lm: Any) -> Callable[[torch.Tensor], torch.Tensor]:
 
 def _weights_pattern(layer: int, inputs: tuple[Any, ...], output: Any) -> torch.Tensor:
     """Pattern of an eager HF attention module: it returns ``(output, weights)``."""
+    if output[1] is None:
+        raise UsageError("this Hugging Face model does not return attention weights; load it "
+                         'with attn_implementation="eager" (capgym.load_model does)')  # fmt: skip
     return output[1]
 
 
