@@ -24,6 +24,7 @@ from pathlib import Path
 from capgym.errors import UsageError
 from capgym.render.tokens import assets_html, palette_for
 from capgym.report.cards import cards
+from capgym.report.circuits import circuits
 from capgym.report.context import Ctx
 from capgym.report.diffs import diffs
 from capgym.report.exports import Exporter
@@ -38,6 +39,7 @@ SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,
     "matrix": matrix,
     "cards": cards,
+    "circuits": circuits,
     "residue": residue,
     "diffs": diffs,
     "stories": stories,
