@@ -55,9 +55,24 @@ def expected_coverage(run: RunStore, model: str, threshold: float) -> dict[tuple
                         ("any", {"capability", "explainer"})):  # fmt: skip
         pos = hits[hits["kind"].isin(kinds)][["story", "pos"]].drop_duplicates()
         out[("total", name)] = (len(pos), keys.loc[list(map(tuple, pos.values))].sum(), None)
+    named = hits[(hits["kind"] == "capability") & (hits["name"] != COMPLETION)]
+    expl = hits[hits["kind"] == "explainer"]
+    capped = hits[hits["kind"] == "capability"]
+    layer_pos = {  # the coverage layers of explain.coverage, by set algebra on positions
+        "named capabilities": _keys(named),
+        "named + explainers": _keys(named) | _keys(expl),
+        "named + explainers + word-completion": _keys(hits),
+        "explainers only": _keys(expl) - _keys(capped),
+    }
+    for name, pos_set in layer_pos.items():
+        out[("total", name)] = (len(pos_set), keys.loc[sorted(pos_set)].sum(), None)
     n_any, m_any, _ = out[("total", "any")]
     out[("total", "residue")] = (len(conf) - n_any, conf["p"].sum() - m_any, None)
     return out
+
+
+def _keys(hits: pd.DataFrame) -> set[tuple[int, int]]:
+    return set(map(tuple, hits[["story", "pos"]].drop_duplicates().values))
 
 
 @pytest.fixture()
