@@ -86,7 +86,8 @@ def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignor
         rep = explain(run, name, corpus, progress=progress, tokenizer=tokenizers.get(name))
         console.print(
             f"  {rep.n_confident:,} confident correct predictions; "
-            f"explained: {rep.coverage:.1%} (by probability mass {rep.coverage_mass:.1%})"
+            "covered by named capabilities {:.1%}, + explainers {:.1%}, + word-completion {:.1%}"
+            .format(*list(rep.layers.values())[:3])
         )
 
 

@@ -90,9 +90,11 @@ def explain_cmd(
     if report.n_confident == 0:
         return
     console.print(_shares_table(report.shares, f"coverage of {model}'s confident predictions"))
+    named, expl, allc, only = report.layers.values()
     console.print(
-        f"[bold]coverage {report.coverage:.1%}[/] (by mass {report.coverage_mass:.1%}); "
-        f"residue {1 - report.coverage:.1%}"
+        f"[bold]named capabilities {named:.1%}[/]; + n-gram/induction explainers {expl:.1%}; "
+        f"+ word-completion {allc:.1%} (by mass {report.coverage_mass:.1%}); explainers only "
+        f"{only:.1%}; residue {1 - report.coverage:.1%}"
     )
     for dim in DIMENSIONS:
         console.print(_residue_table(report, dim, top))
