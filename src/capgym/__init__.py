@@ -24,6 +24,7 @@ _LAZY = {
     "tag": ("capgym.tags", "tag"),
     "explain": ("capgym.explain", None),  # the package, callable as its entry function
     "diff": ("capgym.diff", None),  # the package, callable as its entry function
+    "cluster": ("capgym.cluster", None),  # the package, callable as its entry function
     "make": ("capgym.tasks", "make"),
     "list_tasks": ("capgym.tasks", "list_tasks"),
     "evaluate": ("capgym.evaluate", None),  # the package, callable as its entry function
@@ -34,6 +35,7 @@ _LAZY = {
 __all__ = [
     "TokenView",
     "__version__",
+    "cluster",
     "diff",
     "evaluate",
     "explain",
