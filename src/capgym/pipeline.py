@@ -86,8 +86,9 @@ def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignor
         rep = explain(run, name, corpus, progress=progress, tokenizer=tokenizers.get(name))
         console.print(
             f"  {rep.n_confident:,} confident correct predictions; "
-            "covered by named capabilities {:.1%}, + explainers {:.1%}, + word-completion {:.1%}"
-            .format(*list(rep.layers.values())[:3])
+            "covered by named capabilities {:.1%}, + explainers {:.1%}, + word-completion {:.1%}".format(
+                *list(rep.layers.values())[:3]
+            )
         )
 
 

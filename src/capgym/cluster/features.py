@@ -23,7 +23,7 @@ from capgym.models.base import LanguageModel
 
 STATE_DIMS = 32
 CONTEXT_DIMS = 8
-CONTEXT_WEIGHT = 0.5
+CONTEXT_WEIGHT = 0.0  # measured: 0.5 and 1.0 lowered rediscovery AMI (0.54, 0.52 vs 0.58)
 
 
 def reduce(x: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
