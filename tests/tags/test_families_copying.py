@@ -155,3 +155,9 @@ def test_semantic_association_from_corpus_cooccurrence() -> None:
             },
         )
     ]
+
+
+def test_common_phrase_seeds_fixed_phrases(ctx: TagContext) -> None:
+    text = "Tim wanted to see the bird up close. He stood in front of the tree."
+    got = run("common-phrase", text, ctx)
+    assert [(t, a["source"]) for t, a in got] == [("close", "seed"), ("of", "seed")]

@@ -163,3 +163,20 @@ def test_pronoun_objects_groups_contractions_and_long_windows(ctx: TagContext) -
     ]
     far = "Tom and Sue sat. A bird sang. The sun shone. A cat ran. A dog ran. They smiled."
     assert [(t, a["antecedent"]) for t, a in run("pronoun", far, ctx)] == [("They", "Tom and Sue")]
+
+
+def test_dialogue_name_answer_is_not_the_speaker_of_the_quote_before(ctx: TagContext) -> None:
+    text = '"I bet you can\'t catch me!" Tom laughed and said, "Yes I can!"'
+    got = run("dialogue-name", text, ctx)
+    assert [(t, a["where"], a["quote_char"]) for t, a in got] == [
+        ("Tom", "before-quote", text.index('"Yes'))
+    ]
+
+
+def test_character_tracking_pronoun_subjects_add_to_repeated_name(ctx: TagContext) -> None:
+    text = "Mia found a ball. Ben ran to Mia. Ben laughed. She threw the ball to him."
+    got = run("character-tracking", text, ctx)
+    assert [(t, a["move"], a["form"], a["name"], a["other"]) for t, a in got] == [
+        ("She", "turn", "pronoun", "Mia", "Ben")
+    ]
+    assert texts("repeated-name", text, ctx) == ["Mia", "Ben"]  # not "She"
