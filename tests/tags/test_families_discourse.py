@@ -180,3 +180,12 @@ def test_character_tracking_pronoun_subjects_add_to_repeated_name(ctx: TagContex
         ("She", "turn", "pronoun", "Mia", "Ben")
     ]
     assert texts("repeated-name", text, ctx) == ["Mia", "Ben"]  # not "She"
+
+
+def test_dialogue_name_speaker_does_not_reach_across_a_sentence_end(ctx: TagContext) -> None:
+    text = '"Mom, can we help the cat?" Lily asked.\n\n"Of course, dear."'
+    got = run("dialogue-name", text, ctx)
+    assert [(t, a["role"], a["where"], a["quote_char"]) for t, a in got] == [
+        ("Mom", "addressee", "in-quote", 0),
+        ("Lily", "speaker", "after-quote", 0),
+    ]

@@ -6,8 +6,9 @@ lemon.  The model has to find the antecedent and copy its gender and number.
 
 Span: a personal pronoun, or the pronoun part of a contraction ("she" of "she'd",
 "they" of "they're"), with an antecedent of matching gender and number before it
-(outside quotations when the pronoun is), within WINDOW_SENTENCES (3) sentences for
-he/she forms and "it", within WINDOW_PLURAL (6) for they/them/their forms.
+(outside quotations when the pronoun is): within WINDOW_SENTENCES (3) sentences for
+he/she forms, WINDOW_PLURAL (6) for they/them/their forms, and for "it" only the same
+or the previous sentence (WINDOW_IT = 1; further back, "it" was wrong in 3 of 8 read).
 he/him/his/himself and she/her/hers/herself: the nearest person (a name, a kinship
 word, or a person noun like "girl") of that gender, else the nearest person of unknown
 gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons, else the
@@ -15,8 +16,9 @@ nearest plural of a being ("the kids", "the birds") or a group noun ("the family
 "the team").  them: the nearest such pair, group or plural noun, whichever is nearer.
 it/itself as an *object* only (after a verb or preposition, not sentence-initial, not
 "it is/was": subject "it" is as often the weather or an event): the nearest singular
-thing noun in a noun phrase (a reference-corpus noun after a determiner, not a person,
-name or generic noun like "day"), one outside a prepositional phrase first ("a lemon
+thing noun in a noun phrase (after a determiner; a reference-corpus noun, or a word
+that ends the phrase: "a peach on", "his toy truck and"; not a person, name or generic
+noun like "day"), one outside a prepositional phrase first ("a lemon
 on the ground ... with it": the lemon).  Genders come from built-in lexicons, "a girl named
 X", and he/she votes in the reference corpus.  attrs: ``pronoun`` (the word as
 written, contraction included), ``gender`` (m/f/pl/n), ``number`` (sg/pl),
@@ -56,6 +58,7 @@ _CLAUSE_WORDS = lexicon("and but so because when if that then or while as until 
 _SUBJECT_VERBS = lexicon("is was will would can could did does has had isn't wasn't")
 WINDOW_SENTENCES = 3
 WINDOW_PLURAL = 6
+WINDOW_IT = 1
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,11 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
             if not _object_it(doc, i):
                 continue
             things = _things(doc, ctx) if things is None else things
-            near = list(_window(things, i, doc.sent_id[i] - WINDOW_SENTENCES, doc))
-            # "a lemon on the ground ... play with it": a noun outside a prepositional
-            # phrase is the likelier antecedent than a nearer one inside
-            ante = next((c for c in near if c.kind == "thing"), near[0] if near else None)
+            near = list(_window(things, i, doc.sent_id[i] - WINDOW_IT, doc))
+            # the same sentence first; within a sentence a noun outside a prepositional
+            # phrase first ("saw a peach on the ground and picked it up": the peach)
+            rank = [(doc.sent_id[c.index] != doc.sent_id[i], c.kind != "thing") for c in near]
+            ante = near[min(range(len(near)), key=rank.__getitem__)] if near else None
         else:
             ante = _nearest_person(persons, i, doc.sent_id[i] - WINDOW_SENTENCES, doc, gender)
         if ante is None:
@@ -133,7 +137,13 @@ def _things(doc: Doc, ctx: TagContext) -> list[_Cand]:
     for i, low in enumerate(doc.lower):
         if low in CLOSED_CLASS or low in PERSON_NOUNS or low in GROUPS or low in GENERIC_NOUNS:
             continue
-        if low not in ctx.nouns or singular(low) != low or doc.cap_informative(i):
+        if singular(low) != low or doc.cap_informative(i):
+            continue
+        np_final = (
+            i + 1 == len(doc.words) or doc.gap_punct[i + 1] or doc.lower[i + 1] in CLOSED_CLASS
+        )
+        verbal = low.endswith(("ing", "ly", "ed"))
+        if low not in ctx.nouns and (verbal or not np_final):  # a corpus noun, or ends an NP
             continue
         d = doc.np_determiner(i)
         if d >= 0:
