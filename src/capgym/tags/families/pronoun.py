@@ -9,6 +9,9 @@ Span: a personal pronoun, or the pronoun part of a contraction ("she" of "she'd"
 (outside quotations when the pronoun is): within WINDOW_SENTENCES (3) sentences for
 he/she forms, WINDOW_PLURAL (6) for they/them/their forms, and for "it" only the same
 or the previous sentence (WINDOW_IT = 1; further back, "it" was wrong in 3 of 8 read).
+A pronoun with no antecedent in its window takes the antecedent of the last pronoun of
+the same gender resolved within that window ("Lily ... She ... She ... Then, she"), in
+narration and in quotations separately.
 he/him/his/himself and she/her/hers/herself: the nearest person (a name, a kinship
 word, or a person noun like "girl") of that gender, else the nearest person of unknown
 gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons, else the
@@ -40,6 +43,7 @@ from capgym.tags.words import (
     CLOSED_CLASS,
     DETERMINERS,
     GENDER,
+    NUMBERS,
     PERSON_NOUNS,
     PREPOSITIONS,
     lexicon,
@@ -81,6 +85,7 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
     doc = ctx.doc(text)
     persons, plurals = _candidates(doc, ctx)
     things: list[_Cand] | None = None
+    chain: dict[str, tuple[int, bool, _Cand]] = {}  # gender -> last resolved pronoun
     spans = []
     for i, word in enumerate(doc.lower):
         base, _, rest = word.partition("'")
@@ -105,8 +110,16 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
             ante = near[min(range(len(near)), key=rank.__getitem__)] if near else None
         else:
             ante = _nearest_person(persons, i, doc.sent_id[i] - WINDOW_SENTENCES, doc, gender)
+        narrated = doc.quote_of[i] < 0
+        if ante is None and gender in chain:  # "Lily ... She ... She ... Then, she"
+            sent, was_narrated, prev = chain[gender]
+            window = WINDOW_PLURAL if gender == "pl" else WINDOW_SENTENCES
+            if doc.sent_id[i] - sent <= window and was_narrated == narrated:
+                ante = prev
         if ante is None:
             continue
+        if gender != "n":
+            chain[gender] = (doc.sent_id[i], narrated, ante)
         attrs = {
             "pronoun": doc.words[i][2],
             "gender": gender,
@@ -135,7 +148,7 @@ def _things(doc: Doc, ctx: TagContext) -> list[_Cand]:
     """Singular thing nouns in noun phrases: the antecedents "it" may take."""
     out = []
     for i, low in enumerate(doc.lower):
-        if low in CLOSED_CLASS or low in PERSON_NOUNS or low in GROUPS or low in GENERIC_NOUNS:
+        if low in CLOSED_CLASS | NUMBERS or low in PERSON_NOUNS | GROUPS | GENERIC_NOUNS:
             continue
         if singular(low) != low or doc.cap_informative(i):
             continue
