@@ -63,7 +63,7 @@ def naive_shares(scores: pd.DataFrame, tags: pd.DataFrame, explains: pd.DataFram
         found = set()
         for g in tags[tags.story == r.story].itertuples():
             overlap = es < max(g.char_end, g.char_start + 1) and g.char_start < ee
-            if overlap and (g.capability != "word-completion" or es > g.char_start):
+            if overlap and (g.capability != "word-completion" or es >= g.char_start):
                 found.add(g.capability)
         ex = explains[(explains.story == r.story) & (explains.pos == r.pos)]
         found |= set(ex.explainer)

@@ -34,7 +34,7 @@ def expected_hits(run: RunStore, model: str, conf: pd.DataFrame) -> pd.DataFrame
     tags = run.sql("SELECT story, char_start AS ts, char_end AS te, capability AS name FROM tags")
     m = conf[["story", "pos", "es", "ee"]].merge(tags, on="story")
     overlap = (m["es"] < np.maximum(m["te"], m["ts"] + 1)) & (m["ts"] < m["ee"])
-    start = (m["name"] != COMPLETION) | (m["es"] > m["ts"])  # completions: later pieces only
+    start = (m["name"] != COMPLETION) | (m["es"] >= m["ts"])  # completions: inside the tag
     caps = m[overlap & start][["story", "pos", "name"]].assign(kind="capability")
     ex = run.sql("SELECT story, pos, explainer AS name FROM explains WHERE model = ?", [model])
     ex = ex.merge(conf[["story", "pos"]], on=["story", "pos"]).assign(kind="explainer")

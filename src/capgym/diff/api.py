@@ -153,14 +153,14 @@ def _common_corpora(store: RunStore, a: str, b: str, corpus: str | None) -> list
 
 def _covers(mode: str) -> str:
     """SQL: tag ``g`` covers unit ``u`` (spans overlap).  ``word-completion`` covers the
-    later pieces of a word in token mode and nothing in word mode, where a unit always
-    holds its word's first piece."""
+    tokens starting inside its span (the determined rest of a word) in token mode and
+    nothing in word mode, where a unit always holds its word's first piece."""
     rule = (
         "g.corpus = u.corpus AND g.story = u.story "
         "AND u.us < greatest(g.char_end, g.char_start + 1) AND g.char_start < u.ue"
     )
     if mode == "token":
-        return rule + f" AND (g.capability <> '{COMPLETION}' OR u.us > g.char_start)"
+        return rule + f" AND (g.capability <> '{COMPLETION}' OR u.us >= g.char_start)"
     return rule + f" AND g.capability <> '{COMPLETION}'"
 
 

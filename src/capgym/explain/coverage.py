@@ -9,9 +9,10 @@ Definitions
 * A **tag covers a token** when their character spans overlap: ``token_start < tag_end
   and tag_start < token_end``.  A token with an empty span (the second byte-token of a
   character) is matched on the character before it; an empty tag span on the character
-  it starts at.  For ``word-completion`` the token must also start *inside* the tagged
-  word (``token_start > tag_start``): only the second and later pieces of a word are
-  completions.
+  it starts at.  For ``word-completion`` the token must also start inside the tagged
+  span (``token_start >= tag_start``): the span is the part of a word that its prefix
+  determines, so a token that starts before it (at the word's start, or inside the
+  still-undetermined prefix) is a word choice, not a completion.
 * An **explainer covers a token** when it fires there (the ``explains`` table).
 * **Shares** are taken over the confident correct positions, by count and by
   probability mass (the sum of ``exp(logprob)``).  ``any capability``, ``any explainer``
@@ -64,7 +65,7 @@ TOTALS: tuple[str, ...] = (*LAYERS, EXPLAINERS_ONLY, "any capability", "any expl
 COVERS_SQL = f"""
     g.corpus = c.corpus AND g.story = c.story
     AND c.es < greatest(g.char_end, g.char_start + 1) AND g.char_start < c.ee
-    AND (g.capability <> '{COMPLETION}' OR c.es > g.char_start)
+    AND (g.capability <> '{COMPLETION}' OR c.es >= g.char_start)
 """
 
 

@@ -13,14 +13,12 @@ MIN_COMPLETION_PROB (0.9).  ``k`` ranges over 1 .. len(w) - 1 and the probabilit
 falls as ``k`` grows, so the determined part of the word is everything after the
 shortest determining prefix ``w[:k]``.
 
-Span: from the last character of the shortest determining prefix to the end of the word,
-``[start + k - 1, end)``, for words of two or more characters whose reference prefix
+Span: the determined rest of the word, after its shortest determining prefix,
+``[start + k, end)``, for words of two or more characters whose reference prefix
 determines them (a word with no such prefix, e.g. a name or a word absent from the
 reference corpus, gets no span).  Rule for consumers: a token is a word-completion when
-its ``char_start`` lies strictly inside the span (``char_start < token_start <
-char_end``), i.e. it starts after the determining prefix; a token that starts at or
-before the prefix's last character (" gi" + "rl" when "gi" still allows "give") is a
-word choice.  Tokenizers differ, so the tagger marks characters and leaves the pieces to
+it starts inside the span (``char_start <= token_start < char_end``); a token that
+starts before it (" g" + "irl" when "g" still allows "give") is a word choice.  Tokenizers differ, so the tagger marks characters and leaves the pieces to
 the consumer.  attrs: ``word``, ``prefix`` (the determining prefix), ``prob``
 (P(word | prefix), 3 decimals) and ``count`` (reference words with that prefix).
 """
@@ -41,7 +39,7 @@ def word_completion(text: str, ctx: TagContext) -> Iterable[Span]:
     >>> text = "A rhinoceros."
     >>> [(text[s.char_start : s.char_end], s.attrs["prefix"], s.attrs["prob"])
     ...  for s in word_completion(text, ctx)]
-    [('ceros', 'rhinoc', 1.0)]
+    [('eros', 'rhinoc', 1.0)]
     """
     spans = []
     for s, e, w in ctx.doc(text).words:
@@ -51,5 +49,5 @@ def word_completion(text: str, ctx: TagContext) -> Iterable[Span]:
         if found is not None:
             k, prob, count = found
             attrs = {"word": w, "prefix": w[:k], "prob": round(prob, 3), "count": count}
-            spans.append(Span(s + k - 1, e, attrs))
+            spans.append(Span(s + k, e, attrs))
     return spans
