@@ -122,3 +122,29 @@ def test_untagged_gains_are_clustered_and_stored(real_run: RunStore) -> None:
     assert len(stored) == len(r.clusters)
     n = real_run.sql("SELECT count(*) AS n FROM cluster_members WHERE model = 'stories260K'")
     assert n["n"][0] == len(r.members)
+
+
+@pytest.mark.slow
+def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
+    real_run: RunStore, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.cli import assert_one_line_error, capgym
+
+    out = str(real_run.path)
+    res = capgym("cluster", "--model", "stories260K", "--out", out, "--max-positions", "800",
+                 "--skeletons", str(tmp_path / "sk"), "--json", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["source"] == "residue" and data["n_clusters"] >= 2
+    files = sorted((tmp_path / "sk").glob("*.py"))
+    assert files and all("@tagger(" in f.read_text() for f in files)
+    from capgym.tags import load_user_taggers
+    from capgym.tags.registry import unregister
+
+    names = load_user_taggers(files[0])  # a skeleton is a tagger file as it stands
+    assert names and all(unregister(n) is None for n in names)
+    bad = capgym("cluster", "--model", "stories260K", "--against", "llama2xs-279K",
+                 "--hide", "known", "--out", out, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "--hide")

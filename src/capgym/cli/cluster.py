@@ -51,7 +51,8 @@ def cluster_cmd(
         skeletons.mkdir(parents=True, exist_ok=True)
         for c in report.candidates(top).itertuples(index=False):
             (skeletons / f"{c.tagger.replace('-', '_')}.py").write_text(c.skeleton)
-        console.print(f"wrote {min(top, report.n_clusters)} @tagger files to {skeletons}")
+        if not as_json:
+            console.print(f"wrote {min(top, report.n_clusters)} @tagger files to {skeletons}")
     if as_json:
         print(json.dumps(report.to_dict(), indent=1, default=str))
         return

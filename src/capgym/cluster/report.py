@@ -7,7 +7,7 @@ token), ``share_mass`` (of the clustered mass), ``mean_p``, ``top_tokens``,
 ``top_words``, ``top_prev`` (previous word) and ``top_contexts`` (previous two words ->
 word), each as ``"item (share)"`` strings of the five commonest; ``labels`` (the
 position labels inside, e.g. residue / a hidden family / gain-rank), ``majority`` and
-``majority_share``; ``name`` (the commonest previous word -> the commonest word), ``tagger`` (the
+``majority_share``; ``name`` (its three commonest predicted tokens), ``tagger`` (the
 skeleton's tagger name) and ``skeleton`` (an editable ``@tagger`` file, :mod:`capgym.cluster.skeleton`).
 
 >>> members = pd.DataFrame({"label": ["a", "a", "b", "residue"], "cluster": [0, 0, 0, -1]})
@@ -77,12 +77,13 @@ def summarise(
         words, prevs = _top(g["word"]), _top(g["prev_word"])
         labs = _top(g["label"], 10)
         where = f"cluster {k} of {model}'s {source}"
-        name = f"{prevs[0][0]} -> {words[0][0]}" if k >= 0 else "noise"
+        pieces = _top(g["piece"])
+        name = " / ".join(repr(v) for v, _ in pieces[:3]) if k >= 0 else "noise"
         tagger_name = f"candidate-{_slug(model)}-{k}" if k >= 0 else ""
         rows.append({
             "cluster": int(k), "name": name, "n": len(g), "share": len(g) / len(m),
             "mass": float(g["p"].sum()), "share_mass": float(g["p"].sum()) / total_mass,
-            "mean_p": float(g["p"].mean()), "top_tokens": _fmt(_top(g["piece"])),
+            "mean_p": float(g["p"].mean()), "top_tokens": _fmt(pieces),
             "top_words": _fmt(words), "top_prev": _fmt(prevs), "top_contexts": _fmt(_top(contexts)),
             "labels": _fmt(labs), "majority": labs[0][0], "majority_share": labs[0][1],
             "tagger": tagger_name,
