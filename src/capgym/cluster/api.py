@@ -30,13 +30,21 @@ from capgym.cluster.report import ClusterReport, Rediscovery, rediscovery_scores
 from capgym.cluster.states import final_states
 from capgym.cluster.tables import write_tables
 from capgym.errors import StoreError, UsageError
-from capgym.explain.align import words_frame
-from capgym.explain.api import as_run, check_threshold, connect
-from capgym.explain.coverage import CONFIDENT
-from capgym.explain.reference import DEFAULT_MIN_COUNT, DEFAULT_REFERENCE
-from capgym.explain.store import check_scored, ensure_explains, ensure_tags, stories_of
+from capgym.explain import (
+    DEFAULT_MIN_COUNT,
+    DEFAULT_REFERENCE,
+    as_run,
+    check_scored,
+    check_threshold,
+    connect,
+    ensure_explains,
+    ensure_tags,
+    stories_of,
+    words_frame,
+)
 from capgym.models.base import LanguageModel
 from capgym.store import RunStore
+from capgym.store.confident import CONFIDENT
 
 HIDDEN = ("repeated-name", "closing-quote", "pronoun", "story-opening")
 MAX_POSITIONS = 6000

@@ -20,8 +20,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from capgym.explain.align import token_words_sql
-from capgym.explain.coverage import build_confident, build_hits, confident_sql
+from capgym.explain import build_confident, build_hits, token_words_sql
+from capgym.store.confident import confident_sql
 
 _DESCRIBE = """
 WITH r AS ({tokens}),

@@ -29,9 +29,7 @@ import pandas as pd
 from sklearn.metrics import adjusted_mutual_info_score
 
 from capgym.cluster.skeleton import skeleton
-from capgym.explain.html import example_views, frame_html, page_head, run_stories
-from capgym.explain.report import _records
-from capgym.explain.residue import add_snippets
+from capgym.explain import add_snippets, example_views, frame_html, page_head, records, run_stories
 from capgym.store import RunStore
 
 TOP = 5
@@ -131,7 +129,7 @@ class Rediscovery:
         return {
             "ami_hidden": self.ami_hidden, "ami_all": self.ami_all, "purity": self.purity,
             "n_hidden": self.n_hidden, "n_residue": self.n_residue,
-            "n_clusters": self.n_clusters, "per_family": _records(self.per_family),
+            "n_clusters": self.n_clusters, "per_family": records(self.per_family),
         }  # fmt: skip
 
 
@@ -220,8 +218,8 @@ class ClusterReport:
             "n_clustered": self.n_clustered, "n_clusters": self.n_clusters,
             "n_noise": self.n_noise, "min_cluster_size": self.min_cluster_size,
             "context_weight": self.context_weight, "hidden": list(self.hidden),
-            "clusters": _records(self.clusters),
-            "examples": _records(self.examples[["cluster", "corpus", "story", "pos", "p",
+            "clusters": records(self.clusters),
+            "examples": records(self.examples[["cluster", "corpus", "story", "pos", "p",
                                                 "label", "snippet"]]
                                  if len(self.examples) else self.examples),
             "rediscovery": self.rediscovery.to_dict() if self.rediscovery else None,

@@ -14,9 +14,9 @@ import itertools
 
 import pandas as pd
 
-from capgym.explain.coverage import CONFIDENT, confident_sql
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, nodata, note
+from capgym.store.confident import CONFIDENT, confident_sql
 
 MAX_PAIRS, N_POSITIONS = 4, 6
 
