@@ -1,7 +1,8 @@
 """The tables ``capgym cluster`` leaves in the run: ``clusters`` and ``cluster_members``.
 
-One part per (model, source): ``source`` is ``residue`` or ``gains over <model>``; a
-new clustering of the same pair replaces it.  ``clusters`` holds the rows of
+Both are declared here with :func:`capgym.store.schema.declare` and written through
+:meth:`capgym.store.RunStore.write_table`.  One part per (model, source): ``source`` is
+``residue`` or ``gains over <model>``; a new clustering of the same pair replaces it.  ``clusters`` holds the rows of
 :attr:`ClusterReport.clusters <capgym.cluster.report.ClusterReport>` with model, source
 and corpora; ``cluster_members`` one row per clustered position (model, source, corpus,
 story, pos, p, label, cluster, prob).
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from capgym.store import RunStore
+from capgym.store.schema import Table, declare
 
 if TYPE_CHECKING:
     from capgym.cluster.report import ClusterReport
@@ -31,6 +33,10 @@ MEMBERS = pa.schema(
      ("story", pa.int64()), ("pos", pa.int32()), ("p", pa.float64()), ("label", pa.string()),
      ("cluster", pa.int64()), ("prob", pa.float64())]
 )  # fmt: skip
+declare(Table("clusters", CLUSTERS, "one (model, source)", "cluster",
+              doc="candidate capabilities: clusters of residue or untagged gains"))  # fmt: skip
+declare(Table("cluster_members", MEMBERS, "one (model, source)", "cluster",
+              doc="each clustered position and its cluster"))  # fmt: skip
 
 
 def write_tables(run: RunStore, report: ClusterReport) -> None:
@@ -39,7 +45,9 @@ def write_tables(run: RunStore, report: ClusterReport) -> None:
     c = report.clusters.assign(model=report.model, source=report.source,
                                corpora=[list(report.corpora)] * len(report.clusters))  # fmt: skip
     m = report.members.assign(model=report.model, source=report.source)
-    run.put_table("clusters", part, pa.Table.from_pandas(c[CLUSTERS.names], schema=CLUSTERS,
-                                                         preserve_index=False))  # fmt: skip
-    run.put_table("cluster_members", part, pa.Table.from_pandas(m[MEMBERS.names], schema=MEMBERS,
-                                                                preserve_index=False))  # fmt: skip
+    stamp = {"corpora": list(report.corpora), "threshold": report.threshold,
+             "n_clustered": report.n_clustered, "hidden": list(report.hidden)}  # fmt: skip
+    run.write_table("clusters", part, pa.Table.from_pandas(c[CLUSTERS.names], schema=CLUSTERS,
+                                                           preserve_index=False), stamp=stamp)  # fmt: skip
+    run.write_table("cluster_members", part, pa.Table.from_pandas(
+        m[MEMBERS.names], schema=MEMBERS, preserve_index=False), stamp=stamp)  # fmt: skip
