@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "capgym.cli.cluster",
     "capgym.cli.gym",
     "capgym.cli.view",
+    "capgym.cli.circuits",
 ]
 
 
