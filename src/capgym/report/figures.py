@@ -162,7 +162,8 @@ def scaling(m: pd.DataFrame, params: dict[str, float | None], title: str) -> tup
             ax.errorbar(
                 g.params,
                 g.score,
-                yerr=[g.score - g.lo, g.hi - g.score],
+                # pooled or bootstrap intervals need not contain the point: no negative bars
+                yerr=[(g.score - g.lo).clip(lower=0), (g.hi - g.score).clip(lower=0)],
                 marker="o",
                 ms=3,
                 capsize=2,

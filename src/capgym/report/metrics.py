@@ -27,7 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from capgym.explain import is_current
+from capgym.explain import EXPLAINERS_ONLY, LAYERS, is_current
 from capgym.report.frame import Frame
 from capgym.store.confident import CONFIDENT, confident_sql
 
@@ -102,7 +102,9 @@ def coverage(f: Frame) -> pd.DataFrame:
 def coverage_summary(f: Frame) -> pd.DataFrame:
     """One row per explained model whose coverage is current: corpora, threshold, the
     confident-correct count and mass, and the covered share by count and by mass of
-    ``any capability``, ``any explainer`` and ``any`` (straight from :func:`coverage`)."""
+    coverage layers (``named capabilities``, ``named + explainers``, ``named + explainers +
+    word-completion``), ``explainers only``, ``any capability``, ``any explainer`` and
+    ``any`` (straight from :func:`coverage`)."""
     cov = coverage(f)
     cov = cov[cov["current"]]
     rows = []
@@ -112,7 +114,7 @@ def coverage_summary(f: Frame) -> pd.DataFrame:
         row = {"model": model, "corpora": ", ".join(first["corpora"]),
                "threshold": first["threshold"], "n_confident": int(first["n_confident"]),
                "mass_confident": first["mass_confident"]}  # fmt: skip
-        for name in ("any capability", "any explainer", "any"):
+        for name in (*LAYERS, EXPLAINERS_ONLY, "any capability", "any explainer", "any"):
             row[f"{name}: n"] = int(tot["n"].get(name, 0))
             row[f"{name}: share"] = tot["share"].get(name, float("nan"))
             row[f"{name}: share_mass"] = tot["share_mass"].get(name, float("nan"))
