@@ -60,9 +60,15 @@ RESULTS = pa.schema(
         ("prob", pa.float64()),
         ("logprob", pa.float64()),  # sum over the answer's tokens
         ("first_logprob", pa.float64()),  # first answer token only
-        ("rank", pa.int32()),  # rank of the first answer token
-        ("logit_diff", pa.float64()),  # full-answer logprob minus best wrong answer's; NaN if none
-        ("first_logit_diff", pa.float64()),  # first-token logit difference; NaN if none
+        ("rank", pa.int32()),  # over the vocabulary, of the first non-space answer token
+        # against the wrong answers (NaN if none), see capgym.evaluate.forward:
+        ("beats_wrong", pa.float64()),  # 1 if the answer wins at every decision token
+        ("logit_diff_at_decision", pa.float64()),  # logit(answer) - logit(wrong), min over wrong
+        ("seq_logprob_diff", pa.float64()),  # summed logprob minus best wrong answer's
+        ("seq_logprob_diff_per_token", pa.float64()),  # the same with per-token means
+        ("first_logprob_diff", pa.float64()),  # logprob up to the first non-space token
+        ("single_token_contrast", pa.float64()),  # 1 if every contrast is one token each
+        ("n_wrong", pa.int32()),  # wrong answers; chance of beats_wrong = 1 / (1 + n_wrong)
         ("n_answer_tokens", pa.int32()),
         ("meta", pa.string()),  # JSON of the example's metadata
     ]
