@@ -1,7 +1,8 @@
 """Models x capabilities: heat-maps with confidence intervals on hover, and scaling plots.
 
-Gym accuracy (from ``results``: the answer's first token ranked first), the gym's
-whole-answer greedy accuracy (fair across tokenizers) and corpus top-1 accuracy on
+Gym beats-wrong (the answer beats every wrong answer where they first differ; chance
+1 / (1 + wrong answers); top-1 over the vocabulary for tasks without wrong answers), the
+gym's whole-answer greedy accuracy (fair across tokenizers) and corpus top-1 accuracy on
 tagged positions (from ``tags`` x ``scores``) are shown side by side, never mixed in one
 cell.
 
@@ -23,13 +24,19 @@ from capgym.report.frame import Frame
 from capgym.report.html import Section, nodata, note
 
 LABELS = {
-    "gym": ("Gym tasks: accuracy", "accuracy (answer's first token ranked first)"),
+    "gym": (
+        "Gym tasks: beats-wrong",
+        "beats_wrong (answer beats every wrong answer where they first differ)",
+    ),
     "greedy": (
         "Gym tasks: whole answer greedy",
         "whole-answer greedy accuracy (every answer token ranked first)",
     ),
     "corpus": ("Corpus: top-1 accuracy on tagged positions", "top-1 accuracy on tagged positions"),
 }
+
+
+COLORBARS = {"gym": "beats_wrong", "greedy": "greedy_accuracy", "corpus": "top-1 (tagged)"}
 
 
 def wide(m: pd.DataFrame, order: list[str]) -> pd.DataFrame:
@@ -41,21 +48,36 @@ def wide(m: pd.DataFrame, order: list[str]) -> pd.DataFrame:
         ]
     )
     w = cell.pivot_table(index="capability", columns="model", values="cell", aggfunc="first")
-    return w.reindex(columns=order).reset_index().rename_axis(columns=None)
+    w = w.reindex(columns=order)
+    if "chance" in m and m.chance.notna().any():
+        w.insert(0, "chance", m.groupby("capability").chance.mean().round(2))
+    return w.reset_index().rename_axis(columns=None)
 
 
 def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
     """One row per (model, capability).  A capability with one task keeps that task's
-    interval; several tasks are pooled (Wilson interval over all their examples)."""
-    cols = ["model", "capability", "score", "lo", "hi", "n", "detail"]
+    interval; several tasks are pooled (Wilson interval over all their examples, chance
+    weighted by examples); beats-wrong tasks are pooled apart from top-1 ones, and a
+    capability with any beats-wrong task shows only those."""
+    cols = ["model", "capability", "score", "lo", "hi", "n", "detail", "chance"]
+    if "metric" in ms:
+        bw = ms.groupby(["model", "capability"]).metric.transform(
+            lambda x: (x == "beats_wrong").any()
+        )
+        ms = ms[~bw | (ms.metric == "beats_wrong")]
+    if "chance" not in ms:
+        ms = ms.assign(chance=float("nan"))
     size = ms.groupby(["model", "capability"]).task.transform("size")
     single = ms[size == 1][cols]
     multi = ms[size > 1]
     if multi.empty:
         return single.reset_index(drop=True)
-    g = multi.assign(k=multi.score * multi.n).groupby(["model", "capability"], as_index=False)
-    pooled = g.agg(k=("k", "sum"), n=("n", "sum"), detail=("detail", " | ".join))
+    multi = multi.assign(k=multi.score * multi.n, cn=multi.chance * multi.n)
+    g = multi.groupby(["model", "capability"], as_index=False)
+    pooled = g.agg(k=("k", "sum"), n=("n", "sum"), cn=("cn", "sum"), c_ok=("chance", "count"),
+                   detail=("detail", " | ".join))  # fmt: skip
     pooled["score"] = pooled.k / pooled.n
+    pooled["chance"] = (pooled.cn / pooled.n).where(pooled.c_ok > 0)
     pooled = metrics.with_ci(pooled, "k", "n")[cols]
     return pd.concat([single, pooled], ignore_index=True)
 
@@ -65,7 +87,7 @@ def greedy_rows(m: pd.DataFrame) -> pd.DataFrame:
     g = m[(m.source == "gym") & m.greedy.notna()]
     if g.empty:
         return g
-    g = g.assign(score=g.greedy, k=g.greedy * g.n)
+    g = g.assign(score=g.greedy, k=g.greedy * g.n, chance=float("nan"))
     return metrics.with_ci(g, "k", "n").drop(columns="k")
 
 
@@ -115,7 +137,7 @@ def matrix(ctx: Ctx) -> Section:
         parts.append(
             ctx.figure(
                 f"heatmap-{source}",
-                figures.heatmap(ms, order, title, "score"),
+                figures.heatmap(ms, order, title, COLORBARS[source]),
                 (7.0, 1.4 + 0.35 * len(order)),
             )
         )
@@ -123,15 +145,21 @@ def matrix(ctx: Ctx) -> Section:
         if source == "greedy":
             continue  # one scaling plot per kind of evidence is enough
         if ms.model.map(params).notna().sum() >= 2:
-            fig = figures.scaling(ms, params, f"Scaling: {label} vs parameters")
+            fig = figures.scaling(ms, params, f"Scaling: {label} vs parameters",
+                                  COLORBARS[source])  # fmt: skip
             parts.append(ctx.figure(f"scaling-{source}", fig))
         else:
             parts.append(
                 note("Scaling plot needs at least two models with known parameter counts.")
             )
     parts.append(note(
-        "Hover a cell for the 95% interval (Wilson for accuracies), the number of examples and the "
-        "mean logit difference. Gym accuracy is the gym's: the answer's first token ranked first, "
-        "over all of a task's examples (red-team variants included)."
+        "Hover a cell for the 95% interval (Wilson for pooled scores), the chance level, the "
+        "number of examples, the mean logit difference at the decision token and top-1 over the "
+        "vocabulary. Gym beats-wrong is the gym's: the share of a task's examples (red-team "
+        "variants included) whose answer beats every wrong answer at the first token where they "
+        "differ, teacher-forced along their shared prefix; chance is 1 / (1 + wrong answers). "
+        "Tasks without wrong answers are scored by top-1 over the vocabulary. A score in "
+        "brackets: its interval does not clear chance (0.5 where there is none). Scaling plots: "
+        "parameters on a log axis; dashed lines mark chance."
     ))  # fmt: skip
     return Section("matrix", "Models × capabilities", "\n".join(parts))
