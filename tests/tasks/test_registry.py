@@ -72,7 +72,7 @@ def lm_eval_yaml(path: Path) -> dict:  # type: ignore[type-arg]
         pass
 
     Loader.add_multi_constructor("!", lambda loader, tag, node: f"{tag} {node.value}")
-    return yaml.load(path.read_text(), Loader=Loader)  # noqa: S506
+    return yaml.load(path.read_text(), Loader=Loader)
 
 
 def test_export_jsonl_and_lm_eval(tmp_path: Path) -> None:
