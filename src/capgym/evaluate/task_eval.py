@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from capgym.errors import TaskError
+from capgym.evaluate.baselines import baselines, unigram_counts
 from capgym.evaluate.forward import ExampleScore, score_built
 from capgym.evaluate.stats import summarise
 from capgym.evaluate.uniformity import COLUMNS as SLICE_COLUMNS
@@ -146,10 +147,14 @@ def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) 
     results = results_frame(model.name, task, built, scores)
     details = _details(model, task, built, scores)
     figures = summarise(results, details["greedy"], seed=settings.seed, n_boot=settings.n_boot)
+    ids = set(results["example_id"])
+    base = baselines([e for e in task.examples if e.id in ids], unigram_counts())
     summary = pd.DataFrame([{
         "model": model.name, "task": task.id, "capability": task.capability,
-        **figures, "n": len(results),
+        **figures, **base, "n": len(results),
         "n_errors": len(errors), "n_not_applicable": skipped,
+        "n_perturbations_discarded": sum(task.discarded.values()),
+        "perturbations_discarded": json.dumps(task.discarded, sort_keys=True),
         "model_hash": model.content_hash, "task_hash": task.content_hash,
         "seconds": time.perf_counter() - t0,
     }])  # fmt: skip

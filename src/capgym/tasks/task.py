@@ -285,7 +285,11 @@ def load_task(
 
 
 def _finish(ex: Example, task_id: str) -> Example:
+    """Checks and default metadata, plus ``recency``: which candidate occurs last in the
+    prompt (``answer``, ``wrong`` or ``none``; a slice of the uniformity analysis)."""
+    from capgym.evaluate.baselines import recency_label
+
     if not ex.answer.strip():
         raise TaskError(f"task {task_id} example {ex.id}: the answer is empty")
-    meta = {"perturbation": "none", "position": "start", **ex.meta}
+    meta = {"perturbation": "none", "position": "start", "recency": recency_label(ex), **ex.meta}
     return with_distance(Example(ex.id, ex.prompt, ex.answer, ex.wrong, meta))
