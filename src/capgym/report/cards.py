@@ -59,6 +59,15 @@ def pool_gym(gym: pd.DataFrame) -> tuple[str, float, float, float]:
     return metric, float((use.score * use.n).sum()), n, chance
 
 
+def heuristic_tasks(m: pd.DataFrame, cap: str) -> list[str]:
+    """The capability's gym tasks that a trivial baseline solves (see
+    :mod:`capgym.evaluate.baselines`)."""
+    if "solved_by_heuristic" not in m:
+        return []
+    g = m[(m.capability == cap) & (m.source == "gym") & (m.solved_by_heuristic == 1)]
+    return sorted(set(g.task))
+
+
 def who_has_it(m: pd.DataFrame, cap: str, params: dict[str, float | None]) -> pd.DataFrame:
     """Per model (in the order of ``params``): gym and corpus scores with intervals, and
     the verdict: the gym score's interval above its chance level (top-1 tasks and corpus
@@ -161,6 +170,9 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
     who = who_has_it(m, cap, params)
     have = [str(x) for x in who[who["has it"] == "yes"].model] if len(who) else []
     badge = f'<span class="badge {"yes" if have else "no"}">{"has it: " + esc(", ".join(have)) if have else "no model has it"}</span>'
+    solved = heuristic_tasks(m, cap)
+    if solved:
+        badge += f'<span class="badge no">a heuristic solves: {esc(", ".join(solved))}</span>'
     parts = [
         f'<details class="card" id="{anchor(cap)}"{" open" if is_open else ""}><summary>{esc(cap)}{badge}</summary>'
     ]

@@ -39,6 +39,19 @@ LABELS = {
 COLORBARS = {"gym": "beats_wrong", "greedy": "greedy_accuracy", "corpus": "top-1 (tagged)"}
 
 
+TASK_NOTE = (
+    "Each model's cell: the task's headline score (beats-wrong: the answer beats every wrong "
+    "answer at the first token where they differ; top1_vocab for tasks without wrong answers) "
+    "with its 95% bootstrap interval, then the mean logit difference at the decision token "
+    "(logit(answer) - logit(strongest wrong answer); 0 at chance). Trivial baselines read no "
+    "model: among the candidates pick the most recent in the prompt (recency), the most "
+    "frequent in the prompt (frequency) or the most frequent in the reference corpus "
+    "(unigram), ties at random. A task whose best baseline reaches 0.8 is flagged: its score "
+    "may measure that heuristic. Discarded: perturbed variants dropped as invalid (not "
+    "well-formed, or the answer no longer determined)."
+)
+
+
 def wide(m: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     """The long matrix as a paper table: one row per capability, one column per model
     (in ``order``), ``score [lo, hi]`` cells."""
@@ -80,6 +93,46 @@ def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
     pooled["chance"] = (pooled.cn / pooled.n).where(pooled.c_ok > 0)
     pooled = metrics.with_ci(pooled, "k", "n")[cols]
     return pd.concat([single, pooled], ignore_index=True)
+
+
+def _heuristic(r: pd.Series) -> str:
+    vals = {b.removeprefix("baseline_"): r[b] for b in metrics.BASELINES if pd.notna(r[b])}
+    if not vals:
+        return ""
+    name = max(vals, key=lambda k: vals[k])
+    return f"{name} {vals[name]:.2f}"
+
+
+def task_table(ts: pd.DataFrame, order: list[str]) -> pd.DataFrame:
+    """One row per gym task: its headline metric and chance level, each model's score with
+    its 95% interval and mean decision logit difference, the best trivial baseline, a flag
+    where a heuristic solves the task, and the perturbed variants discarded as invalid.
+
+    >>> ts = pd.DataFrame({"model": ["m"], "task": ["t"], "metric": ["beats_wrong"],
+    ...     "chance": [0.5], "score": [0.85], "lo": [0.8], "hi": [0.9], "mean_ld": [2.0],
+    ...     "baseline_recency": [0.98], "baseline_frequency": [0.5], "baseline_unigram": [0.5],
+    ...     "solved_by_heuristic": [1.0], "n_discarded": [3.0], "n": [100]})
+    >>> task_table(ts, ["m"]).iloc[0].tolist()
+    ['t', 'beats_wrong', '0.50', '0.85 [0.80, 0.90] · +2.00', 'recency 0.98', 'yes', '3']
+    """
+    rows = []
+    for task, g in ts.groupby("task", sort=True):
+        first = g.iloc[0]
+        row = {"task": task, "metric": first.metric,
+               "chance": f"{first.chance:.2f}" if pd.notna(first.chance) else ""}  # fmt: skip
+        for m in order:
+            x = g[g.model == m]
+            if x.empty:
+                row[m] = ""
+                continue
+            r = x.iloc[0]
+            ld = f" · {r.mean_ld:+.2f}" if pd.notna(r.mean_ld) else ""
+            row[m] = f"{r.score:.2f} [{r.lo:.2f}, {r.hi:.2f}]{ld}"
+        row["best heuristic"] = _heuristic(first)
+        row["solved by heuristic"] = "yes" if first.solved_by_heuristic == 1 else ""
+        row["discarded"] = str(int(first.n_discarded)) if pd.notna(first.n_discarded) else ""
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def greedy_rows(m: pd.DataFrame) -> pd.DataFrame:
@@ -142,6 +195,11 @@ def matrix(ctx: Ctx) -> Section:
             )
         )
         parts.append(ctx.table(f"matrix-{source}", wide(ms, order), title))
+        if source == "gym":
+            parts.append("<h4>Gym tasks: beats-wrong per task, chance and trivial baselines</h4>")
+            parts.append(note(TASK_NOTE))
+            ts = metrics.task_scores(f)
+            parts.append(ctx.table("gym-tasks", task_table(ts, order), "Gym tasks"))
         if source == "greedy":
             continue  # one scaling plot per kind of evidence is enough
         if ms.model.map(params).notna().sum() >= 2:

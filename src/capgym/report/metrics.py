@@ -204,8 +204,10 @@ def results_frame(f: Frame) -> pd.DataFrame:
     return f.memo("results_frame", make)
 
 
+BASELINES = ("baseline_recency", "baseline_frequency", "baseline_unigram")
 TASK_COLS = ["model", "task", "capability", "metric", "n", "k", "score", "lo", "hi", "chance",
-             "mean_ld", "ld_lo", "ld_hi", "top1", "greedy"]  # fmt: skip
+             "mean_ld", "ld_lo", "ld_hi", "top1", "greedy", *BASELINES, "baseline_best",
+             "solved_by_heuristic", "n_discarded", "discarded"]  # fmt: skip
 SUMMARY_COLS = {"model", "task", "n", "beats_wrong", "beats_wrong_lo", "beats_wrong_hi"}
 
 
@@ -225,7 +227,13 @@ def _from_task_summary(f: Frame) -> pd.DataFrame:
         f"{col('top1_vocab_hi')} AS top1_hi, {col('mean_logit_diff_at_decision')} AS mean_ld, "
         f"{col('mean_logit_diff_at_decision_lo')} AS ld_lo, "
         f"{col('mean_logit_diff_at_decision_hi')} AS ld_hi, "
-        f"{col('greedy_accuracy')} AS greedy FROM task_summary ORDER BY task, model"
+        f"{col('greedy_accuracy')} AS greedy, "
+        + ", ".join(
+            f"{col(b)} AS {b}" for b in (*BASELINES, "baseline_best", "solved_by_heuristic")
+        )
+        + f", {col('n_perturbations_discarded')} AS n_discarded, "
+        + ("perturbations_discarded" if "perturbations_discarded" in cols else "NULL")
+        + " AS discarded FROM task_summary ORDER BY task, model"
     )
     reg = task_capabilities()
     df["capability"] = [
@@ -259,7 +267,10 @@ def _from_results(f: Frame) -> pd.DataFrame:
     df["score"] = df.k / df.n
     half = Z * df.sd.fillna(0) / np.sqrt(df.n_ld.clip(lower=1))
     df["ld_lo"], df["ld_hi"] = df.mean_ld - half, df.mean_ld + half
-    df["greedy"] = np.nan  # per-example greedy flags live in the gym's summary only
+    # per-example greedy flags, baselines and discards live in the gym's summary only
+    for c in ("greedy", *BASELINES, "baseline_best", "solved_by_heuristic", "n_discarded"):
+        df[c] = np.nan
+    df["discarded"] = None
     return with_ci(df, "k", "n")[TASK_COLS]
 
 
@@ -267,7 +278,8 @@ def task_scores(f: Frame) -> pd.DataFrame:
     """Per (model, task): the headline ``metric`` (``beats_wrong``, or ``top1_vocab`` for a
     task without wrong answers) as ``score`` over ``n`` examples with its 95% interval and
     ``chance`` level, the mean decision logit difference with its interval, ``top1``
-    (top1_vocab) and ``greedy``.  From the gym's ``task_summary`` when the run has it
+    (top1_vocab), ``greedy``, the trivial baselines of :mod:`capgym.evaluate.baselines`
+    with ``solved_by_heuristic``, and the perturbed variants discarded as invalid.  From the gym's ``task_summary`` when the run has it
     (bootstrap intervals), else computed here from ``results`` (Wilson / normal)."""
 
     def make() -> pd.DataFrame:
@@ -282,7 +294,8 @@ def task_scores(f: Frame) -> pd.DataFrame:
 
 def capability_matrix(f: Frame) -> pd.DataFrame:
     """Long table: model, capability, source ('gym' or 'corpus'), score, lo, hi, n, detail,
-    task, greedy, metric and chance (NaN where there is none: corpus rows and top-1 tasks)."""
+    task, greedy, metric, chance (NaN where there is none: corpus rows and top-1 tasks) and
+    solved_by_heuristic."""
     rows = []
     for r in task_scores(f).itertuples():
         detail = (f"task {r.task}; {r.metric} (chance {r.chance:.2f}); mean logit diff at "
@@ -290,14 +303,16 @@ def capability_matrix(f: Frame) -> pd.DataFrame:
                   f"top1_vocab {r.top1:.2f}")  # fmt: skip
         if pd.notna(r.greedy):
             detail += f"; whole answer greedy {r.greedy:.2f}"
+        if r.solved_by_heuristic == 1:
+            detail += f"; a trivial baseline solves it (best {r.baseline_best:.2f})"
         rows.append((r.model, r.capability, "gym", r.score, r.lo, r.hi, r.n, detail, r.task,
-                     r.greedy, r.metric, r.chance))  # fmt: skip
+                     r.greedy, r.metric, r.chance, r.solved_by_heuristic))  # fmt: skip
     for r in tag_scores(f).itertuples():
         detail = f"top-1 on tagged positions; mean p {r.mean_p:.3f}"
         rows.append((r.model, r.capability, "corpus", r.acc, r.lo, r.hi, r.n, detail, "", np.nan,
-                     "top1_tagged", np.nan))  # fmt: skip
+                     "top1_tagged", np.nan, np.nan))  # fmt: skip
     cols = ["model", "capability", "source", "score", "lo", "hi", "n", "detail", "task",
-            "greedy", "metric", "chance"]  # fmt: skip
+            "greedy", "metric", "chance", "solved_by_heuristic"]  # fmt: skip
     return pd.DataFrame(rows, columns=cols)
 
 

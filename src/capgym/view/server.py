@@ -82,6 +82,7 @@ class Explorer:
             "/api/positions": self.positions,
             "/api/stories": self.stories,
             "/api/story": self.story,
+            "/api/gym": lambda p: self.gym(),
         }
 
     def _col(self, sql: str) -> list[str]:
@@ -162,6 +163,25 @@ class Explorer:
             "model": model,
             "compare": compare,
         }
+
+    def gym(self) -> dict[str, Any]:
+        """Gym results per (task, model), headline first: ``score`` is beats-wrong (the
+        answer beats every wrong answer at the first token where they differ; top1_vocab
+        for tasks without wrong answers, named in ``metric``) with its 95% interval and
+        ``chance``; then the mean logit difference at the decision token, top1_vocab and
+        the best trivial baseline (the atlas's numbers: :func:`capgym.report.metrics.task_scores`)."""
+        from capgym.report.frame import Frame
+        from capgym.report.metrics import task_scores
+
+        cols = ["task", "model", "metric", "score", "lo", "hi", "chance", "mean_ld", "top1",
+                "baseline_best", "solved_by_heuristic", "n"]  # fmt: skip
+        f = Frame(self.run)
+        try:
+            ts = task_scores(f)
+        finally:
+            f.con.close()
+        rows = [{k: _clean(v) for k, v in r.items()} for r in ts[cols].to_dict("records")]
+        return {"rows": rows, "models": self.meta.models}
 
     def page(self) -> str:
         html = _static("explorer.html")
