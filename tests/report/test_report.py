@@ -111,10 +111,10 @@ def test_gym_tables_are_preferred(tmp_path: Path) -> None:
                             "beats_wrong_hi": [0.4], "chance": [0.5], "top1_vocab": [0.1],
                             "mean_logit_diff_at_decision": [0.5], "mean_logit_diff_at_decision_lo": [0.1],
                             "mean_logit_diff_at_decision_hi": [0.9]})  # fmt: skip
-    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     slices = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "field": ["template"], "value": ["b"],
                            "metric": ["logit_diff_at_decision"], "n": [20], "cohen_d": [-1.5]})  # fmt: skip
-    run.put_table("task_slices", "x", pa.Table.from_pandas(slices, preserve_index=False))
+    run.write_table("task_slices", "x", pa.Table.from_pandas(slices, preserve_index=False))
     f = Frame(run)
     t = task_scores(f)
     assert t.score.tolist() == [0.25] and t.lo.tolist() == [0.1] and t.chance.tolist() == [0.5]
@@ -157,7 +157,7 @@ def test_gym_none_perturbation_is_base(tmp_path: Path) -> None:
         json.dumps({**json.loads(m), "perturbation": json.loads(m).get("perturbation", "none")})
         for m in df.meta
     ]
-    run.put_table("results", "demo", pa.Table.from_pandas(df, preserve_index=False))
+    run.write_table("results", "demo", pa.Table.from_pandas(df, preserve_index=False))
     r = results_frame(Frame(run))
     assert r.perturbation.isna().sum() == 3 * 2 * 40
 
@@ -198,7 +198,7 @@ def test_whole_answer_greedy_map_pools_the_gym_summary(tmp_path: Path) -> None:
         "beats_wrong": [0.5, 0.9, 0.95], "beats_wrong_lo": [0.3, 0.6, 0.8],
         "beats_wrong_hi": [0.7, 1.0, 1.0], "greedy_accuracy": [0.25, 0.5, 0.1],
     })  # fmt: skip
-    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     f = Frame(run)
     pooled = pool_tasks(greedy_rows(capability_matrix(f))).set_index("model")
     assert pooled.loc["tiny-a", "score"] == pytest.approx((0.25 * 40 + 0.5 * 10) / 50)
@@ -219,7 +219,7 @@ def test_has_it_follows_beats_wrong_above_chance_not_top1(tmp_path: Path) -> Non
                             "top1_vocab": [0.2], "top1_vocab_lo": [0.12], "top1_vocab_hi": [0.28],
                             "mean_logit_diff_at_decision": [1.5], "mean_logit_diff_at_decision_lo": [1.0],
                             "mean_logit_diff_at_decision_hi": [2.0]})  # fmt: skip
-    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     html = report(run, exports=False).read_text(encoding="utf-8")
     card = html.split('id="card-repeated-name"')[1].split("</details>")[0]
     assert "has it: tiny-a" in card and "no model has it" not in card

@@ -24,11 +24,7 @@ COMMAND_MODULES = [
 
 def _load_commands() -> None:
     for mod in COMMAND_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:  # a real missing dependency, not a not-yet-written module
-                raise
+        importlib.import_module(mod)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,6 @@ app = typer.Typer(
 )
 
 DEFAULT_OUT = Path("capgym-out")
-OutOption = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder (Parquet + DuckDB).")
 
 
 def split_list(value: str | None) -> list[str]:

@@ -15,6 +15,23 @@ import numpy as np
 import pandas as pd
 
 N_BOOT = 1000
+Z = 1.96
+
+
+def wilson(k: float, n: float, z: float = Z) -> tuple[float, float]:
+    """95% Wilson score interval of ``k`` successes in ``n`` trials.
+
+    >>> lo, hi = wilson(8, 10)
+    >>> round(lo, 3), round(hi, 3)
+    (0.49, 0.943)
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
 
 
 def bootstrap_ci(

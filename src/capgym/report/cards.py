@@ -61,7 +61,7 @@ def pool_gym(gym: pd.DataFrame) -> tuple[str, float, float, float]:
 
 def heuristic_tasks(m: pd.DataFrame, cap: str) -> list[str]:
     """The capability's gym tasks that a trivial baseline solves (see
-    :mod:`capgym.evaluate.baselines`)."""
+    :mod:`capgym.tasks.baselines`)."""
     if "solved_by_heuristic" not in m:
         return []
     g = m[(m.capability == cap) & (m.source == "gym") & (m.solved_by_heuristic == 1)]

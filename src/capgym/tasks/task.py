@@ -1,5 +1,7 @@
 """A task: examples of one capability, loaded from a task file, measurable on any model.
 
+A task describes; the evaluate stage runs it (``capgym.evaluate.evaluate_task(model, task)``).
+
 >>> from capgym.tasks import make
 >>> t = make("repeated-name", n=20)
 >>> t.capability, len(t) > 20, t.examples[0].meta["source"]
@@ -96,12 +98,6 @@ class Task:
     def build(self, model: LanguageModel) -> tuple[list[BuiltExample], list[TaskError], int]:
         """Token ids for ``model``: (built examples, per-example errors, not applicable)."""
         return build_examples(model, self.id, self.examples, self.target)
-
-    def evaluate(self, model: LanguageModel, **kw: Any) -> pd.DataFrame:
-        """Per-example results (the ``results`` columns) of ``model`` on this task."""
-        from capgym.evaluate import evaluate_task
-
-        return evaluate_task(model, self, **kw).results
 
     def export(self, fmt: str, dest: str | Path) -> list[Path]:
         """Write this task as ``lm-eval`` (YAML + jsonl) or ``jsonl``; returns the files."""
@@ -287,7 +283,7 @@ def load_task(
 def _finish(ex: Example, task_id: str) -> Example:
     """Checks and default metadata, plus ``recency``: which candidate occurs last in the
     prompt (``answer``, ``wrong`` or ``none``; a slice of the uniformity analysis)."""
-    from capgym.evaluate.baselines import recency_label
+    from capgym.tasks.baselines import recency_label
 
     if not ex.answer.strip():
         raise TaskError(f"task {task_id} example {ex.id}: the answer is empty")

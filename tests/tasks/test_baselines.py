@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from capgym.evaluate.baselines import baselines, frequency, recency, recency_label, unigram
+from capgym.tasks.baselines import baselines, frequency, recency, recency_label, unigram
 from capgym.tasks import Example, make
 
 
