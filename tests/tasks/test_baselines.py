@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from capgym.tasks.baselines import baselines, frequency, recency, recency_label, unigram
 from capgym.tasks import Example, make
+from capgym.tasks.baselines import baselines, frequency, recency, recency_label, unigram
 
 
 def test_hand_counted_heuristics() -> None:

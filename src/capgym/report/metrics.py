@@ -27,13 +27,12 @@ Definitions (also printed in the report):
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
 
-from capgym.explain import is_current
 from capgym.evaluate.stats import Z, wilson
+from capgym.explain import is_current
 from capgym.report.frame import Frame
 
 __all__ = ["Z", "wilson"]  # the report's intervals are the gym's
