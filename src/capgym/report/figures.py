@@ -210,7 +210,7 @@ def scaling(
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("parameters (log scale)")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=6, ncol=2)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
     return fig, draw
 

@@ -72,8 +72,10 @@ def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
     interval; several tasks are pooled (Wilson interval over all their examples, chance
     weighted by examples); beats-wrong tasks are pooled apart from top-1 ones, and a
     capability with any beats-wrong task shows only those."""
-    cols = ["model", "capability", "score", "lo", "hi", "n", "detail", "chance"]
-    if "metric" in ms:
+    cols = ["model", "capability", "score", "lo", "hi", "n", "detail", "chance", "metric"]
+    if "metric" not in ms:
+        ms = ms.assign(metric="")
+    else:
         bw = ms.groupby(["model", "capability"]).metric.transform(
             lambda x: (x == "beats_wrong").any()
         )
@@ -88,11 +90,24 @@ def pool_tasks(ms: pd.DataFrame) -> pd.DataFrame:
     multi = multi.assign(k=multi.score * multi.n, cn=multi.chance * multi.n)
     g = multi.groupby(["model", "capability"], as_index=False)
     pooled = g.agg(k=("k", "sum"), n=("n", "sum"), cn=("cn", "sum"), c_ok=("chance", "count"),
-                   detail=("detail", " | ".join))  # fmt: skip
+                   detail=("detail", " | ".join), metric=("metric", "first"))  # fmt: skip
     pooled["score"] = pooled.k / pooled.n
     pooled["chance"] = (pooled.cn / pooled.n).where(pooled.c_ok > 0)
     pooled = metrics.with_ci(pooled, "k", "n")[cols]
     return pd.concat([single, pooled], ignore_index=True)
+
+
+def mark_metric(ms: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Capabilities scored by another metric than the map's get it in their label, so one
+    colour bar never names two metrics.
+
+    >>> ms = pd.DataFrame({"capability": ["a", "b"], "metric": ["beats_wrong", "top1_vocab"]})
+    >>> mark_metric(ms, "beats_wrong").capability.tolist()
+    ['a', 'b [top1_vocab]']
+    """
+    other = ms.metric.notna() & (ms.metric != "") & (ms.metric != metric)
+    label = ms.capability.where(~other, ms.capability + " [" + ms.metric.astype(str) + "]")
+    return ms.assign(capability=label)
 
 
 def _heuristic(r: pd.Series) -> str:
@@ -187,6 +202,8 @@ def matrix(ctx: Ctx) -> Section:
             continue
         if source != "corpus":  # one column per task would repeat capabilities with several tasks
             ms = pool_tasks(ms)
+        if source == "gym":
+            ms = mark_metric(ms, "beats_wrong")
         parts.append(
             ctx.figure(
                 f"heatmap-{source}",
@@ -205,7 +222,7 @@ def matrix(ctx: Ctx) -> Section:
         if ms.model.map(params).notna().sum() >= 2:
             fig = figures.scaling(ms, params, f"Scaling: {label} vs parameters",
                                   COLORBARS[source])  # fmt: skip
-            parts.append(ctx.figure(f"scaling-{source}", fig))
+            parts.append(ctx.figure(f"scaling-{source}", fig, (8.0, 3.6)))
         else:
             parts.append(
                 note("Scaling plot needs at least two models with known parameter counts.")
@@ -217,7 +234,8 @@ def matrix(ctx: Ctx) -> Section:
         "variants included) whose answer beats every wrong answer at the first token where they "
         "differ, teacher-forced along their shared prefix; chance is 1 / (1 + wrong answers). "
         "Tasks without wrong answers are scored by top-1 over the vocabulary. A score in "
-        "brackets: its interval does not clear chance (0.5 where there is none). Scaling plots: "
+        "brackets: its interval does not clear chance (0.5 where there is none); a capability "
+        "scored by another metric than the map's names it in square brackets. Scaling plots: "
         "parameters on a log axis; dashed lines mark chance."
     ))  # fmt: skip
     return Section("matrix", "Models × capabilities", "\n".join(parts))
