@@ -46,7 +46,10 @@ TASK_NOTE = (
     "(logit(answer) - logit(strongest wrong answer); 0 at chance). Trivial baselines read no "
     "model: among the candidates pick the most recent in the prompt (recency), the most "
     "frequent in the prompt (frequency) or the most frequent in the reference corpus "
-    "(unigram), ties at random. A task whose best baseline reaches 0.8 is flagged: its score "
+    "(unigram), ties at random. Single-token contrasts: the share of examples where the answer "
+    "and every wrong answer are one token each beyond their shared prefix, for each model's "
+    "tokenizer (a range when the models' tokenizers differ; hover the heat-map for each). "
+    "A task whose best baseline reaches 0.8 is flagged: its score "
     "may measure that heuristic. Discarded: perturbed variants dropped as invalid (not "
     "well-formed, or the answer no longer determined)."
 )
@@ -128,7 +131,7 @@ def task_table(ts: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     ...     "baseline_recency": [0.98], "baseline_frequency": [0.5], "baseline_unigram": [0.5],
     ...     "solved_by_heuristic": [1.0], "n_discarded": [3.0], "n": [100]})
     >>> task_table(ts, ["m"]).iloc[0].tolist()
-    ['t', 'beats_wrong', '0.50', '0.85 [0.80, 0.90] · +2.00', 'recency 0.98', 'yes', '3']
+    ['t', 'beats_wrong', '0.50', '0.85 [0.80, 0.90] · +2.00', '', 'recency 0.98', 'yes', '3']
     """
     rows = []
     for task, g in ts.groupby("task", sort=True):
@@ -143,6 +146,9 @@ def task_table(ts: pd.DataFrame, order: list[str]) -> pd.DataFrame:
             r = x.iloc[0]
             ld = f" · {r.mean_ld:+.2f}" if pd.notna(r.mean_ld) else ""
             row[m] = f"{r.score:.2f} [{r.lo:.2f}, {r.hi:.2f}]{ld}"
+        sv = g["single"].dropna() if "single" in g else pd.Series(dtype=float)
+        lo_s, hi_s = (f"{sv.min():.0%}", f"{sv.max():.0%}") if len(sv) else ("", "")
+        row["single-token contrasts"] = lo_s if lo_s == hi_s else f"{lo_s}–{hi_s}"
         row["best heuristic"] = _heuristic(first)
         row["solved by heuristic"] = "yes" if first.solved_by_heuristic == 1 else ""
         row["discarded"] = str(int(first.n_discarded)) if pd.notna(first.n_discarded) else ""

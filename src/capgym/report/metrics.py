@@ -194,7 +194,7 @@ def results_frame(f: Frame) -> pd.DataFrame:
 BASELINES = ("baseline_recency", "baseline_frequency", "baseline_unigram")
 TASK_COLS = ["model", "task", "capability", "metric", "n", "k", "score", "lo", "hi", "chance",
              "mean_ld", "ld_lo", "ld_hi", "top1", "greedy", *BASELINES, "baseline_best",
-             "solved_by_heuristic", "n_discarded", "discarded"]  # fmt: skip
+             "solved_by_heuristic", "n_discarded", "discarded", "single"]  # fmt: skip
 SUMMARY_COLS = {"model", "task", "n", "beats_wrong", "beats_wrong_lo", "beats_wrong_hi"}
 
 
@@ -214,7 +214,7 @@ def _from_task_summary(f: Frame) -> pd.DataFrame:
         f"{col('top1_vocab_hi')} AS top1_hi, {col('mean_logit_diff_at_decision')} AS mean_ld, "
         f"{col('mean_logit_diff_at_decision_lo')} AS ld_lo, "
         f"{col('mean_logit_diff_at_decision_hi')} AS ld_hi, "
-        f"{col('greedy_accuracy')} AS greedy, "
+        f"{col('greedy_accuracy')} AS greedy, {col('single_token_share')} AS single, "
         + ", ".join(
             f"{col(b)} AS {b}" for b in (*BASELINES, "baseline_best", "solved_by_heuristic")
         )
@@ -255,7 +255,14 @@ def _from_results(f: Frame) -> pd.DataFrame:
     half = Z * df.sd.fillna(0) / np.sqrt(df.n_ld.clip(lower=1))
     df["ld_lo"], df["ld_hi"] = df.mean_ld - half, df.mean_ld + half
     # per-example greedy flags, baselines and discards live in the gym's summary only
-    for c in ("greedy", *BASELINES, "baseline_best", "solved_by_heuristic", "n_discarded"):
+    for c in (
+        "greedy",
+        *BASELINES,
+        "baseline_best",
+        "solved_by_heuristic",
+        "n_discarded",
+        "single",
+    ):
         df[c] = np.nan
     df["discarded"] = None
     return with_ci(df, "k", "n")[TASK_COLS]
@@ -290,6 +297,8 @@ def capability_matrix(f: Frame) -> pd.DataFrame:
                   f"top1_vocab {r.top1:.2f}")  # fmt: skip
         if pd.notna(r.greedy):
             detail += f"; whole answer greedy {r.greedy:.2f}"
+        if pd.notna(r.single):
+            detail += f"; single-token contrasts {r.single:.0%}"
         if r.solved_by_heuristic == 1:
             detail += f"; a trivial baseline solves it (best {r.baseline_best:.2f})"
         rows.append((r.model, r.capability, "gym", r.score, r.lo, r.hi, r.n, detail, r.task,
