@@ -156,6 +156,35 @@ def task_table(ts: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def recency_table(r: pd.DataFrame, order: list[str], min_n: int = 10) -> pd.DataFrame:
+    """Beats-wrong per task split by which candidate occurs last in the prompt (the
+    example's ``recency`` meta: the answer or a wrong answer), for the tasks with at least
+    ``min_n`` examples on each side: a model that only copies the most recent name scores
+    1 on one side and 0 on the other.
+
+    >>> r = pd.DataFrame({"model": "m", "task": "t", "beats": [1.0] * 10 + [0.0] * 10,
+    ...                   "meta": ['{"recency": "answer"}'] * 10 + ['{"recency": "wrong"}'] * 10})
+    >>> recency_table(r, ["m"]).values.tolist()
+    [['t', 'answer', 10, '1.00'], ['t', 'wrong', 10, '0.00']]
+    """
+    rec = [metrics.parse_json(m).get("recency") for m in r["meta"]]
+    d = r.assign(recency=rec).dropna(subset=["beats"])
+    d = d[d.recency.isin(["answer", "wrong"])]
+    if d.empty:
+        return pd.DataFrame()
+    counts = d.groupby(["task", "recency", "model"]).size().groupby(["task", "recency"]).max()
+    both = counts.unstack().dropna()
+    keep = both[(both["answer"] >= min_n) & (both["wrong"] >= min_n)].index
+    d = d[d.task.isin(keep)]
+    if d.empty:
+        return pd.DataFrame()
+    mean = d.groupby(["task", "recency", "model"]).beats.mean().unstack("model")
+    mean = mean.reindex(columns=[m for m in order if m in mean.columns])
+    out = mean.map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    out.insert(0, "n", counts.reindex(out.index).astype(int))
+    return out.reset_index().rename_axis(columns=None)
+
+
 def greedy_rows(m: pd.DataFrame) -> pd.DataFrame:
     """The gym rows scored by whole-answer greedy accuracy (Wilson intervals)."""
     g = m[(m.source == "gym") & m.greedy.notna()]
@@ -223,6 +252,18 @@ def matrix(ctx: Ctx) -> Section:
             parts.append(note(TASK_NOTE))
             ts = metrics.task_scores(f)
             parts.append(ctx.table("gym-tasks", task_table(ts, order), "Gym tasks"))
+            rt = recency_table(metrics.results_frame(f), order) if f.has("results") else None
+            if rt is not None and len(rt):
+                parts.append(
+                    "<h4>Recency slice: beats-wrong by which candidate is most recent</h4>"
+                )
+                parts.append(note(
+                    "Each task's examples split by the candidate that occurs last in the prompt: "
+                    "the answer, or a wrong answer. A model that copies the most recent name "
+                    "scores near 1 on the first row and near 0 on the second; a task whose rows "
+                    "are unbalanced rewards that heuristic (see its recency baseline)."
+                ))  # fmt: skip
+                parts.append(ctx.table("gym-recency", rt, "Recency slice"))
         if source == "greedy":
             continue  # one scaling plot per kind of evidence is enough
         if ms.model.map(params).notna().sum() >= 2:
