@@ -77,7 +77,11 @@ def who_has_it(m: pd.DataFrame, cap: str, params: dict[str, float | None]) -> pd
         g = m[(m.model == model) & (m.capability == cap)]
         gym, cor = g[g.source == "gym"], g[g.source == "corpus"]
         metric, gym_k, gym_n, chance = pool_gym(gym)
-        gym_lo, gym_hi = metrics.wilson(gym_k, gym_n)
+        used = gym[gym.metric == metric] if "metric" in gym else gym
+        if len(used) == 1:  # one task keeps its own (bootstrap) interval, as the heat-map
+            gym_lo, gym_hi = float(used.lo.iloc[0]), float(used.hi.iloc[0])
+        else:
+            gym_lo, gym_hi = metrics.wilson(gym_k, gym_n)
         row: dict[str, object] = {"model": model, "params": params.get(model)}
         label = "gym beats-wrong" if metric == "beats_wrong" else "gym top1_vocab"
         row["gym metric"] = label
@@ -190,7 +194,8 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
     ]
     parts.append(
         note(
-            "Has it: the 95% interval (Wilson, pooled over the capability's tasks) of gym "
+            "Has it: the 95% interval (the task's bootstrap interval; Wilson when pooled over "
+            "several tasks of the capability) of gym "
             "beats-wrong (the answer beats every wrong answer at the first token where they "
             "differ) lies above its chance level, 1 / (1 + wrong answers); tasks without wrong "
             "answers use top-1 over the vocabulary and, like corpus top-1 accuracy on tagged "
