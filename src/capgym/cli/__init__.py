@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "capgym.cli.discover",
     "capgym.cli.gym",
     "capgym.cli.view",
+    "capgym.cli.circuits",
 ]
 
 
