@@ -205,3 +205,18 @@ def test_prefix_sharing_matches_each_example_alone(name: str, assets: object) ->
             assert s.logit_diff_at_decision == pytest.approx(ld, abs=1e-4)
         for w, got in zip(ex.wrong, s.wrong_logprobs, strict=True):
             assert got == pytest.approx(reference(lm, ex.prompt, w)[0], abs=1e-4)
+
+
+def test_batch_workers_give_the_same_numbers_as_one_thread(assets: object) -> None:
+    """Batches on worker threads (one torch thread each) write disjoint fields: the
+    scores equal a serial run exactly, whatever the number of workers."""
+    from capgym.models import load_model
+    from capgym.models.threads import batch_workers
+
+    lm = load_model("stories260K")
+    built, _, _ = make("pronoun", n=24, seed=1, perturb=False).build(lm)
+    with batch_workers(1) as run:
+        serial = score_built(lm, built, batch_tokens=64, run=run)
+    with batch_workers(3) as run:
+        parallel = score_built(lm, built, batch_tokens=64, run=run)
+    assert [vars(s) for s in serial] == [vars(s) for s in parallel]

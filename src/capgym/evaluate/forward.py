@@ -44,6 +44,7 @@ from typing import Any
 import torch
 
 from capgym.models.batching import batch_plan
+from capgym.models.threads import MapFn, serial_map
 from capgym.tasks.build import BuiltExample
 
 
@@ -225,11 +226,17 @@ def _run_batch(model: Any, batch: list[list[_Seq]], built: list[BuiltExample],
 
 
 def score_built(
-    model: Any, built: list[BuiltExample], batch_tokens: int = 16384, logits_mb: int = 512
+    model: Any,
+    built: list[BuiltExample],
+    batch_tokens: int = 16384,
+    logits_mb: int = 512,
+    run: MapFn = serial_map,
 ) -> list[ExampleScore]:
     """Scores of ``built`` examples under ``model`` (a :class:`LanguageModel`), in order.
 
     A batch holds at most ``batch_tokens`` ids and ``logits_mb`` MiB of float32 logits.
+    ``run`` maps batches (:func:`~capgym.models.threads.batch_workers` runs them on
+    several threads, one torch thread each); batches write disjoint fields of the scores.
     """
     vocab = int(getattr(model, "vocab_size", 0) or 0)
     if vocab:
@@ -240,6 +247,6 @@ def score_built(
                            wrong_lengths=[len(w) for w in b.wrong_ids],
                            single_token=[False] * len(b.wrong_ids))
               for b in built]  # fmt: skip
-    for batch in _batches(share_prefixes(_sequences(built)), max(batch_tokens, 1)):
-        _run_batch(model, batch, built, scores)
+    batches = _batches(share_prefixes(_sequences(built)), max(batch_tokens, 1))
+    run(lambda batch: _run_batch(model, batch, built, scores), batches)
     return scores

@@ -31,7 +31,7 @@ from capgym.evaluate.forward import ExampleScore, score_built
 from capgym.evaluate.stats import summarise
 from capgym.evaluate.uniformity import COLUMNS as SLICE_COLUMNS
 from capgym.evaluate.uniformity import slices
-from capgym.models.threads import scoring_threads, torch_threads
+from capgym.models.threads import batch_workers, scoring_threads, torch_threads
 from capgym.store.schema import RESULTS
 from capgym.tasks.baselines import baselines, unigram_counts
 from capgym.tasks.build import BuiltExample, build_examples
@@ -124,6 +124,11 @@ def _score(model: Any, built: list[BuiltExample], settings: EvalSettings) -> lis
     threads = cpu_threads(model, settings)
     if threads is None:
         return score_built(model, built, settings.batch_tokens)
+    if str(getattr(model, "device", "cpu")).startswith("cpu"):
+        # whole batches on worker threads, one torch thread each: no OpenMP barriers to
+        # spin on beside other jobs (see capgym.models.threads)
+        with batch_workers(threads) as run:
+            return score_built(model, built, settings.batch_tokens, run=run)
     with torch_threads(threads):
         return score_built(model, built, settings.batch_tokens)
 
