@@ -32,7 +32,9 @@ def report_cmd(
 @app.command("view")
 def view_cmd(
     run: Path = typer.Argument(DEFAULT_OUT, help="Run folder."),
-    port: int = typer.Option(8765, "--port", "-p", help="Port (0 picks a free one)."),
+    port: int = typer.Option(
+        8765, "--port", "-p", min=0, max=65535, help="Port (0 picks a free one)."
+    ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface; 0.0.0.0 exposes the run to your network."
     ),
@@ -41,18 +43,12 @@ def view_cmd(
     ),
 ) -> None:
     """Serve the explorer over a run: browse stories, filter positions, compare models."""
-    from capgym.errors import UsageError
     from capgym.store import open_run
     from capgym.view.server import make_server
 
     store = open_run(run, create=False)
     console.print(f"preparing {run} ...")
-    try:
-        srv = make_server(store, host, port, cache=cache)
-    except OSError as e:
-        raise UsageError(
-            f"cannot listen on {host}:{port} ({e.strerror}); choose another --port"
-        ) from None
+    srv = make_server(store, host, port, cache=cache)  # a port in use: one-line UsageError
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(f"capgym explorer on http://{shown}:{srv.server_address[1]}/  (Ctrl-C stops)")
     try:
