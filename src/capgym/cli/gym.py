@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import UsageError
 
 console = Console()
@@ -99,6 +99,7 @@ def eval_cmd(
     chosen = split_list(tasks) or None
     t0 = time.perf_counter()
     settings = EvalSettings(threads=threads)
+    require_writable_folder(out, "eval")
     rep = evaluate(names, chosen, out=out, n=n, seed=seed, corpus=corpus, settings=settings,
                    progress=progress, report=_say, mined=mined)  # fmt: skip
     if rep.summary.empty:

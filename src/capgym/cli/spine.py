@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import UsageError
 
 console = Console()
@@ -104,6 +104,7 @@ def score_cmd(
     budget = {} if token_budget is None else {"token_budget": token_budget}
     settings = ScoreSettings(topk=topk, dtype=dtype, **budget)  # same cache key as the API's
     names = _resolve_models(models, model)
+    require_writable_folder(out, "score")
     corp = _load_corpus(corpus, limit, clean)
     for name in names:
         t0 = time.perf_counter()
@@ -221,6 +222,7 @@ def run_cmd(
     from capgym.pipeline import run_main
 
     t0 = time.perf_counter()
+    require_writable_folder(out, "run")
     names = split_list(models) or default_suite()
     path = run_main(
         names,

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 
 console = Console()
 
@@ -28,6 +28,7 @@ def tag_cmd(
     from capgym.store import open_run
     from capgym.tags.store import tag_corpus
 
+    require_writable_folder(out, "tag")
     run = open_run(out)
     if (
         corpus is not None

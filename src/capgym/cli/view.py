@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from capgym.cli.app import DEFAULT_OUT, app
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder
 
 console = Console(stderr=True)
 
@@ -25,7 +25,9 @@ def report_cmd(
     from capgym.report import report
     from capgym.store import open_run
 
-    path = report(open_run(out, create=False), out_html=html, n_stories=n_stories, exports=exports)
+    store = open_run(out, create=False)
+    require_writable_folder(html.parent if html is not None else out, "report")
+    path = report(store, out_html=html, n_stories=n_stories, exports=exports)
     print(path)
 
 

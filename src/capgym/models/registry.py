@@ -29,6 +29,7 @@ from capgym.assets import assets_dir, cache_dir
 from capgym.errors import AssetNotFound, CapgymError, ModelNotFound
 from capgym.models.base import LanguageModel
 from capgym.models.configs import PUBLISHED_PARAMS, SHAPES, canonical, gpt2_tokenizer_dir
+from capgym.models.devices import check_device
 from capgym.models.llama2c import expected_bytes, load_llama2c, load_tokenizer, read_header
 
 # name -> (file in karpathy/tinyllamas, tokenizer file there or None, parameters)
@@ -153,6 +154,7 @@ def load_model(name_or_path: str, device: str = "cpu") -> LanguageModel:
     >>> lm.n_params, lm.context_len  # doctest: +SKIP
     (260032, 512)
     """
+    check_device(device)  # before a long load, not after
     lm = _resolve(name_or_path)
     return lm.to(device) if str(device) != "cpu" else lm
 

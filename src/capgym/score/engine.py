@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import torch
 
 from capgym.corpus import Corpus
-from capgym.errors import UsageError
+from capgym.errors import CheckpointError, UsageError
 from capgym.models.base import LanguageModel
 from capgym.progress import task_progress
 from capgym.score.allocator import reuse_large_allocations
@@ -181,6 +181,8 @@ class Scorer:
             rows=torch.from_numpy(batch.rows),
         )
         del logits
+        if not (torch.isfinite(m.logprob).all() and torch.isfinite(m.entropy).all()):
+            self._non_finite(batch, m.logprob, m.entropy)
         return {
             "story": batch.story,
             "pos": batch.pos,
@@ -192,6 +194,17 @@ class Scorer:
             "topk_ids": m.topk_ids.numpy(),
             "topk_logprobs": m.topk_logprobs.numpy(),
         }
+
+    def _non_finite(self, batch: Batch, logprob: torch.Tensor, entropy: torch.Tensor) -> None:
+        """Stop scoring: non-finite log-probabilities mean broken weights (or overflow)."""
+        bad = ~(torch.isfinite(logprob) & torch.isfinite(entropy))
+        i = int(bad.nonzero()[0, 0])
+        raise CheckpointError(
+            f"model '{self.name}' gives non-finite logits ({int(bad.sum())} of {bad.numel()} "
+            f"positions of a batch, first at story {int(batch.story[i])} position "
+            f"{int(batch.pos[i])}); its weights may hold NaN/inf: check the checkpoint"
+            + ("" if self.settings.dtype == "float32" else ", or score with --dtype float32")
+        )
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.precision.forward(self.model, batch)
@@ -244,10 +257,14 @@ def prepare_score_set(
     a set scored on CPUs; resuming it with another count is refused (:func:`check_threads`).
     """
     key = score_key(model, corpus, settings, device)
-    if (device or model.device.type) != "cpu":
+    dev = device or model.device.type
+    if dev != "cpu":
         threads = None  # GPU kernels do not depend on the CPU thread count
     check_threads(run, key, threads)
     run.add_stories(corpus.name, corpus.ids, corpus.texts)
+    larger = covering_set(run, model, corpus, name, settings, dev)
+    if larger is not None and not run.is_complete(key):
+        return larger  # a --limit must not replace a larger finished set in the views
     info = model.info
     run.add_model_info(
         name,
@@ -272,12 +289,54 @@ def prepare_score_set(
                 "n_chunks": -(-len(corpus) // settings.chunk_stories),
                 "settings": asdict(settings),
                 "threads": threads,
+                "model_hash": model.content_hash,
+                "tokenizer_hash": model.tokenizer.content_hash,
+                "device": dev,
+                "algorithm": ALGORITHM_VERSION,
             },
         )
     else:  # make it current again
         run.manifest.setdefault("current", {})[f"{name}\x00{corpus.name}"] = key
         run.save_manifest()
     return key
+
+
+def covering_set(
+    run: RunStore,
+    model: LanguageModel,
+    corpus: Corpus,
+    name: str,
+    settings: ScoreSettings,
+    device: str,
+) -> str | None:
+    """The current finished set of (``name``, corpus) if it is larger than ``corpus`` and
+    already holds every one of its stories, scored by the same model the same way.
+
+    Scoring the first N stories (``--limit N``) of a corpus whose full set is finished
+    then reuses that set instead of replacing it in the views.  The stored texts of a
+    corpus never change under an id (:meth:`RunStore.add_stories`), so equal ids mean
+    equal stories.
+    """
+    key = run.current_score_sets().get((name, corpus.name))
+    entry = run.manifest.get("score_sets", {}).get(key or "", {})
+    if not entry.get("complete") or entry.get("n_stories", 0) <= len(corpus):
+        return None
+    known = run.manifest.get("models", {}).get(name, {})  # sets from before hashes were kept
+    same = (
+        entry.get("model_hash", known.get("content_hash")) == model.content_hash
+        and entry.get("tokenizer_hash", known.get("tokenizer_hash"))
+        == model.tokenizer.content_hash
+        and entry.get("device", "cpu") == device
+        and entry.get("algorithm", ALGORITHM_VERSION) == ALGORITHM_VERSION
+        and entry.get("settings") == asdict(settings)
+    )
+    if not same:
+        return None
+    parts = sorted(run.score_set_dir(str(key)).glob("part-*.parquet"))
+    scored: set[int] = set()
+    for p in parts:
+        scored.update(pq.read_table(p, columns=["story"]).column("story").unique().to_pylist())
+    return str(key) if set(corpus.ids) <= scored else None
 
 
 def check_threads(run: RunStore, key: str, threads: int | None) -> None:
@@ -342,6 +401,7 @@ def score(
     settings = settings or ScoreSettings()
     run = out if isinstance(out, RunStore) else open_run(out)
     name = name or model.name
+    run.require_writable("score")  # even a cached set records itself as current
     threads = scoring_threads()
     key = prepare_score_set(model, corpus, run, name, settings, threads=threads)
     if run.is_complete(key):

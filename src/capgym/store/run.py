@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from capgym.errors import StoreError
 from capgym.store import schema
+from capgym.store.checks import check_manifest, make_folder, require_writable
 
 MANIFEST = "capgym.json"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -73,7 +74,7 @@ class RunStore:
         if not self.path.exists():
             if not create:
                 raise StoreError(f"run folder {self.path} does not exist; run `capgym run` first")
-            self.path.mkdir(parents=True)
+            make_folder(self.path)
         elif not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a run folder; choose another --out")
         self.manifest = self._read_manifest(create)
@@ -103,7 +104,12 @@ class RunStore:
                 f"run folder {self.path} was written by an incompatible capgym "
                 f"(schema {v}, this capgym reads {schema.SCHEMA_VERSION}); use a new --out"
             )
+        check_manifest(m, p)
         return m
+
+    def require_writable(self, stage: str) -> None:
+        """One-line :class:`StoreError` if ``stage`` could not write into this folder."""
+        require_writable(self.path, stage)
 
     def save_manifest(self) -> None:
         with self._lock:
@@ -213,9 +219,14 @@ class RunStore:
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Run a query against the run's views and return a data frame."""
+        if not query.strip():
+            raise StoreError("the query is empty; pass a SELECT over the run's views")
         con = self.connect()
         try:
-            return con.execute(query, params or []).df()
+            res = con.execute(query, params or [])
+            if res is None or res.description is None:
+                raise StoreError("the query returns no rows (not a SELECT); pass a SELECT")
+            return res.df()
         except duckdb.Error as e:
             msg = str(e).splitlines()[0]
             raise StoreError(f"query failed: {msg}") from None
