@@ -31,9 +31,20 @@ def tasks_cmd(
     examples: bool = typer.Option(False, "--examples", help="Also count each task's examples."),
 ) -> None:
     """List the task suite (built-in tasks plus folders in CAPGYM_TASKS)."""
+    from capgym.errors import TaskError
     from capgym.tasks import list_tasks, make
+    from capgym.tasks.schema import read_task_file
 
     df = list_tasks()
+    good = []
+    for path in df.path:
+        try:
+            read_task_file(path)
+            good.append(True)
+        except TaskError as e:  # listed with a made-up id and '?' before; name it instead
+            _say(f"warning: skipped a broken task file: {' '.join(str(e).split())}")
+            good.append(False)
+    df = df[good].reset_index(drop=True)
     if examples:
         df["examples"] = [len(make(t)) for t in df.id]
     df["description"] = df.description.str.slice(0, 60)

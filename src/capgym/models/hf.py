@@ -253,12 +253,8 @@ def load_hf(
             source, dtype=torch.float32, attn_implementation="eager", **kwargs
         )
     except (OSError, ValueError) as err:
-        where = "the folder" if local else "the local Hugging Face cache (offline)"
-        if not local and not hub_offline():
-            where = "the Hub or the local cache"
-        raise AssetNotFound(
-            f"model {source!r} could not be loaded from {where}; it needs internet access "
-            "or a local path (pass a folder, or set CAPGYM_ASSETS)"
-        ) from err
+        from capgym.models.load_errors import hf_load_failure
+
+        raise AssetNotFound(hf_load_failure(source, local, hub_offline(), err)) from err
     lm = wrap(model, tok, name=name or source, source=source, roneneldan=is_roneneldan(source))
     return lm.to(device) if device != "cpu" else lm

@@ -324,8 +324,7 @@ def covering_set(
     known = run.manifest.get("models", {}).get(name, {})  # sets from before hashes were kept
     same = (
         entry.get("model_hash", known.get("content_hash")) == model.content_hash
-        and entry.get("tokenizer_hash", known.get("tokenizer_hash"))
-        == model.tokenizer.content_hash
+        and entry.get("tokenizer_hash", known.get("tokenizer_hash")) == model.tokenizer.content_hash
         and entry.get("device", "cpu") == device
         and entry.get("algorithm", ALGORITHM_VERSION) == ALGORITHM_VERSION
         and entry.get("settings") == asdict(settings)
