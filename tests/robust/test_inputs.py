@@ -183,7 +183,9 @@ def test_meaningless_limit_is_refused(
     scored_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: str
 ) -> None:
     run_dir = copy_run(scored_run, tmp_path / "run")
-    code, _, err = run(score_argv("tinystories-validation-0-999", run_dir, "--limit", limit), capsys)
+    code, _, err = run(
+        score_argv("tinystories-validation-0-999", run_dir, "--limit", limit), capsys
+    )
     one_line_error(code, err, "--limit", "positive")
 
 

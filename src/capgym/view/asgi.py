@@ -55,7 +55,9 @@ class Limits:
     header_bytes: int = 16 * 1024  # largest request head
 
     def __post_init__(self) -> None:
-        if min(self.heavy, self.connections, self.backlog, self.query_bytes) < 1:
+        if min(self.heavy, self.connections, self.backlog, self.query_bytes) < 1 or not (
+            self.queue_s > 0
+        ):
             raise UsageError("explorer limits must be positive")
 
 
