@@ -54,7 +54,7 @@ def hf_load_failure(source: str, local: bool, offline: bool, err: BaseException)
     if offline:
         return (
             f"no model {source!r} in the local Hugging Face cache, and HF_HUB_OFFLINE=1 keeps "
-            "capgym off the Hub; check the name (`capgym models`) or pass a local model folder"
+            "capgym off the internet; check the name (`capgym models`) or pass a local model folder"
         )
     if _not_found_on_hub(err):
         return f"no model {source!r} on the Hugging Face Hub; check the name (`capgym models`)"
