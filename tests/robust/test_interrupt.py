@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.cli import capgym
 
@@ -50,3 +51,35 @@ def test_sigint_mid_scoring_exits_130_and_resumes(tmp_path: Path, assets: Path) 
     rows = pd.read_parquet(first.parent)
     assert rows.story.nunique() == LIMIT
     assert not rows.duplicated(["story", "pos"]).any()
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "argv"),
+    [
+        ("capgym.score", "score", ["score", "-m", "stories260K", "--limit", "2"]),
+        ("capgym.tags.store", "tag_corpus", ["tag", "-c", "tinystories-validation-0-999"]),
+        ("capgym.evaluate", "evaluate", ["eval", "--models", "stories260K"]),
+        ("capgym.explain", "explain", ["explain", "-m", "stories260K"]),
+    ],
+)
+def test_ctrl_c_in_any_stage_exits_130_with_the_hint(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    module: str,
+    function: str,
+    argv: list[str],
+) -> None:
+    import importlib
+
+    from capgym.cli import main
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib.import_module(module), function, interrupted)
+    with pytest.raises(SystemExit) as e:
+        main([*argv, "-o", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert e.value.code == 130
+    assert "interrupted" in err and "rerun" in err and "Traceback" not in err
