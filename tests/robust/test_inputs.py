@@ -219,3 +219,8 @@ def test_larger_limit_still_replaces_a_smaller_set(
     assert code == 0, err
     n = open_run(run_dir, create=False).sql("SELECT count(DISTINCT story) AS n FROM scores").n[0]
     assert int(n) == N_STORIES + 2
+
+
+def test_tag_on_a_run_without_stories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["tag", "-o", str(tmp_path / "empty")], capsys)  # was rc 0, no output
+    one_line_error(code, err, "no stories", "--corpus")

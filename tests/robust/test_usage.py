@@ -22,6 +22,10 @@ from tests.cli import assert_one_line_error, capgym_entry
         (["view", "--port", "-1"], "--port", "capgym view --help"),
         (["run", "--mined", "-3"], "--mined", "capgym run --help"),
         (["eval"], "--models", "capgym eval --help"),
+        (["eval", "--models", "stories260K", "--n", "-1"], "--n", "capgym eval --help"),
+        (["eval", "--models", "stories260K", "--threads", "-1"], "--threads", "capgym eval --help"),
+        (["report", "--stories", "-1"], "--stories", "capgym report --help"),
+        (["sql", "SELECT 1", "--max-rows", "-1"], "--max-rows", "capgym sql --help"),
     ],
 )
 def test_usage_error_is_one_line_exit_2(

@@ -91,12 +91,15 @@ def eval_cmd(
     mined: int = typer.Option(
         None, "--mined", min=0, help="With --corpus: at most N mined examples per task."
     ),
-    n: int = typer.Option(None, "--n", help="Synthetic examples per task (default: the task's)."),
+    n: int = typer.Option(
+        None, "--n", min=1, help="Synthetic examples per task (default: the task's)."
+    ),
     seed: int = typer.Option(None, "--seed", help="Sampling seed (default: the task's)."),
-    slices: int = typer.Option(3, "--slices", help="How many non-uniform slices to show."),
+    slices: int = typer.Option(3, "--slices", min=0, help="How many non-uniform slices to show."),
     threads: int = typer.Option(
         None,
         "--threads",
+        min=0,
         help="CPU threads for torch (default: CAPGYM_THREADS, else one per core; 0: torch's).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -128,7 +131,7 @@ def export_task_cmd(
     task: str = typer.Argument(..., help="Task id or task file."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="lm-eval or jsonl."),
     dest: Path = typer.Option(Path("."), "--dest", "-d", help="Folder to write to."),
-    n: int = typer.Option(None, "--n", help="Synthetic examples (default: the task's)."),
+    n: int = typer.Option(None, "--n", min=1, help="Synthetic examples (default: the task's)."),
 ) -> None:
     """Export a task to lm-evaluation-harness (YAML + jsonl) or plain jsonl."""
     from capgym.tasks import export_task, make

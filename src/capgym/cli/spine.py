@@ -96,7 +96,7 @@ def score_cmd(
     ),
     engine: str = typer.Option("local", "--engine", help="local or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (--engine ray)."),
-    workers: int = typer.Option(2, "--workers", help="Ray workers (--engine ray)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Ray workers (--engine ray)."),
 ) -> None:
     """Score every predicted token of a corpus with one or more models."""
     from capgym.score import ScoreSettings
@@ -172,7 +172,7 @@ def sql_cmd(
     query: str = typer.Argument(..., help="A DuckDB query over the run's views."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-    max_rows: int = typer.Option(50, "--max-rows", help="Rows shown in table format."),
+    max_rows: int = typer.Option(50, "--max-rows", min=0, help="Rows shown in table format."),
 ) -> None:
     """Query the run store (views: stories, scores, tags, results, models, ...)."""
     from capgym.store import open_run

@@ -16,7 +16,7 @@ console = Console(stderr=True)
 def report_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
-    n_stories: int = typer.Option(5, "--stories", help="Stories shown as token heat-maps."),
+    n_stories: int = typer.Option(5, "--stories", min=0, help="Stories shown as token heat-maps."),
     exports: str = typer.Option(
         "all", "--exports", help="Paper exports: all, main (tables and main figures) or none."
     ),
