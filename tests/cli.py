@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 
 def capgym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -38,9 +38,10 @@ def capgym_script() -> Path | None:
 
 
 def capgym_entry(
-    *args: str, cwd: Path, preexec_fn: Any = None, timeout: float = 900
+    *args: str, cwd: Path, prefix: Sequence[str] = (), timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
-    """The installed ``capgym`` entry point (what users type), offline, wide terminal."""
+    """The installed ``capgym`` entry point (what users type), offline, wide terminal;
+    ``prefix`` is a command that runs it (``setpriv ... --``)."""
     import pytest
 
     script = capgym_script()
@@ -48,6 +49,6 @@ def capgym_entry(
         pytest.skip("no installed capgym console script (pip install -e .)")
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", COLUMNS="200")
     return subprocess.run(
-        [str(script), *args], check=False, cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=timeout, preexec_fn=preexec_fn,
+        [*prefix, str(script), *args], check=False, cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=timeout,
     )  # fmt: skip
