@@ -2,7 +2,7 @@
 
 Guarantees: only GET and HEAD; a request naming another host is refused (403, DNS
 rebinding); no file is served from a request's path (the page is built in memory);
-every response carries :data:`~capgym.view.server.SECURITY_HEADERS`.  Limits
+every response carries :data:`SECURITY_HEADERS`.  Limits
 (:class:`Limits`): a long listen backlog, a cap on open connections (uvicorn answers 503
 beyond it), on header and query-string size (431, 414), no request bodies (413), and at
 most ``heavy`` queries running at once, each waiting at most ``queue_s`` for its turn
@@ -41,6 +41,13 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 JSON = "application/json; charset=utf-8"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
+}
 
 
 @dataclass(frozen=True)
@@ -106,12 +113,24 @@ class Guard:
         return None
 
 
+async def _acquire(slots: asyncio.Semaphore, timeout: float) -> bool:
+    """Take a slot within ``timeout`` seconds; False if none came free (never leaks one)."""
+    task = asyncio.ensure_future(slots.acquire())
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if done:
+        return True
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        return False
+    return True  # acquired while being cancelled: keep it
+
+
 def build_app(
     explorer: Explorer, allowed_hosts: set[str] | None, limits: Limits | None = None
 ) -> ASGIApp:
     """The explorer as an ASGI app (serve it with any ASGI server, or :class:`ExplorerServer`)."""
-    from capgym.view.server import SECURITY_HEADERS
-
     limits = limits or Limits()
     slots: list[asyncio.Semaphore] = []  # made on first use, inside the server's event loop
 
@@ -125,9 +144,7 @@ def build_app(
             return _json(404, f"no such page {path!r}")
         if not slots:
             slots.append(asyncio.Semaphore(limits.heavy))
-        try:
-            await asyncio.wait_for(slots[0].acquire(), limits.queue_s)
-        except asyncio.TimeoutError:
+        if not await _acquire(slots[0], limits.queue_s):
             return _json(503, "the explorer is busy; retry", {"Retry-After": "5"})
         try:
             query = request.scope.get("query_string", b"").decode("latin-1")

@@ -39,13 +39,6 @@ from capgym.view.tokens import assets_html, palette_for
 JSON = "application/json; charset=utf-8"
 Response = tuple[int, str, bytes]
 MEMORY_MB = 2048  # DuckDB memory shared by the explorer's queries
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
-}
 
 
 @cache
