@@ -224,3 +224,20 @@ def test_larger_limit_still_replaces_a_smaller_set(
 def test_tag_on_a_run_without_stories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(["tag", "-o", str(tmp_path / "empty")], capsys)  # was rc 0, no output
     one_line_error(code, err, "no stories", "--corpus")
+
+
+def test_a_filtered_corpus_still_replaces_the_set(scored_run: Path, tmp_path: Path) -> None:
+    # only prefixes (--limit) reuse a larger set; a corpus with a story dropped from its
+    # middle (what --clean does) is scored and shown as before
+    from capgym.corpus import load_corpus
+    from capgym.models import load_model
+    from capgym.score import score
+    from capgym.store import open_run
+
+    run_dir = copy_run(scored_run, tmp_path / "run")
+    full = load_corpus("tinystories-validation-0-999", limit=N_STORIES)
+    kept = [i for i in full.ids if i != full.ids[1]]
+    s = score(load_model("stories260K"), full.subset(kept), run_dir, progress=False)
+    assert not s.cached
+    stories = open_run(run_dir, create=False).sql("SELECT DISTINCT story FROM scores").story
+    assert sorted(stories) == sorted(kept)

@@ -293,12 +293,46 @@ def prepare_score_set(
                 "tokenizer_hash": model.tokenizer.content_hash,
                 "device": dev,
                 "algorithm": ALGORITHM_VERSION,
+                "story_runs": id_runs(corpus.ids),
             },
         )
     else:  # make it current again
         run.manifest.setdefault("current", {})[f"{name}\x00{corpus.name}"] = key
         run.save_manifest()
     return key
+
+
+MAX_RANGES = 64  # story-id runs recorded per score set; more, and --limit rescoring replaces
+
+
+def id_runs(ids: list[int], cap: int = MAX_RANGES) -> list[list[int]] | None:
+    """Story ids in corpus order as runs ``[first, last]`` of consecutive ids (None if more
+    than ``cap``): a few numbers for real corpora, whose ids count up.
+
+    >>> id_runs([0, 1, 2, 7, 8])
+    [[0, 2], [7, 8]]
+    """
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+            if len(runs) > cap:
+                return None
+    return runs
+
+
+def _is_prefix(ids: list[int], runs: list[list[int]]) -> bool:
+    n = 0
+    for first, last in runs:
+        for i in range(first, min(last, first + len(ids) - n - 1) + 1):
+            if ids[n] != i:
+                return False
+            n += 1
+        if n == len(ids):
+            return True
+    return n == len(ids)
 
 
 def covering_set(
@@ -309,33 +343,27 @@ def covering_set(
     settings: ScoreSettings,
     device: str,
 ) -> str | None:
-    """The current finished set of (``name``, corpus) if it is larger than ``corpus`` and
-    already holds every one of its stories, scored by the same model the same way.
+    """The current finished set of (``name``, corpus) if ``corpus`` is a shorter prefix (in
+    corpus order) of the corpus it scored, by the same model the same way; else None.
 
-    Scoring the first N stories (``--limit N``) of a corpus whose full set is finished
-    then reuses that set instead of replacing it in the views.  The stored texts of a
-    corpus never change under an id (:meth:`RunStore.add_stories`), so equal ids mean
-    equal stories.
+    Scoring the first N stories (``--limit N``) of a corpus whose larger set is finished
+    then reuses that set instead of replacing it in the views; a cleaned or otherwise
+    filtered corpus is no prefix and replaces it as before.  The stored texts of a corpus
+    never change under an id (:meth:`RunStore.add_stories`), so equal ids mean equal text.
     """
     key = run.current_score_sets().get((name, corpus.name))
     entry = run.manifest.get("score_sets", {}).get(key or "", {})
-    if not entry.get("complete") or entry.get("n_stories", 0) <= len(corpus):
+    runs = entry.get("story_runs")
+    if not entry.get("complete") or not runs or entry.get("n_stories", 0) <= len(corpus):
         return None
-    known = run.manifest.get("models", {}).get(name, {})  # sets from before hashes were kept
     same = (
-        entry.get("model_hash", known.get("content_hash")) == model.content_hash
-        and entry.get("tokenizer_hash", known.get("tokenizer_hash")) == model.tokenizer.content_hash
-        and entry.get("device", "cpu") == device
-        and entry.get("algorithm", ALGORITHM_VERSION) == ALGORITHM_VERSION
+        entry.get("model_hash") == model.content_hash
+        and entry.get("tokenizer_hash") == model.tokenizer.content_hash
+        and entry.get("device") == device
+        and entry.get("algorithm") == ALGORITHM_VERSION
         and entry.get("settings") == asdict(settings)
     )
-    if not same:
-        return None
-    parts = sorted(run.score_set_dir(str(key)).glob("part-*.parquet"))
-    scored: set[int] = set()
-    for p in parts:
-        scored.update(pq.read_table(p, columns=["story"]).column("story").unique().to_pylist())
-    return str(key) if set(corpus.ids) <= scored else None
+    return str(key) if same and _is_prefix(corpus.ids, runs) else None
 
 
 def check_threads(run: RunStore, key: str, threads: int | None) -> None:

@@ -24,6 +24,7 @@ _SET: dict[str, type | tuple[type, ...]] = {
     "n_chunks": int,
     "settings": dict,
     "threads": (int, type(None)),
+    "story_runs": (list, type(None)),
 }
 
 
