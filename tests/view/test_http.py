@@ -169,3 +169,18 @@ def test_binds_loopback_by_default(demo_store: RunStore) -> None:
         assert srv.server_address[0] == "127.0.0.1"
     finally:
         srv.server_close()
+
+
+def test_a_taken_port_or_bad_host_is_one_usage_error(demo_store: RunStore) -> None:
+    from capgym.errors import UsageError
+
+    srv = make_server(demo_store, port=0)
+    try:
+        with pytest.raises(UsageError, match="choose another --port"):
+            make_server(demo_store, port=srv.server_address[1])
+        with pytest.raises(UsageError, match="out of range"):
+            make_server(demo_store, port=70000)
+        with pytest.raises(UsageError, match="--host"):
+            make_server(demo_store, host="no-such-host.invalid", port=0)
+    finally:
+        srv.server_close()

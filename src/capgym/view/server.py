@@ -199,7 +199,12 @@ def make_server(
     limits: Limits | None = None,
 ) -> ExplorerServer:
     """A bound, not yet serving, explorer server; ``port=0`` picks a free port."""
-    return ExplorerServer(Explorer(run, cache=cache), host, port, limits)
+    explorer = Explorer(run, cache=cache)
+    try:
+        return ExplorerServer(explorer, host, port, limits)
+    except BaseException:
+        explorer.close()
+        raise
 
 
 def serve_in_thread(
