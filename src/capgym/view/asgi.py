@@ -166,7 +166,8 @@ def build_app(
     return Guard(app, allowed_hosts, limits, SECURITY_HEADERS)
 
 
-def _listen(host: str, port: int, backlog: int) -> socket.socket:
+def listen(host: str, port: int, backlog: int = Limits.backlog) -> socket.socket:
+    """A listening socket on ``host:port``, or a one-line :class:`UsageError` saying why not."""
     if not 0 <= port <= 65535:
         raise UsageError(f"port {port} is out of range; choose --port between 0 and 65535")
     try:
@@ -192,10 +193,17 @@ class ExplorerServer:
     The socket listens from construction on, so clients may connect at once.
     """
 
-    def __init__(self, explorer: Explorer, host: str, port: int, limits: Limits | None = None):
+    def __init__(
+        self,
+        explorer: Explorer,
+        host: str,
+        port: int,
+        limits: Limits | None = None,
+        sock: socket.socket | None = None,
+    ):
         self.explorer = explorer
         self.limits = limits or Limits()
-        self.socket = _listen(host, port, self.limits.backlog)
+        self.socket = sock or listen(host, port, self.limits.backlog)
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         real_port = self.server_address[1]
         wildcard = host in ("0.0.0.0", "::", "")

@@ -30,7 +30,7 @@ import duckdb
 
 from capgym.errors import CapgymError
 from capgym.store import RunStore
-from capgym.view.asgi import ExplorerServer, Limits
+from capgym.view.asgi import ExplorerServer, Limits, listen
 from capgym.view.cache import ExplorerDB
 from capgym.view.data import StoryData
 from capgym.view.queries import BadRequest, Meta, PositionQuery, StoryQuery, integer, member
@@ -199,11 +199,12 @@ def make_server(
     limits: Limits | None = None,
 ) -> ExplorerServer:
     """A bound, not yet serving, explorer server; ``port=0`` picks a free port."""
-    explorer = Explorer(run, cache=cache)
+    limits = limits or Limits()
+    sock = listen(host, port, limits.backlog)  # a taken port fails before the cache is built
     try:
-        return ExplorerServer(explorer, host, port, limits)
+        return ExplorerServer(Explorer(run, cache=cache), host, port, limits, sock)
     except BaseException:
-        explorer.close()
+        sock.close()
         raise
 
 
