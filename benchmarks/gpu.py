@@ -49,8 +49,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from capgym.corpus import load_corpus
 from capgym.models import load_model
 from capgym.models.base import LanguageModel
+from capgym.models.batching import batch_plan
 from capgym.score import ScoreSettings, token_metrics
-from capgym.score.batches import Batch, batch_plan, encode_chunk, make_batch
+from capgym.score.batches import Batch, encode_chunk, make_batch
 from capgym.score.engine import token_budget
 from capgym.score.precision import Precision, SplitBF16
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from capgym.score.threads import physical_cores
+from capgym.models.threads import physical_cores
 
 
 def cpu_model() -> str:

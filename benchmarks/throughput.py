@@ -37,8 +37,8 @@ from capgym.corpus import Corpus, load_corpus
 from capgym.models import load_model
 from capgym.models.base import LanguageModel
 from capgym.models.bitllama import BitLinear
+from capgym.models.threads import physical_cores
 from capgym.score import ScoreSet, ScoreSettings, score
-from capgym.score.threads import physical_cores
 from capgym.store import open_run
 
 CORPUS = "tinystories-validation-0-999"

@@ -28,7 +28,7 @@ _LAZY = {
     "list_tasks": ("capgym.tasks", "list_tasks"),
     "evaluate": ("capgym.evaluate", None),  # the package, callable as its entry function
     "report": ("capgym.report", "report"),
-    "TokenView": ("capgym.view", "TokenView"),
+    "TokenView": ("capgym.render", "TokenView"),
 }
 
 __all__ = [

@@ -113,7 +113,7 @@ def test_thread_setting_is_scoped() -> None:
 
 def test_auto_threads_follow_capgym_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from capgym.evaluate.task_eval import cpu_threads
-    from capgym.score.threads import physical_cores
+    from capgym.models.threads import physical_cores
 
     monkeypatch.delenv("CAPGYM_THREADS", raising=False)
     assert cpu_threads(BigramLM(), EvalSettings()) == physical_cores()

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from capgym.explain import NgramReference
 from capgym.store import RunStore, open_run, schema
-from capgym.store.run import write_parquet_atomic
 
 PIECE_RE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+$")
 Vocab = dict[str, int]
@@ -76,7 +75,7 @@ def add_scores(run: RunStore, model: str, corpus: str, rows: list[dict[str, obje
     run.add_model_info(model, {"tokenizer": tokenizer_hash, "tokenizer_hash": tokenizer_hash})
     run.begin_score_set(key, {"model": model, "corpus": corpus})
     table = pa.Table.from_pylist(rows, schema=schema.SCORES)
-    write_parquet_atomic(table, run.score_set_dir(key) / "part-00000.parquet")
+    run.write_score_part(key, 0, table)
     run.finish_score_set(key, len(rows))
 
 
@@ -85,7 +84,7 @@ def add_tags(run: RunStore, corpus: str, tags: list[tuple[int, int, int, str]]) 
     df = pd.DataFrame(tags, columns=["story", "char_start", "char_end", "capability"])
     df.insert(0, "corpus", corpus)
     df["attrs"] = "{}"
-    run.put_table(
+    run.write_table(
         "tags", corpus, pa.Table.from_pandas(df, schema=schema.TAGS, preserve_index=False)
     )
 

@@ -1,4 +1,4 @@
-"""HTML renderings: heat-maps are token views of :mod:`capgym.view`, from a frame (with a
+"""HTML renderings: heat-maps are token views of :mod:`capgym.render`, from a frame (with a
 snapshot) or from a run (with hover data: entropy, top-k, tags).
 
 Set ``CAPGYM_UPDATE_SNAPSHOTS=1`` to rewrite the snapshot after an intended change.
@@ -15,7 +15,7 @@ import pandas as pd
 
 from capgym.explain import StoryHeatmap, story_heatmap
 from capgym.explain.html import frame_view
-from capgym.view.tokens import palette_for
+from capgym.render.tokens import palette_for
 from tests.explain.synth import add_scores, add_tags, new_run, pieces, score_rows
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

@@ -108,10 +108,10 @@ def test_gym_tables_are_preferred(tmp_path: Path) -> None:
     summary = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "capability": ["repeated-name"],
                             "n": [52.0], "accuracy": [0.25], "accuracy_lo": [0.1], "accuracy_hi": [0.4],
                             "mean_logit_diff": [0.5], "mean_logit_diff_lo": [0.1], "mean_logit_diff_hi": [0.9]})  # fmt: skip
-    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     slices = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "field": ["template"], "value": ["b"],
                            "metric": ["logit_diff"], "n": [20], "cohen_d": [-1.5]})  # fmt: skip
-    run.put_table("task_slices", "x", pa.Table.from_pandas(slices, preserve_index=False))
+    run.write_table("task_slices", "x", pa.Table.from_pandas(slices, preserve_index=False))
     f = Frame(run)
     t = task_scores(f)
     assert t.acc.tolist() == [0.25] and t.lo.tolist() == [0.1]
@@ -154,7 +154,7 @@ def test_gym_none_perturbation_is_base(tmp_path: Path) -> None:
         json.dumps({**json.loads(m), "perturbation": json.loads(m).get("perturbation", "none")})
         for m in df.meta
     ]
-    run.put_table("results", "demo", pa.Table.from_pandas(df, preserve_index=False))
+    run.write_table("results", "demo", pa.Table.from_pandas(df, preserve_index=False))
     r = results_frame(Frame(run))
     assert r.perturbation.isna().sum() == 3 * 2 * 40
 
@@ -195,7 +195,7 @@ def test_whole_answer_greedy_map_pools_the_gym_summary(tmp_path: Path) -> None:
         "accuracy": [0.5, 0.9, 0.95], "accuracy_lo": [0.3, 0.6, 0.8],
         "accuracy_hi": [0.7, 1.0, 1.0], "greedy_accuracy": [0.25, 0.5, 0.1],
     })  # fmt: skip
-    run.put_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     f = Frame(run)
     pooled = pool_tasks(greedy_rows(capability_matrix(f))).set_index("model")
     assert pooled.loc["tiny-a", "score"] == pytest.approx((0.25 * 40 + 0.5 * 10) / 50)

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capgym.score.batches import EncodedChunk, batch_plan, make_batch
+from capgym.models.batching import batch_plan
+from capgym.score.batches import EncodedChunk, make_batch
 from capgym.score.windows import plan_windows
 
 

@@ -8,8 +8,8 @@ import torch
 
 from capgym.corpus import Corpus
 from capgym.errors import UsageError
+from capgym.models.threads import physical_cores, torch_threads
 from capgym.score import Scorer, ScoreSettings, score
-from capgym.score.threads import physical_cores, torch_threads
 from capgym.store import open_run
 from tests.spine.toy import ToyLM
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from capgym.corpus import Corpus, load_corpus
+from capgym.models.threads import torch_threads
 from capgym.score import Scorer, ScoreSettings, score_key
 from capgym.score.precision import Precision, SplitBF16, bf16_products, split_bf16
-from capgym.score.threads import torch_threads
 from tests.spine.toy import ToyLM
 
 

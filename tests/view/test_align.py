@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from capgym.view.align import align, units
+from capgym.render.align import align, units
 
 
 def spans_of(cuts: list[int], n: int, empties: set[int]) -> list[tuple[int, int]]:

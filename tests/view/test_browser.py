@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from capgym.render import page as token_page
+from capgym.render import story_view
 from capgym.store import RunStore
-from capgym.view import page as token_page
-from capgym.view import story_view
 
 pytestmark = pytest.mark.browser
 

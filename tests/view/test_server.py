@@ -206,7 +206,7 @@ def test_stage_vocab_is_used_for_pieces(tmp_path: Path) -> None:
             "piece": ["<unk>", "ONCE"],
         }
     )
-    run.put_table("vocab", "tiny-a", vocab)
+    run.write_table("vocab", "tiny-a", vocab)
     app = Explorer(run)
     pieces = app.data.pieces("tiny-a")
     assert pieces[0] == "<unk>" and pieces[3] == "ONCE" and pieces[4] == " upon"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from capgym.render import StoryData, Tag, Tok, diff_view, page, story_view, token_view
 from capgym.store import RunStore
-from capgym.view import StoryData, Tag, Tok, diff_view, page, story_view, token_view
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("CAPGYM_UPDATE_SNAPSHOTS") == "1"

@@ -23,15 +23,12 @@ COMMAND_MODULES = [
 
 def _load_commands() -> None:
     for mod in COMMAND_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:  # a real missing dependency, not a not-yet-written module
-                raise
+        importlib.import_module(mod)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``capgym`` console script (always exits; see :mod:`capgym.cli.edge`)."""
+    """Entry point of the ``capgym`` console script: returns when the command succeeds, else
+    exits with one line and a status (see :mod:`capgym.cli.edge`)."""
     from capgym.cli.edge import run_app
 
     _load_commands()

@@ -15,7 +15,6 @@ app = typer.Typer(
 )
 
 DEFAULT_OUT = Path("capgym-out")
-OutOption = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder (Parquet + DuckDB).")
 
 
 def require_writable_folder(folder: Path, stage: str) -> None:

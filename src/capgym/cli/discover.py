@@ -18,6 +18,7 @@ from rich.table import Table
 
 from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import UsageError
+from capgym.store.confident import CONFIDENT
 
 # Piped output (files, notebooks' !capgym) gets room for the tables instead of 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -61,7 +62,9 @@ def _residue_table(report, dimension: str, top: int) -> Table:  # type: ignore[n
 def explain_cmd(
     model: str = typer.Option(..., "--model", "-m", help="A model scored in the run."),
     corpus: str = typer.Option(None, "--corpus", "-c", help="Corpus (default: all scored)."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Confident: rank 0 and p >= this."),
+    threshold: float = typer.Option(
+        CONFIDENT, "--threshold", help="Confident: rank 0 and p >= this."
+    ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     reference: str = typer.Option(
         "tinystories-train-sample-2316", "--reference", help="Corpus for the n-gram explainers."
@@ -75,8 +78,7 @@ def explain_cmd(
     """Coverage of a model's confident correct predictions by capabilities and explainers,
     and the unexplained residue grouped for mining (also stored in the run's coverage and
     residue tables, which the atlas shows)."""
-    from capgym.explain import explain
-    from capgym.explain.residue import DIMENSIONS
+    from capgym.explain import DIMENSIONS, explain
 
     if min_count < 1 or top < 1 or examples < 0:
         raise UsageError("--min-count and --top must be >= 1 and --examples >= 0")
@@ -113,7 +115,9 @@ def diff_cmd(
     model_a: str = typer.Argument(..., help="The baseline model A."),
     model_b: str = typer.Argument(..., help="The model B compared with A."),
     corpus: str = typer.Option(None, "--corpus", "-c", help="Corpus (default: all in common)."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Confident: rank 0 and p >= this."),
+    threshold: float = typer.Option(
+        CONFIDENT, "--threshold", help="Confident: rank 0 and p >= this."
+    ),
     quantile: str = typer.Option(
         "0.9,1.0", "--quantile", help="Sample examples from this quantile range of Δlogp."
     ),

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import UsageError
+from capgym.store.confident import CONFIDENT
 
 console = Console()
 
@@ -150,7 +151,7 @@ def _print_summary(out: Path) -> None:
     corpora = df.corpus.unique().tolist()
     one = len(corpora) == 1
     title = f"per-model summary on {corpora[0]}" if one else "per-model summary"
-    t = Table(title=title, caption="confident = correct (rank 0) with p >= 0.5")
+    t = Table(title=title, caption=f"confident = correct (rank 0) with p >= {CONFIDENT}")
     cols = ["model", "corpus", "stories", "tokens", "NLL/token", "NLL/char", "confident"]
     for col in cols[:1] + cols[2 if one else 1 :]:
         t.add_column(col, justify="left" if col in ("model", "corpus") else "right")
@@ -173,11 +174,15 @@ def sql_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
     max_rows: int = typer.Option(50, "--max-rows", min=0, help="Rows shown in table format."),
+    write: bool = typer.Option(
+        False, "--write", help="Allow statements that write files (COPY ... TO, EXPORT)."
+    ),
 ) -> None:
-    """Query the run store (views: stories, scores, tags, results, models, ...)."""
+    """Query the run store (views: stories, scores, tags, results, models, ...); read-only
+    unless --write."""
     from capgym.store import open_run
 
-    df = open_run(out, create=False).sql(query)
+    df = open_run(out, create=False, sql_writes=write).sql(query)
     if fmt == "csv":
         print(df.to_csv(index=False), end="")
     elif fmt == "json":

@@ -21,7 +21,6 @@ import pandas as pd
 
 from capgym.errors import CorpusError, CorpusNotFound, UsageError
 
-DEFAULT_CORPUS = "tinystories-validation-0-999"
 HUB_CORPORA = {
     "tinystories-validation": ("roneneldan/TinyStories", "validation"),
     "tinystories-train": ("roneneldan/TinyStories", "train"),

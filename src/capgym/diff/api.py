@@ -19,12 +19,19 @@ import pandas as pd
 from capgym.diff.report import DiffReport
 from capgym.diff.units import token_units, word_units
 from capgym.errors import StoreError, UsageError
-from capgym.explain.align import words_frame
-from capgym.explain.api import as_run, check_threshold, connect
-from capgym.explain.coverage import COMPLETION, CONFIDENT
-from capgym.explain.residue import add_snippets
-from capgym.explain.store import check_scored, ensure_tags, stories_of
+from capgym.explain import (
+    COMPLETION,
+    add_snippets,
+    as_run,
+    check_scored,
+    check_threshold,
+    connect,
+    ensure_tags,
+    stories_of,
+    words_frame,
+)
 from capgym.store import RunStore
+from capgym.store.confident import CONFIDENT
 
 STATUS_SQL = """CASE WHEN ok_a AND ok_b THEN 'both' WHEN ok_b THEN 'gain'
                      WHEN ok_a THEN 'loss' ELSE 'neither' END"""
@@ -33,8 +40,7 @@ STATUS_SQL = """CASE WHEN ok_a AND ok_b THEN 'both' WHEN ok_b THEN 'gain'
 def same_tokenizer(run: RunStore, a: str, b: str, corpora: list[str]) -> bool:
     """Whether ``a`` and ``b`` share a tokenizer: equal recorded tokenizer hashes, or (when
     a hash is missing) identical token ids at every position both scored."""
-    models = run.manifest.get("models", {})
-    ha, hb = models.get(a, {}).get("tokenizer_hash"), models.get(b, {}).get("tokenizer_hash")
+    ha, hb = run.model_info(a).get("tokenizer_hash"), run.model_info(b).get("tokenizer_hash")
     if ha and hb:
         return bool(ha == hb)
     differ = run.sql(

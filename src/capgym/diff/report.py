@@ -15,8 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from capgym.explain.html import example_views, frame_html, page_head, run_stories
-from capgym.explain.report import _records
+from capgym.explain import example_views, frame_html, page_head, records, run_stories
 from capgym.store import RunStore
 
 
@@ -75,8 +74,8 @@ class DiffReport:
             "n_neither": self.n_neither,
             "n_unaligned": self.n_unaligned,
             "n_merged": self.n_merged,
-            "per_capability": _records(self.per_capability),
-            "examples": _records(self.examples.drop(columns=["us", "ue"], errors="ignore")),
+            "per_capability": records(self.per_capability),
+            "examples": records(self.examples.drop(columns=["us", "ue"], errors="ignore")),
         }
 
     def to_markdown(self) -> str:

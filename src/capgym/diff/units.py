@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import duckdb
 
-from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, token_words_sql
-from capgym.explain.coverage import confident_sql
+from capgym.explain import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, token_words_sql
+from capgym.store.confident import confident_sql
 
 
 def token_units(

@@ -14,7 +14,7 @@ into batches under a token budget.  A one-token wrong answer needs no sequence o
 own: its logit sits in the answer's row at the last prompt position.
 
 >>> import torch
->>> from capgym.score.batches import batch_plan
+>>> from capgym.models.batching import batch_plan
 >>> from capgym.tasks.build import BuiltExample
 >>> class Uniform:
 ...     context_len = 16
@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from capgym.score.batches import batch_plan
+from capgym.models.batching import batch_plan
 from capgym.tasks.build import BuiltExample
 
 

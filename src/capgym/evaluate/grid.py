@@ -1,8 +1,8 @@
 """A models x tasks grid: cached per (model hash, task hash), resumable, failure-tolerant.
 
 Each finished (model, task) is written to the run store as one Parquet part per table
-(``results``, ``example_details``, ``task_slices``, then ``task_summary`` last, whose
-metadata holds the cache key), each atomically.  A rerun loads finished parts
+(``results``, ``example_details``, ``task_slices``, then ``task_summary`` last), each
+atomically and stamped with the cache key (:meth:`capgym.store.RunStore.is_fresh`).  A rerun loads finished parts
 instead of recomputing them, so an interrupted grid resumes where it stopped.  A
 task or example that fails yields one line naming it; the grid goes on.
 """
@@ -15,19 +15,15 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from capgym.errors import CapgymError
+from capgym.errors import CapgymError, StoreError
 from capgym.evaluate.report import EvalReport
 from capgym.evaluate.task_eval import EvalSettings, TaskEval, evaluate_task
 from capgym.progress import task_progress
 from capgym.store import RunStore, open_run
-from capgym.store.run import slug
-from capgym.store.schema import RESULTS
 from capgym.tasks.task import Task
 
-KEY = b"capgym_eval_key"
-TABLES = ("results", "example_details", "task_slices", "task_summary")
+TABLES = ("results", "example_details", "task_slices", "task_summary")  # summary last
 _MEMORY: dict[str, TaskEval] = {}
 _MEMORY_LIMIT = 256
 
@@ -36,39 +32,24 @@ def cache_key(model: Any, task: Task, settings: EvalSettings) -> str:
     return f"{model.content_hash}:{task.content_hash}:{settings.key()}"
 
 
-def _arrow(view: str, df: pd.DataFrame, key: str) -> pa.Table:
-    schema = RESULTS if view == "results" else None
-    table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
-    return table.replace_schema_metadata({**(table.schema.metadata or {}), KEY: key.encode()})
-
-
 def _part(model_name: str, task_id: str) -> str:
-    return f"{slug(model_name)}__{slug(task_id)}"
+    return f"{model_name}__{task_id}"
 
 
-def _stored_key(run: RunStore, model_name: str, task_id: str) -> str | None:
-    """The cache key of the stored (model, task) evaluation, if one is complete."""
-    p = run.path / "tables" / "task_summary" / f"{_part(model_name, task_id)}.parquet"
-    try:
-        meta = pq.read_schema(p).metadata or {} if p.exists() else {}
-    except (OSError, pa.ArrowException):
-        return None
-    key = meta.get(KEY)
-    return key.decode() if key else None
+def is_stored(run: RunStore, model_name: str, task_id: str, key: str) -> bool:
+    """Whether the run holds the (model, task) evaluation made with cache key ``key``."""
+    part = _part(model_name, task_id)
+    return all(run.is_fresh(t, part, {"eval": key}) for t in reversed(TABLES))
 
 
 def load_cached(run: RunStore, model_name: str, task_id: str, key: str) -> TaskEval | None:
     """The stored evaluation of (model, task) if it was made with the same cache key."""
-    part = _part(model_name, task_id)
-    paths = {v: run.path / "tables" / v / f"{part}.parquet" for v in TABLES}
-    if not all(p.exists() for p in paths.values()):
+    if not is_stored(run, model_name, task_id, key):
         return None
+    part = _part(model_name, task_id)
     try:
-        meta = pq.read_schema(paths["task_summary"]).metadata or {}
-        if meta.get(KEY) != key.encode():
-            return None
-        frames = {v: pd.read_parquet(p) for v, p in paths.items()}
-    except (OSError, pa.ArrowException):
+        frames = {t: run.read_table(t, part) for t in TABLES}
+    except (OSError, pa.ArrowException, StoreError):
         return None
     return TaskEval(frames["results"], frames["example_details"], frames["task_summary"],
                     frames["task_slices"], cached=True)  # fmt: skip
@@ -79,14 +60,14 @@ def save(run: RunStore, ev: TaskEval, model_name: str, task_id: str, key: str) -
     part = _part(model_name, task_id)
     frames = {"results": ev.results, "example_details": ev.details,
               "task_slices": ev.slices, "task_summary": ev.summary}  # fmt: skip
-    for view in TABLES:
-        run.put_table(view, part, _arrow(view, frames[view], key))
+    for t in TABLES:
+        run.write_table(t, part, frames[t], stamp={"eval": key})
 
 
 def _save_errors(run: RunStore, errors: list[dict[str, str]]) -> None:
     if errors:
         df = pd.DataFrame(errors, columns=["model", "task", "error"])
-        run.put_table("task_errors", "latest", pa.Table.from_pandas(df, preserve_index=False))
+        run.write_table("task_errors", "latest", df)
 
 
 def _as_tasks(tasks: Any, n: int | None, seed: int | None, corpus: Any,
@@ -171,7 +152,7 @@ def _one(model: Any, task: Task, settings: EvalSettings, run: RunStore | None,
          say: Callable[[str], None], errors: list[dict[str, str]]) -> TaskEval | None:  # fmt: skip
     key = cache_key(model, task, settings)
     ev = _MEMORY.get(key)
-    in_run = run is not None and _stored_key(run, model.name, task.id) == key
+    in_run = run is not None and is_stored(run, model.name, task.id, key)
     if ev is None and in_run:
         ev = load_cached(run, model.name, task.id, key)  # type: ignore[arg-type]
     if ev is None:

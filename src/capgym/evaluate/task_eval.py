@@ -31,7 +31,7 @@ from capgym.evaluate.forward import ExampleScore, score_built
 from capgym.evaluate.stats import summarise
 from capgym.evaluate.uniformity import COLUMNS as SLICE_COLUMNS
 from capgym.evaluate.uniformity import slices
-from capgym.score.threads import scoring_threads, torch_threads
+from capgym.models.threads import scoring_threads, torch_threads
 from capgym.store.schema import RESULTS
 from capgym.tasks.build import BuiltExample, build_examples
 from capgym.tasks.task import Task

@@ -7,8 +7,11 @@ simple explainers account for, and what is left (the residue)?
   which the atlas reads; :func:`coverage_report` does only that step.
 * :func:`explain_tokens` evaluates the explainers (:data:`EXPLAINERS`) on in-memory
   scores; :class:`NgramReference` holds the reference n-gram statistics.
-* :func:`story_heatmap`: one story's tokens as a :mod:`capgym.view` token view (probability
+* :func:`story_heatmap`: one story's tokens as a :mod:`capgym.render` token view (probability
   colours, capability underlines, hover with rank, entropy and top-k).
+* For later stages (diff, report, the explorer), which import only this package: the
+  coverage rule (:data:`COVERS_SQL`, effective spans, word alignment), the run helpers
+  (:func:`as_run`, :func:`check_scored`, :func:`connect`, ...) and the HTML pieces.
 
 >>> EXPLAINERS
 ('unigram', 'bigram', 'trigram', 'induction', 'induction-long', 'word-repeat')
@@ -17,17 +20,39 @@ simple explainers account for, and what is left (the residue)?
 from __future__ import annotations
 
 from capgym._callable import make_callable
-from capgym.explain.align import token_words_sql, words_frame
-from capgym.explain.api import StoryHeatmap, coverage_report, explain, story_heatmap
+from capgym.explain.align import (
+    EFFECTIVE_END_SQL,
+    EFFECTIVE_START_SQL,
+    token_words_sql,
+    words_frame,
+)
+from capgym.explain.api import (
+    StoryHeatmap,
+    as_run,
+    check_threshold,
+    connect,
+    coverage_report,
+    explain,
+    story_heatmap,
+)
+from capgym.explain.coverage import COMPLETION, COVERS_SQL
 from capgym.explain.explainers import EXPLAINER_DOCS, EXPLAINERS, EXPLAINS, explain_tokens
+from capgym.explain.html import example_views, frame_html, page_head, run_stories
 from capgym.explain.ngrams import NgramReference, NgramTable
 from capgym.explain.reference import DEFAULT_REFERENCE, resolve_reference
-from capgym.explain.report import ExplainReport
+from capgym.explain.report import ExplainReport, records
+from capgym.explain.residue import DIMENSIONS, add_snippets, residue_groups
 from capgym.explain.sequences import Sequences
-from capgym.explain.store import ensure_explains, ensure_tags
+from capgym.explain.store import check_scored, ensure_explains, ensure_tags, stories_of
+from capgym.explain.tables import is_current
 
 __all__ = [
+    "COMPLETION",
+    "COVERS_SQL",
     "DEFAULT_REFERENCE",
+    "DIMENSIONS",
+    "EFFECTIVE_END_SQL",
+    "EFFECTIVE_START_SQL",
     "EXPLAINERS",
     "EXPLAINER_DOCS",
     "EXPLAINS",
@@ -36,12 +61,25 @@ __all__ = [
     "NgramTable",
     "Sequences",
     "StoryHeatmap",
+    "add_snippets",
+    "as_run",
+    "check_scored",
+    "check_threshold",
+    "connect",
     "coverage_report",
     "ensure_explains",
     "ensure_tags",
+    "example_views",
     "explain",
     "explain_tokens",
+    "frame_html",
+    "is_current",
+    "page_head",
+    "records",
+    "residue_groups",
     "resolve_reference",
+    "run_stories",
+    "stories_of",
     "story_heatmap",
     "token_words_sql",
     "words_frame",

@@ -42,28 +42,16 @@ import numpy as np
 import pandas as pd
 
 TAIL_END = 2**31 - 1  # char_start/char_end of the tail pseudo-word: after any character
-_FALLBACK_WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*|\d+")
 _SENTENCE_GAP = re.compile(r"[.!?\n\"“]")
 _DETERMINERS = frozenset(
     ["a", "an", "the", "this", "that", "these", "those", "some", "any", "every", "each", "no"]
 )
 
 
-def _fallback_tokenize(text: str) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), m.group()) for m in _FALLBACK_WORD_RE.finditer(text)]
-
-
 @lru_cache(maxsize=1)
 def word_functions() -> tuple[Callable[[str], list[tuple[int, int, str]]], Callable[..., str]]:
-    """``(tokenize_words, word_class)``: the shared ones of :mod:`capgym.tags.words`.
-
-    Falls back to a local regex and a single ``other`` class when the tags stage is not
-    installed, so explainers keep working on their own.
-    """
-    try:
-        from capgym.tags.words import WordContext, tokenize_words, word_class
-    except ImportError:  # pragma: no cover - the tags stage ships with capgym
-        return _fallback_tokenize, lambda word, **_: "other"
+    """``(tokenize_words, word_class)``: the shared ones of :mod:`capgym.tags.words`."""
+    from capgym.tags.words import WordContext, tokenize_words, word_class
 
     @lru_cache(maxsize=200_000)
     def classify(word: str, sentence_initial: bool = False, after_determiner: bool = False) -> str:

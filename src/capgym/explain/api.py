@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from capgym.errors import UsageError
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL, words_frame
-from capgym.explain.coverage import CONFIDENT, COVERS_SQL, build_confident, build_hits, shares
+from capgym.explain.coverage import COVERS_SQL, build_confident, build_hits, shares
 from capgym.explain.explainers import EXPLAINS
 from capgym.explain.html import frame_view, story_data
 from capgym.explain.ngrams import NgramReference
@@ -31,8 +31,9 @@ from capgym.explain.report import ExplainReport
 from capgym.explain.residue import add_snippets, build_residue, residue_groups, story_info
 from capgym.explain.store import check_scored, ensure_explains, ensure_tags, stories_of
 from capgym.explain.tables import write_tables
+from capgym.render import TokenView
 from capgym.store import RunStore, open_run
-from capgym.view import TokenView
+from capgym.store.confident import CONFIDENT
 
 if TYPE_CHECKING:
     from capgym.models.base import Tokenizer
@@ -225,7 +226,7 @@ def story_heatmap(
     run: RunStore | str | os.PathLike[str], model: str, corpus: str, story: int
 ) -> StoryHeatmap:
     """Token heat-map of one story: probability colours, capability underlines, hover
-    with probability, rank, entropy and top-k (a :func:`capgym.view.token_view`).
+    with probability, rank, entropy and top-k (a :func:`capgym.render.token_view`).
 
     Example::
 

@@ -5,7 +5,8 @@ Definitions
 * A position is **confident correct** when the model's top choice is the actual token
   (``rank = 0``) and its probability ``exp(logprob) >= threshold``, compared in log
   space with a tolerance of ``1e-6`` for the float32 storage of ``logprob`` (so a
-  probability of exactly 0.5 counts at threshold 0.5).
+  probability of exactly 0.5 counts at threshold 0.5): :mod:`capgym.store.confident`,
+  the one rule (and default threshold) of every stage.
 * A **tag covers a token** when their character spans overlap: ``token_start < tag_end
   and tag_start < token_end``.  A token with an empty span (the second byte-token of a
   character) is matched on the character before it; an empty tag span on the character
@@ -33,8 +34,8 @@ import pandas as pd
 
 from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
 from capgym.explain.explainers import EXPLAINERS
+from capgym.store.confident import CONFIDENT, confident_sql
 
-CONFIDENT = 0.5  # default threshold: confident-correct = rank 0 and p >= CONFIDENT
 COMPLETION = "word-completion"
 
 # g: a tag, c: a token with effective span (es, ee).
@@ -45,17 +46,8 @@ COVERS_SQL = f"""
 """
 
 
-def confident_sql(logprob: str, threshold: str) -> str:
-    """SQL: the log-probability ``logprob`` reaches ``threshold`` (a SQL expression).
-
-    >>> confident_sql("lp", "0.5")
-    'lp >= ln(0.5) - 1e-6'
-    """
-    return f"{logprob} >= ln({threshold}) - 1e-6"
-
-
 def build_confident(
-    con: duckdb.DuckDBPyConnection, model: str, corpora: list[str], threshold: float
+    con: duckdb.DuckDBPyConnection, model: str, corpora: list[str], threshold: float = CONFIDENT
 ) -> None:
     """Create temp table ``conf``: the model's confident correct positions with spans."""
     con.execute(

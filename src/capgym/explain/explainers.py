@@ -27,6 +27,7 @@ from capgym.explain.align import story_codes, token_word_rows, words_frame
 from capgym.explain.incontext import induction_hits, word_repeat_hits
 from capgym.explain.ngrams import NAMES, NgramReference
 from capgym.explain.sequences import Sequences
+from capgym.store.schema import EXPLAINS
 
 EXPLAINERS: tuple[str, ...] = (
     "unigram",
@@ -44,15 +45,6 @@ EXPLAINER_DOCS: dict[str, str] = {
     "induction-long": "the last two tokens' last earlier occurrence was followed by it",
     "word-repeat": "the target's word already occurred in the story",
 }
-EXPLAINS = pa.schema(
-    [
-        ("model", pa.string()),
-        ("corpus", pa.string()),
-        ("story", pa.int64()),
-        ("pos", pa.int32()),
-        ("explainer", pa.string()),
-    ]
-)
 _TOKEN_COLS = ["corpus", "story", "pos", "token_id", "char_start", "char_end"]
 
 

@@ -1,7 +1,7 @@
-"""HTML for Jupyter: report tables, and token views drawn by :mod:`capgym.view`.
+"""HTML for Jupyter: report tables, and token views drawn by :mod:`capgym.render`.
 
-Every token box here comes from :func:`capgym.view.token_view` or
-:func:`capgym.view.diff_view` (probability colours, capability underlines, hover with
+Every token box here comes from :func:`capgym.render.token_view` or
+:func:`capgym.render.diff_view` (probability colours, capability underlines, hover with
 probability, rank, entropy and top-k); this module only chooses what to show: a whole
 story, or a window around each example with its target outlined.
 
@@ -23,10 +23,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from capgym.render import Tag, Tok, TokenView, diff_view, token_view
+from capgym.render.data import StoryData
+from capgym.render.tokens import assets_html, palette_for
 from capgym.store import RunStore
-from capgym.view import Tag, Tok, TokenView, diff_view, token_view
-from capgym.view.data import StoryData
-from capgym.view.tokens import assets_html, palette_for
 
 TABLE_STYLE = """<style>
 .cg-table{border-collapse:collapse;font-size:12px;margin:4px 0 10px 0}
@@ -112,7 +112,7 @@ def example_views(
 ) -> list[str]:
     """One small token view per example row (corpus, story and the ``span`` columns):
     the example's characters outlined, in a window of context.  One model: probability
-    colours; two: the change from the first to the second (see :func:`capgym.view.diff_view`).
+    colours; two: the change from the first to the second (see :func:`capgym.render.diff_view`).
     Without story data, each example's text ``snippet``, escaped."""
     if data is None:
         return [html.escape(s) for s in examples["snippet"]]

@@ -59,7 +59,7 @@ def model_tokenizer(
     """
     info: dict[str, Any] = {}
     if run is not None:
-        info = run.manifest.get("models", {}).get(model, {})
+        info = run.model_info(model)
     recorded = info.get("tokenizer_hash")
     if tokenizer is not None:
         if recorded and recorded != tokenizer.content_hash:
@@ -81,11 +81,6 @@ def model_tokenizer(
             return tok
         except CapgymError:
             continue
-        except ImportError:
-            raise UsageError(
-                "the models stage is not available to tokenize the reference corpus; "
-                "pass reference=NgramReference.fit(token_ids)"
-            ) from None
     raise UsageError(
         f"cannot load model '{model}' to tokenize the reference corpus; score it under a "
         "name `capgym models` lists, or pass reference=NgramReference.fit(token_ids)"
@@ -117,7 +112,7 @@ def reference_fingerprint(
     the tokenizer hash the run recorded, without loading anything)."""
     if isinstance(reference, NgramReference):
         return reference.fingerprint
-    info = run.manifest.get("models", {}).get(model, {}) if run is not None else {}
+    info = run.model_info(model) if run is not None else {}
     tok_hash = info.get("tokenizer_hash")
     if tokenizer is not None or not tok_hash:  # (a given tokenizer is checked here)
         tok_hash = model_tokenizer(run, model, tokenizer).content_hash

@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from capgym.explain.html import example_views, frame_html, frame_view, page_head, run_stories
+from capgym.render.data import StoryData
 from capgym.store import RunStore
-from capgym.view.data import StoryData
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,9 +73,9 @@ class ExplainReport:
             "mass_confident": self.mass_confident,
             "coverage": self.coverage,
             "coverage_mass": self.coverage_mass,
-            "shares": _records(self.shares),
-            "residue_groups": _records(self.residue_groups),
-            "residue_examples": _records(
+            "shares": records(self.shares),
+            "residue_groups": records(self.residue_groups),
+            "residue_examples": records(
                 self.residue_examples.drop(columns=["es", "ee"], errors="ignore")
             ),
         }
@@ -159,7 +159,7 @@ def _pct(x: Any) -> str:
     return "" if x is None or pd.isna(x) else f"{float(x):.1%}"
 
 
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     if df.empty:
         return []
     return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict(orient="records")]

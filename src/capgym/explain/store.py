@@ -1,8 +1,8 @@
 """Reading a model's scores from a run and caching its ``explains`` table there.
 
-The ``explains`` table of (model, corpus) is one part of the run's ``explains`` view,
-tagged with the score set and reference it was computed from; it is recomputed when
-either changes.
+The ``explains`` table of (model, corpus) is one part of the run's ``explains`` table,
+stamped with the score set and reference it was computed from; it is recomputed when
+either changes (:meth:`capgym.store.RunStore.is_fresh`).
 
 >>> import tempfile
 >>> from capgym.store import open_run
@@ -12,13 +12,9 @@ either changes.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from capgym.errors import StoreError
 from capgym.explain.align import words_frame
@@ -27,13 +23,11 @@ from capgym.explain.ngrams import NgramReference
 from capgym.explain.reference import reference_fingerprint, resolve_reference
 from capgym.progress import task_progress
 from capgym.store import RunStore
-from capgym.store.run import slug
 
 if TYPE_CHECKING:
     from capgym.models.base import Tokenizer
 
 EXPLAIN_VERSION = 2  # bump when an explainer's definition changes
-META_KEY = b"capgym.explain"
 
 
 def scored_corpora(run: RunStore, model: str) -> list[str]:
@@ -84,40 +78,24 @@ def ensure_tags(run: RunStore, corpora: list[str], progress: bool = False) -> li
     """Tag the corpora that have no tags in the run yet (every registered tagger, as
     ``capgym tag`` does); returns the corpora tagged now."""
     have = set(run.sql("SELECT DISTINCT corpus FROM tags")["corpus"].dropna())
-    parts = {p.stem for p in run.table_parts("tags")}
-    missing = [c for c in corpora if c not in have and slug(c) not in parts]
+    missing = [c for c in corpora if c not in have and not run.has_part("tags", c)]
     if not missing:
         return []
-    try:
-        from capgym.tags.store import tag_corpus
-    except ImportError:
-        c = missing[0]
-        raise StoreError(
-            f"no tags for corpus '{c}' in {run.path}; run `capgym tag --corpus {c} "
-            f"--out {run.path}` first"
-        ) from None
+    from capgym.tags.store import tag_corpus
+
     for corpus in missing:
         tag_corpus(run, corpus, progress=progress)
     return missing
 
 
-def explains_path(run: RunStore, model: str, corpus: str) -> Path:
-    return run.path / "tables" / slug("explains") / f"{slug(f'{model}--{corpus}')}.parquet"
+def explains_key(model: str, corpus: str) -> str:
+    """The key of the ``explains`` part of (model, corpus)."""
+    return f"{model}--{corpus}"
 
 
 def _stamp(run: RunStore, model: str, corpus: str, reference_fp: str) -> dict[str, object]:
     key = run.current_score_sets().get((model, corpus))
     return {"score_set": key, "reference": reference_fp, "version": EXPLAIN_VERSION}
-
-
-def _cached(path: Path, stamp: dict[str, object]) -> bool:
-    if not path.exists():
-        return False
-    try:
-        meta = pq.read_schema(path).metadata or {}
-        return bool(json.loads(meta.get(META_KEY, b"{}")) == stamp)
-    except (OSError, ValueError, pa.ArrowInvalid):
-        return False
 
 
 def ensure_explains(
@@ -138,7 +116,7 @@ def ensure_explains(
     fp = reference_fingerprint(run, model, reference, min_count, tokenizer)
     for corpus in corpora:
         stamp = _stamp(run, model, corpus, fp)
-        if not _cached(explains_path(run, model, corpus), stamp):
+        if not run.is_fresh("explains", explains_key(model, corpus), stamp):
             todo.append((corpus, stamp))
     if not todo:
         return []
@@ -151,7 +129,6 @@ def ensure_explains(
             if w is None:
                 w = words_frame(stories_of(run, [corpus]))
             table = explains_table(model, explain_tokens(tokens, w, ref))
-            meta = {META_KEY: json.dumps(stamp).encode()}
-            run.put_table("explains", f"{model}--{corpus}", table.replace_schema_metadata(meta))
+            run.write_table("explains", explains_key(model, corpus), table, stamp=stamp)
             advance(1)
     return [c for c, _ in todo]

@@ -7,7 +7,8 @@ so every coverage number in capgym comes from :mod:`capgym.explain.coverage`.
   (capabilities, explainers, then the ``any capability`` / ``any explainer`` / ``any`` /
   ``residue`` totals), each with the model's figures repeated: ``corpora``,
   ``threshold``, ``n_scored``, ``n_confident``, ``mass_confident``; ``idx`` keeps the
-  report's order and ``stamp`` digests the inputs (score sets, tags, explains).
+  report's order.  Each part is stamped with the inputs it was computed from (score
+  sets, tags, explains: :func:`inputs_stamp`).
 * ``residue``: one row per confident correct position that nothing covers: model,
   corpus, story, pos, p, es/ee (the token's effective span), piece, and the grouping
   dimensions of :mod:`capgym.explain.residue`.
@@ -19,88 +20,44 @@ run's inputs changed since.
 >>> import tempfile
 >>> from capgym.store import open_run
 >>> run = open_run(tempfile.mkdtemp())
->>> is_current(run, "m", ["c"], inputs_stamp(run, "m", ["c"]))
-True
+>>> is_current(run, "m")  # never explained
+False
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 import pandas as pd
 import pyarrow as pa
 
-from capgym.explain.store import explains_path
+from capgym.explain.store import explains_key
 from capgym.store import RunStore
+from capgym.store.schema import COVERAGE, RESIDUE
 
 COVERAGE_VERSION = 1  # bump when the definitions of coverage.py change
-COVERAGE = pa.schema(
-    [
-        ("model", pa.string()),
-        ("corpora", pa.list_(pa.string())),
-        ("threshold", pa.float64()),
-        ("n_scored", pa.int64()),
-        ("n_confident", pa.int64()),
-        ("mass_confident", pa.float64()),
-        ("idx", pa.int32()),
-        ("kind", pa.string()),  # capability, explainer or total
-        ("name", pa.string()),
-        ("n", pa.int64()),
-        ("share", pa.float64()),
-        ("mass", pa.float64()),
-        ("share_mass", pa.float64()),
-        ("n_exclusive", pa.int64()),  # null on total rows
-        ("stamp", pa.string()),
-    ]
-)
-RESIDUE = pa.schema(
-    [
-        ("model", pa.string()),
-        ("corpus", pa.string()),
-        ("story", pa.int64()),
-        ("pos", pa.int32()),
-        ("p", pa.float64()),
-        ("es", pa.int64()),
-        ("ee", pa.int64()),
-        ("piece", pa.string()),
-        ("word", pa.string()),
-        ("prev-word", pa.string()),
-        ("prev-2-words", pa.string()),
-        ("word-class", pa.string()),
-        ("position", pa.string()),
-    ]
-)
-_TAIL = 1 << 16  # bytes of each Parquet file digested: its footer (sizes, statistics)
 
 
-def _digest(path: Path) -> str:
-    """A cheap content digest of a Parquet file: its size and its last bytes (the footer
-    with every column chunk's size and statistics), stable when a run folder is copied."""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - _TAIL))
-        tail = fh.read()
-    return f"{size}:{hashlib.sha256(tail).hexdigest()[:16]}"
-
-
-def inputs_stamp(run: RunStore, model: str, corpora: list[str]) -> str:
-    """Digest of what the coverage of ``model`` on ``corpora`` is computed from: its
-    current score sets, every ``tags`` part and its ``explains`` parts (every part when
-    the run has none named after the model, as in hand-made runs)."""
+def inputs_stamp(run: RunStore, model: str, corpora: list[str]) -> dict[str, object]:
+    """What the coverage of ``model`` on ``corpora`` is computed from: its current score
+    sets, every ``tags`` part and its ``explains`` parts (every part when the run has none
+    named after the model, as in hand-made runs), each part by a digest of its content."""
     sets = run.current_score_sets()
-    h = hashlib.sha256(f"v{COVERAGE_VERSION}\n".encode())
-    h.update(json.dumps({c: sets.get((model, c)) for c in sorted(corpora)}).encode())
-    own = [p for p in (explains_path(run, model, c) for c in corpora) if p.exists()]
-    for p in [*run.table_parts("tags"), *(own or run.table_parts("explains"))]:
-        h.update(f"\n{p.parent.name}/{p.name}:{_digest(p)}".encode())
-    return h.hexdigest()[:16]
+    own = {c: run.version("explains", explains_key(model, c)) for c in sorted(corpora)}
+    own = {c: v for c, v in own.items() if v is not None}
+    return {
+        "version": COVERAGE_VERSION,
+        "corpora": sorted(corpora),
+        "score_sets": {c: sets.get((model, c)) for c in sorted(corpora)},
+        "tags": run.versions("tags"),
+        "explains": own or run.versions("explains"),
+    }
 
 
-def is_current(run: RunStore, model: str, corpora: list[str], stamp: str) -> bool:
-    """Whether coverage stored with ``stamp`` still matches the run's inputs."""
-    return inputs_stamp(run, model, list(corpora)) == stamp
+def is_current(run: RunStore, model: str) -> bool:
+    """Whether the stored coverage of ``model`` still matches the run's inputs."""
+    stamp = run.stamp("coverage", model)
+    if not stamp or not isinstance(stamp.get("corpora"), list):
+        return False
+    return run.is_fresh("coverage", model, inputs_stamp(run, model, stamp["corpora"]))
 
 
 def write_tables(
@@ -122,11 +79,13 @@ def write_tables(
     cov = shares.assign(
         model=model, corpora=[list(corpora)] * len(shares), threshold=float(threshold),
         n_scored=int(n_scored), n_confident=int(n_conf), mass_confident=float(mass),
-        idx=range(len(shares)), stamp=inputs_stamp(run, model, corpora),
+        idx=range(len(shares)),
     )  # fmt: skip
     cov["n_exclusive"] = cov["n_exclusive"].astype("Int64")
-    run.put_table("coverage", model, _arrow(cov, COVERAGE))
-    run.put_table("residue", model, _arrow(residue.assign(model=model), RESIDUE))
+    run.write_table(
+        "coverage", model, _arrow(cov, COVERAGE), stamp=inputs_stamp(run, model, corpora)
+    )
+    run.write_table("residue", model, _arrow(residue.assign(model=model), RESIDUE))
 
 
 def _arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:

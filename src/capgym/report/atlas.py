@@ -1,7 +1,8 @@
 """Assemble the atlas: one self-contained HTML file plus an assets folder of exports.
 
-With only scores in the run, the atlas is the first page of `capgym run` (overview and
-a few stories as token heat-maps); each later stage fills its own sections.
+The atlas shows what the run holds: a run with only scores gives the overview and a few
+stories as token heat-maps; each later stage's tables fill their own sections (a full
+`capgym run` gives them all).
 
 >>> import tempfile
 >>> from pathlib import Path
@@ -21,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from capgym.errors import UsageError
+from capgym.render.tokens import assets_html, palette_for
 from capgym.report.cards import cards
 from capgym.report.context import Ctx
 from capgym.report.diffs import diffs
@@ -31,7 +33,6 @@ from capgym.report.matrix import matrix
 from capgym.report.overview import overview, stories
 from capgym.report.residue import residue
 from capgym.store import RunStore, open_run
-from capgym.view.tokens import assets_html, palette_for
 
 SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,
@@ -100,7 +101,7 @@ def report(
     unknown = [s for s in chosen if s not in SECTIONS]
     if unknown:
         raise UsageError(f"unknown report section(s) {unknown}; choose from {list(SECTIONS)}")
-    out = Path(out_html) if out_html is not None else run.path / "atlas.html"
+    out = Path(out_html) if out_html is not None else run.document("atlas.html")
     assets = out.parent / f"{out.stem}-assets"
     level = ("main" if exports else "none") if isinstance(exports, bool) else exports
     if level not in EXPORT_LEVELS:

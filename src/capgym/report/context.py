@@ -11,11 +11,11 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from capgym.render.tokens import TokenView
 from capgym.report import figures
 from capgym.report.exports import Exporter
 from capgym.report.frame import Frame
 from capgym.report.html import table
-from capgym.view.tokens import TokenView
 
 HOW = {
     "scores": "capgym score --model NAME --out RUN",

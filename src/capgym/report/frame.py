@@ -1,7 +1,7 @@
 """What a run holds, seen from the report: which tables have rows, the models, helpers.
 
 Every section asks the frame whether its data exists, so a run with only scores gives
-the first page and a full run gives the whole atlas.
+the overview and a full run gives the whole atlas.
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run
@@ -19,8 +19,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from capgym.render.data import StoryData, has_table
 from capgym.store import RunStore
-from capgym.view.data import StoryData, has_table
 
 COMPLETION = "word-completion"  # its tags measure the pieces after a word's first
 

@@ -4,7 +4,8 @@ Definitions (also printed in the report):
 
 * NLL per token / per character: minus the summed log-probability of the actual tokens,
   over the number of predicted tokens / of story characters.
-* Confident-correct: rank 0 and p >= 0.5 (the rule of :mod:`capgym.explain.coverage`).
+* Confident-correct: rank 0 and p >= :data:`capgym.store.confident.CONFIDENT` (the rule of
+  :mod:`capgym.explain.coverage`).
   Coverage: as ``capgym explain`` defines and stores it (the ``coverage`` table); the
   atlas reads it and never computes it.
 * Corpus capability score: top-1 accuracy on the token that predicts each tagged span
@@ -26,9 +27,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from capgym.explain.coverage import CONFIDENT, confident_sql
-from capgym.explain.tables import is_current
+from capgym.explain import is_current
 from capgym.report.frame import Frame
+from capgym.store.confident import CONFIDENT, confident_sql
 
 Z = 1.96
 
@@ -88,8 +89,7 @@ def coverage(f: Frame) -> pd.DataFrame:
             return pd.DataFrame(columns=COVERAGE_COLS)
         df = f.df("SELECT * FROM coverage ORDER BY model, idx")
         df["corpora"] = [sorted(str(c) for c in cs) for cs in df["corpora"]]
-        stamps = df.groupby("model", sort=False).first()
-        ok = {m: is_current(f.run, str(m), r.corpora, str(r.stamp)) for m, r in stamps.iterrows()}
+        ok = {m: is_current(f.run, str(m)) for m in df["model"].unique()}
         df["current"] = df["model"].map(ok).astype(bool)
         order = {m: i for i, m in enumerate(f.model_names)}
         df["_o"] = df["model"].map(order).fillna(len(order))
@@ -139,11 +139,9 @@ def tag_scores(f: Frame) -> pd.DataFrame:
 
 
 def task_capabilities() -> dict[str, str]:
-    """Task id -> capability from the gym's registry (empty if the gym is not installed)."""
-    try:
-        from capgym.tasks.registry import list_tasks
-    except ImportError:
-        return {}
+    """Task id -> capability from the gym's registry (empty if a task file is broken)."""
+    from capgym.tasks.registry import list_tasks
+
     try:
         t = list_tasks()
     except Exception:  # noqa: BLE001  (a broken user task file must not stop the report)

@@ -14,10 +14,10 @@ from __future__ import annotations
 import html
 
 from capgym.errors import UsageError
-from capgym.explain.coverage import CONFIDENT
 from capgym.report import figures, metrics
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, nodata, note
+from capgym.store.confident import CONFIDENT
 
 
 def overview(ctx: Ctx) -> Section:

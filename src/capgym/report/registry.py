@@ -47,10 +47,8 @@ def _from_run(f: Frame) -> dict[str, CapabilityInfo]:
 
 
 def _tagger_doc(name: str) -> str:
-    try:
-        from capgym.tags import get_tagger
-    except ImportError:
-        return ""
+    from capgym.tags import get_tagger
+
     try:
         return get_tagger(name).doc
     except (CapgymError, KeyError):
@@ -59,10 +57,8 @@ def _tagger_doc(name: str) -> str:
 
 def _task_infos() -> dict[str, list[dict[str, str]]]:
     """capability -> [{id, description, hypothesis}] from the gym's task files."""
-    try:
-        from capgym.tasks.registry import list_tasks
-    except ImportError:
-        return {}
+    from capgym.tasks.registry import list_tasks
+
     try:
         tasks = list_tasks()
     except CapgymError:

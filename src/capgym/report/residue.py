@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from capgym.explain.residue import DIMENSIONS, residue_groups
+from capgym.explain import DIMENSIONS, residue_groups
 from capgym.report import metrics
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, note

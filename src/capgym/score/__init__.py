@@ -11,13 +11,11 @@ shards the same work across Ray workers and writes the same rows.
 from __future__ import annotations
 
 from capgym._callable import make_callable
-from capgym.score.batches import batch_plan
+from capgym.models.batching import batch_plan
 from capgym.score.engine import (
     Scorer,
     ScoreSet,
     ScoreSettings,
-    finish_score_set,
-    part_path,
     prepare_score_set,
     score,
     score_key,
@@ -34,8 +32,6 @@ __all__ = [
     "TokenMetrics",
     "Window",
     "batch_plan",
-    "finish_score_set",
-    "part_path",
     "plan_windows",
     "prepare_score_set",
     "score",

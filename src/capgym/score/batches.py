@@ -2,7 +2,8 @@
 
 A chunk's stories are encoded once (ids and character spans as numpy arrays), cut into
 windows (:mod:`capgym.score.windows`) and grouped by length into batches of at most a
-token budget, longest first, so that padding stays small.
+token budget, longest first, so that padding stays small
+(:func:`capgym.models.batching.batch_plan`, shared with the evaluate stage).
 
 >>> import numpy as np
 >>> from capgym.score.windows import Window
@@ -47,26 +48,6 @@ def encode_chunk(model: LanguageModel, story_ids: list[int], texts: list[str]) -
         spans.append(np.asarray(enc.spans, dtype=np.int32).reshape(-1, 2))
         items += [(si, w) for w in plan_windows(len(enc.ids), model.context_len)]
     return EncodedChunk(list(story_ids), ids, spans, items)
-
-
-def batch_plan(lengths: list[int], budget: int) -> list[list[int]]:
-    """Group items (by index) into batches: longest first, ``len(batch) * max_len <= budget``.
-
-    >>> batch_plan([3, 8, 5, 2], budget=10)
-    [[1], [2, 0], [3]]
-    """
-    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        width = lengths[cur[0]] if cur else lengths[i]
-        if cur and (len(cur) + 1) * width > budget:
-            batches.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
 
 
 @dataclass(frozen=True)

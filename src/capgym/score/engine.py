@@ -26,21 +26,20 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from capgym.corpus import Corpus
 from capgym.errors import CheckpointError, UsageError
 from capgym.models.base import LanguageModel
+from capgym.models.batching import batch_plan
+from capgym.models.threads import scoring_threads, torch_threads
 from capgym.progress import task_progress
 from capgym.score.allocator import reuse_large_allocations
-from capgym.score.batches import Batch, EncodedChunk, batch_plan, encode_chunk, make_batch
+from capgym.score.batches import Batch, EncodedChunk, encode_chunk, make_batch
 from capgym.score.metrics import token_metrics
 from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
-from capgym.score.threads import scoring_threads, torch_threads
 from capgym.store import RunStore, open_run, schema
-from capgym.store.run import slug, write_parquet_atomic
 
 ALGORITHM_VERSION = 2  # bump when the scoring maths or row layout changes
 
@@ -220,16 +219,10 @@ def chunk_plan(corpus: Corpus, settings: ScoreSettings) -> list[tuple[int, list[
     return list(_chunks(corpus, settings.chunk_stories))
 
 
-def part_path(run: RunStore, key: str, chunk: int) -> Path:
-    """The Parquet part of chunk number ``chunk`` of score set ``key``."""
-    return run.score_set_dir(key) / f"part-{chunk:05d}.parquet"
-
-
 def write_vocab(run: RunStore, model: LanguageModel, name: str) -> None:
     """Store ``vocab(model, token_id, piece)`` once per model, so that views can show the
     pieces of top-k alternatives that never occur as actual tokens."""
-    path = run.path / "tables" / "vocab" / f"{slug(name)}.parquet"
-    if path.exists():
+    if run.has_part("vocab", name):
         return
     ids = list(range(model.vocab_size))
     table = pa.table(
@@ -239,7 +232,7 @@ def write_vocab(run: RunStore, model: LanguageModel, name: str) -> None:
             "piece": pa.array([model.piece(i) for i in ids], pa.string()),
         }
     )
-    run.put_table("vocab", name, table)
+    run.write_table("vocab", name, table)
 
 
 def prepare_score_set(
@@ -296,9 +289,8 @@ def prepare_score_set(
                 "story_runs": id_runs(corpus.ids),
             },
         )
-    else:  # make it current again
-        run.manifest.setdefault("current", {})[f"{name}\x00{corpus.name}"] = key
-        run.save_manifest()
+    else:
+        run.make_current(key)
     return key
 
 
@@ -376,31 +368,16 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
     computed with one count equals an uninterrupted run; a finished set is reused
     whatever the count.
     """
-    entry = run.manifest.get("score_sets", {}).get(key, {})
+    entry = run.score_set(key)
     started = entry.get("threads")
     if started is None or threads is None or started == threads or entry.get("complete"):
         return
-    if any(run.score_set_dir(key).glob("part-*.parquet")):
+    if run.score_parts(key):
         raise UsageError(
             f"score set {key} ({entry.get('model')}) was started with {started} torch threads "
             f"and rows depend on the count: resume it with CAPGYM_THREADS={started}, "
             f"or delete {run.score_set_dir(key)} to rescore it with {threads}"
         )
-
-
-def finish_score_set(run: RunStore, key: str) -> int:
-    """Count rows of a fully written score set and mark it complete."""
-    n = sum(
-        pq.ParquetFile(p).metadata.num_rows for p in run.score_set_dir(key).glob("part-*.parquet")
-    )
-    run.finish_score_set(key, n)
-    return n
-
-
-def remove_stale_temporaries(run: RunStore, key: str) -> None:
-    """Delete half-written files left by a killed writer (no writer may be running)."""
-    for stale in run.score_set_dir(key).glob(".tmp-*"):
-        stale.unlink(missing_ok=True)
 
 
 def score(
@@ -432,23 +409,23 @@ def score(
     threads = scoring_threads()
     key = prepare_score_set(model, corpus, run, name, settings, threads=threads)
     if run.is_complete(key):
-        n = int(run.manifest["score_sets"][key]["n_rows"])
+        n = int(run.score_set(key)["n_rows"])
         return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=True)
-    remove_stale_temporaries(run, key)
-    todo = [c for c in chunk_plan(corpus, settings) if not part_path(run, key, c[0]).exists()]
+    run.remove_stale_temporaries(key)
+    todo = [c for c in chunk_plan(corpus, settings) if not run.has_score_part(key, c[0])]
     done = len(corpus) - sum(len(c[1]) for c in todo)
     scorer = Scorer(model, name, corpus.name, settings)
     bar = task_progress(f"score {name}", len(corpus), progress, done)
     with bar as advance, torch_threads(threads), reuse_large_allocations():
-        _pipeline(scorer, todo, lambda c: part_path(run, key, c), advance)
-    n = finish_score_set(run, key)
+        _pipeline(scorer, todo, lambda c, t: run.write_score_part(key, c, t), advance)
+    n = run.finish_score_set(key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)
 
 
 def _pipeline(
     scorer: Scorer,
     todo: list[tuple[int, list[int], list[str]]],
-    path_of: Callable[[int], Path],
+    write: Callable[[int, pa.Table], object],
     advance: Callable[[int], None],
 ) -> None:
     """Encode chunk i+1 and write chunk i-1 while chunk i runs on the model."""
@@ -462,11 +439,17 @@ def _pipeline(
             cols = scorer.compute(chunk)
             if written:
                 written.result()  # at most one table waits in memory
-            written = writer.submit(_write, scorer, chunk, cols, path_of(c))
+            written = writer.submit(_write, write, c, scorer.table, chunk, cols)
             advance(len(ids))
         if written:
             written.result()
 
 
-def _write(scorer: Scorer, chunk: EncodedChunk, cols: dict[str, np.ndarray], path: Path) -> None:
-    write_parquet_atomic(scorer.table(chunk, cols), path)
+def _write(
+    write: Callable[[int, pa.Table], object],
+    c: int,
+    table: Callable[[EncodedChunk, dict[str, np.ndarray]], pa.Table],
+    chunk: EncodedChunk,
+    cols: dict[str, np.ndarray],
+) -> None:
+    write(c, table(chunk, cols))

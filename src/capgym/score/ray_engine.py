@@ -34,19 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from capgym.corpus import Corpus
-from capgym.score.engine import (
-    Scorer,
-    ScoreSet,
-    ScoreSettings,
-    chunk_plan,
-    finish_score_set,
-    part_path,
-    prepare_score_set,
-    remove_stale_temporaries,
-)
-from capgym.score.threads import scoring_threads
+from capgym.models.threads import scoring_threads
+from capgym.score.engine import Scorer, ScoreSet, ScoreSettings, chunk_plan, prepare_score_set
 from capgym.store import RunStore, open_run
-from capgym.store.run import write_parquet_atomic
+from capgym.store.files import write_parquet_atomic
 
 NAMESPACE = "capgym"
 # passed on to workers when set in the driver's environment
@@ -123,16 +114,16 @@ def score_ray(
         )
         del model
         if run.is_complete(key):
-            n = int(run.manifest["score_sets"][key]["n_rows"])
+            n = int(run.score_set(key)["n_rows"])
             return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=True)
-        remove_stale_temporaries(run, key)
-        todo = [c for c in chunk_plan(corpus, settings) if not part_path(run, key, c[0]).exists()]
+        run.remove_stale_temporaries(key)
+        todo = [c for c in chunk_plan(corpus, settings) if not run.has_score_part(key, c[0])]
         if todo:
             _run_pool(model_name, name, corpus, settings, spec, run, key, todo, workers, progress)
     finally:
         if started:
             ray.shutdown()
-    n = finish_score_set(run, key)
+    n = run.finish_score_set(key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)
 
 
@@ -212,7 +203,9 @@ def _run_pool(
         with task_progress(f"score {name} (ray)", len(corpus), progress, done) as advance:
             pool = ActorPool(actors)
             jobs = pool.map_unordered(
-                lambda a, c: a.score_part.remote(c[0], c[1], c[2], str(part_path(run, key, c[0]))),
+                lambda a, c: a.score_part.remote(
+                    c[0], c[1], c[2], str(run.score_part_path(key, c[0]))
+                ),
                 todo,
             )
             for n_stories in jobs:

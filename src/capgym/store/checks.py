@@ -70,7 +70,7 @@ def check_manifest(m: Any, where: str | os.PathLike[str]) -> None:
 def make_folder(path: Path) -> None:
     """Create a run folder, or say in one line why it cannot be created."""
     try:
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)  # another writer may be creating it
     except OSError as e:
         raise StoreError(
             f"cannot create run folder {path}: {e.strerror}"

@@ -1,28 +1,36 @@
-"""A run folder: manifest, stories, scores parts and stage tables, as DuckDB views.
+"""A run folder: manifest, stories, score sets and stage tables, as DuckDB views.
 
-Layout (everything a stage writes is a Parquet file written atomically)::
+Layout (every file is written atomically, with the umask's permissions)::
 
-    RUN/capgym.json                       manifest: schema version, score sets, models
-    RUN/stories/<corpus>.parquet          stories(corpus, story, text), text stored once
-    RUN/scores/<set key>/part-00000.parquet   scores rows, one part per chunk of stories
-    RUN/tables/<view>/<part>.parquet      any other stage's table (tags, results, ...)
+    RUN/capgym.json                            manifest: schema version, score sets, models
+    RUN/stories/<corpus>.parquet               the ``stories`` table, text stored once
+    RUN/scores/<set key>/part-00000.parquet    ``scores`` rows, one part per chunk of stories
+    RUN/tables/<table>/<key>.parquet           any other declared table, one part per key
+    RUN/atlas.html, RUN/.cache/                the report's documents, the explorer's cache
 
-A score set is one (model, corpus, settings) scoring; the ``scores`` view shows the
-latest set of each (model, corpus) pair.
+Stages never build these paths: they write a declared table (:mod:`capgym.store.schema`)
+with :meth:`RunStore.write_table`, stamped with what it was computed from, check
+:meth:`RunStore.is_fresh` before computing it again and read it back with
+:meth:`RunStore.read_table`.  A score set is one (model, corpus, settings) scoring,
+written part by part so that it resumes; the ``scores`` view shows the current set of
+each (model, corpus).  Manifest updates re-read the manifest under a file lock, so
+concurrent writers (two ``capgym score`` on one ``--out``, Ray workers) lose nothing.
 
 >>> import tempfile
 >>> run = open_run(tempfile.mkdtemp())
->>> sorted(run.views())[:2]
-['models', 'scores']
+>>> _ = run.write_table("task_errors", "latest", pd.DataFrame(
+...     {"model": ["m"], "task": ["t"], "error": ["boom"]}), stamp={"grid": 1})
+>>> run.is_fresh("task_errors", "latest", {"grid": 1}), run.read_table("task_errors").error[0]
+(True, 'boom')
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -31,69 +39,70 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 from capgym.errors import StoreError
 from capgym.store import schema
 from capgym.store.checks import check_manifest, make_folder, require_writable
+from capgym.store.files import TMP_PREFIX, digest, slug, write_json_atomic, write_parquet_atomic
+from capgym.store.query import check_read_only, from_files, models_sql
 
 MANIFEST = "capgym.json"
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def slug(name: str) -> str:
-    """A file-system-safe name: ``roneneldan/TinyStories-1M`` -> ``roneneldan_TinyStories-1M``."""
-    return _SAFE.sub("_", name).strip("_") or "unnamed"
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` so that readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_json_atomic(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+LOCK = ".capgym.lock"  # held while the manifest (or a merged table) is read, changed, written
+STAMP_KEY = b"capgym.stamp"  # Parquet metadata: what a part was computed from
+_IGNORED = {".DS_Store", LOCK}
 
 
 class RunStore:
     """A run folder.  Create with :func:`open_run`; query with :meth:`sql`."""
 
-    def __init__(self, path: Path, create: bool = True):
+    def __init__(self, path: Path, create: bool = True, sql_writes: bool = False):
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self.sql_writes = sql_writes
+        self._thread_lock = threading.RLock()
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file, not a run folder; choose another --out")
         if not self.path.exists():
             if not create:
                 raise StoreError(f"run folder {self.path} does not exist; run `capgym run` first")
             make_folder(self.path)
-        elif not self.path.is_dir():
-            raise StoreError(f"{self.path} is a file, not a run folder; choose another --out")
-        self.manifest = self._read_manifest(create)
+        self.manifest = self._open_manifest(create)
 
     # -- manifest -------------------------------------------------------------------
-    def _read_manifest(self, create: bool) -> dict[str, Any]:
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run's lock (threads of this process and other processes)."""
+        with self._thread_lock, FileLock(self.path / LOCK):
+            yield
+
+    def _open_manifest(self, create: bool) -> dict[str, Any]:
         p = self.path / MANIFEST
-        if not p.exists():
-            if any(self.path.iterdir()) and not create:
+        if p.exists():
+            return self._read_manifest()
+        if not create:
+            if self._foreign_files():
                 raise StoreError(f"{self.path} is not a capgym run folder (no {MANIFEST})")
-            m = {"schema_version": schema.SCHEMA_VERSION, "score_sets": {}, "models": {}}
-            if create:
-                if any(x.name not in {".DS_Store"} for x in self.path.iterdir()):
-                    raise StoreError(
-                        f"{self.path} is not empty and not a capgym run folder; "
-                        "choose an empty or new --out"
-                    )
-                _write_json_atomic(m, p)
+            return _new_manifest()
+        with self.locked():  # another writer may be creating it right now
+            if p.exists():
+                return self._read_manifest()
+            if self._foreign_files():
+                raise StoreError(
+                    f"{self.path} is not empty and not a capgym run folder; "
+                    "choose an empty or new --out"
+                )
+            m = _new_manifest()
+            write_json_atomic(m, p)
             return m
+
+    def _foreign_files(self) -> bool:
+        return any(
+            x.name not in _IGNORED and not x.name.startswith(TMP_PREFIX)
+            for x in self.path.iterdir()
+        )
+
+    def _read_manifest(self) -> dict[str, Any]:
+        p = self.path / MANIFEST
         try:
             m = json.loads(p.read_text())
         except (OSError, json.JSONDecodeError) as e:
@@ -111,56 +120,185 @@ class RunStore:
         """One-line :class:`StoreError` if ``stage`` could not write into this folder."""
         require_writable(self.path, stage)
 
+    def update_manifest(self, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply ``change`` to the manifest as it is on disk now, under the run's lock."""
+        with self.locked():
+            m = self._read_manifest() if (self.path / MANIFEST).exists() else _new_manifest()
+            change(m)
+            write_json_atomic(m, self.path / MANIFEST)
+            self.manifest = m
+
     def save_manifest(self) -> None:
-        with self._lock:
-            _write_json_atomic(self.manifest, self.path / MANIFEST)
+        """Write this object's manifest as it is (tests and repairs; stages update it)."""
+        with self.locked():
+            write_json_atomic(self.manifest, self.path / MANIFEST)
+
+    def add_model_info(self, name: str, info: dict[str, Any]) -> None:
+        """Record facts of a model (the ``models`` view)."""
+        self.update_manifest(lambda m: m.setdefault("models", {}).__setitem__(name, info))
+
+    def model_info(self, name: str) -> dict[str, Any]:
+        """The recorded facts of model ``name`` (hashes, source, ...; empty when unknown)."""
+        return dict(self.manifest.get("models", {}).get(name, {}))
 
     # -- stories --------------------------------------------------------------------
     def add_stories(self, corpus_name: str, ids: list[int], texts: list[str]) -> None:
         """Store story texts once per corpus; refuse a changed text under the same id."""
-        p = self.path / "stories" / f"{slug(corpus_name)}.parquet"
         new = pd.DataFrame({"corpus": corpus_name, "story": ids, "text": texts})
-        if p.exists():
-            old = pd.read_parquet(p)
-            merged = old.merge(new, on=["corpus", "story"], how="inner", suffixes=("", "_new"))
-            changed = merged[merged.text != merged.text_new]
-            if len(changed):
-                raise StoreError(
-                    f"corpus '{corpus_name}' story {int(changed.story.iloc[0])} differs from the "
-                    f"text already stored in {self.path}; use another --out or corpus name"
-                )
-            extra = new[~new.story.isin(old.story)]
-            if extra.empty:
-                return
-            new = pd.concat([old, extra]).sort_values("story", kind="stable")
-        table = pa.Table.from_pandas(new, schema=schema.STORIES, preserve_index=False)
-        write_parquet_atomic(table, p)
+        with self.locked():
+            if self.has_part("stories", corpus_name):
+                old = self.read_table("stories", corpus_name)
+                merged = old.merge(new, on=["corpus", "story"], suffixes=("", "_new"))
+                changed = merged[merged.text != merged.text_new]
+                if len(changed):
+                    raise StoreError(
+                        f"corpus '{corpus_name}' story {int(changed.story.iloc[0])} differs from "
+                        f"the text already stored in {self.path}; use another --out or corpus name"
+                    )
+                extra = new[~new.story.isin(old.story)]
+                if extra.empty:
+                    return
+                new = pd.concat([old, extra]).sort_values("story", kind="stable")
+            self.write_table("stories", corpus_name, new)
+
+    # -- declared tables ------------------------------------------------------------
+    def _part(self, name: str, key: str) -> Path:
+        t = schema.table(name)
+        return self.path / (t.folder or f"tables/{slug(name)}") / f"{slug(key)}.parquet"
+
+    def write_table(
+        self,
+        name: str,
+        key: str,
+        data: pd.DataFrame | pa.Table,
+        stamp: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write part ``key`` of declared table ``name`` (replacing it), stamped with what it
+        was computed from (any JSON-able dict; see :meth:`is_fresh`); returns its file."""
+        t = schema.table(name)
+        if t.layout != "parts":
+            raise StoreError(f"table '{name}' is not written with write_table ({t.layout})")
+        table = conform(t, data)
+        meta = dict(table.schema.metadata or {})
+        meta[STAMP_KEY] = json.dumps({"key": key, "stamp": stamp}, sort_keys=True).encode()
+        path = self._part(name, key)
+        write_parquet_atomic(table.replace_schema_metadata(meta), path)
+        return path
+
+    def has_part(self, name: str, key: str) -> bool:
+        """Whether part ``key`` of table ``name`` exists."""
+        return self._part(name, key).exists()
+
+    def stamp(self, name: str, key: str) -> dict[str, Any] | None:
+        """The stamp part ``key`` of ``name`` was written with (None: no part or no stamp)."""
+        p = self._part(name, key)
+        try:
+            meta = pq.read_schema(p).metadata or {} if p.exists() else {}
+            stored = json.loads(meta.get(STAMP_KEY, b"{}"))
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+        return stored.get("stamp") if isinstance(stored, dict) else None
+
+    def is_fresh(self, name: str, key: str, stamp: dict[str, Any]) -> bool:
+        """Whether part ``key`` of ``name`` exists and was computed from ``stamp``."""
+        want = json.loads(json.dumps(stamp, sort_keys=True))
+        return want is not None and self.stamp(name, key) == want
+
+    def version(self, name: str, key: str) -> str | None:
+        """A digest of part ``key``'s content (for the stamps of tables computed from it)."""
+        p = self._part(name, key)
+        return digest(p) if p.exists() else None
+
+    def versions(self, name: str) -> dict[str, str]:
+        """Part file name -> content digest, for every part of table ``name``."""
+        return {p.stem: digest(p) for p in self.table_parts(name)}
+
+    def table_parts(self, name: str) -> list[Path]:
+        """Files of every part of table ``name``, sorted."""
+        t = schema.TABLES.get(name)
+        folder = t.folder if t is not None and t.folder else f"tables/{slug(name)}"
+        return sorted((self.path / folder).glob("*.parquet"))
+
+    def read_table(self, name: str, key: str | None = None) -> pd.DataFrame:
+        """Part ``key`` of table ``name`` (every part when None) as a data frame; a table
+        without parts gives its declared columns and no rows."""
+        t = schema.table(name)
+        if key is not None:
+            p = self._part(name, key)
+            if not p.exists():
+                raise StoreError(f"table '{name}' has no part '{key}' in {self.path}")
+            return pq.read_table(p).to_pandas()
+        parts = self.table_parts(name)
+        con = duckdb.connect()
+        try:
+            return con.execute(from_files(parts, t.schema)).df()
+        finally:
+            con.close()
 
     # -- score sets -----------------------------------------------------------------
     def score_set_dir(self, key: str) -> Path:
         return self.path / "scores" / key
 
+    def score_part_path(self, key: str, chunk: int) -> Path:
+        """The file of chunk number ``chunk`` of score set ``key`` (for remote writers)."""
+        return self.score_set_dir(key) / f"part-{chunk:05d}.parquet"
+
+    def has_score_part(self, key: str, chunk: int) -> bool:
+        return self.score_part_path(key, chunk).exists()
+
+    def write_score_part(self, key: str, chunk: int, table: pa.Table) -> Path:
+        """Write chunk ``chunk`` of score set ``key`` atomically (``scores`` columns)."""
+        path = self.score_part_path(key, chunk)
+        write_parquet_atomic(conform(schema.table("scores"), table), path)
+        return path
+
+    def score_parts(self, key: str) -> list[Path]:
+        return sorted(self.score_set_dir(key).glob("part-*.parquet"))
+
+    def remove_stale_temporaries(self, key: str) -> None:
+        """Delete half-written parts left by a killed writer (none may be running)."""
+        for stale in self.score_set_dir(key).glob(f"{TMP_PREFIX}*"):
+            stale.unlink(missing_ok=True)
+
+    def score_set(self, key: str) -> dict[str, Any]:
+        """The manifest entry of score set ``key`` (empty when unknown)."""
+        return dict(self.manifest.get("score_sets", {}).get(key, {}))
+
     def begin_score_set(self, key: str, meta: dict[str, Any]) -> None:
         """Register a score set as the current one for its (model, corpus)."""
-        sets = self.manifest.setdefault("score_sets", {})
-        entry = sets.get(key, {})
-        entry.update(meta)
-        entry.setdefault("complete", False)
-        entry["started"] = entry.get("started") or datetime.now(timezone.utc).isoformat()
-        sets[key] = entry
-        current = self.manifest.setdefault("current", {})
-        current[f"{meta['model']}\x00{meta['corpus']}"] = key
-        self.score_set_dir(key).mkdir(parents=True, exist_ok=True)
-        self.save_manifest()
 
-    def finish_score_set(self, key: str, n_rows: int) -> None:
-        entry = self.manifest["score_sets"][key]
-        entry["complete"] = True
-        entry["n_rows"] = n_rows
-        self.save_manifest()
+        def change(m: dict[str, Any]) -> None:
+            entry = m.setdefault("score_sets", {}).setdefault(key, {})
+            complete = entry.get("complete", False)
+            entry.update(meta)
+            entry["complete"] = complete
+            entry["started"] = entry.get("started") or datetime.now(timezone.utc).isoformat()
+            m.setdefault("current", {})[_pair(meta["model"], meta["corpus"])] = key
+
+        self.score_set_dir(key).mkdir(parents=True, exist_ok=True)
+        self.update_manifest(change)
+
+    def make_current(self, key: str) -> None:
+        """Show score set ``key`` (already registered) in the ``scores`` view again."""
+        entry = self.score_set(key)
+        pair = _pair(entry["model"], entry["corpus"])
+        self.update_manifest(lambda m: m.setdefault("current", {}).__setitem__(pair, key))
+
+    def finish_score_set(self, key: str, n_rows: int | None = None) -> int:
+        """Mark score set ``key`` complete with ``n_rows`` rows (counted when None)."""
+        if n_rows is None:
+            n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in self.score_parts(key))
+
+        def change(m: dict[str, Any]) -> None:
+            entry = m.setdefault("score_sets", {}).setdefault(key, {})
+            entry["complete"] = True
+            entry["n_rows"] = n_rows
+
+        self.update_manifest(change)
+        return n_rows
 
     def is_complete(self, key: str) -> bool:
-        return bool(self.manifest.get("score_sets", {}).get(key, {}).get("complete"))
+        return bool(self.score_set(key).get("complete"))
 
     def current_score_sets(self) -> dict[tuple[str, str], str]:
         """(model, corpus) -> key of the latest score set."""
@@ -170,59 +308,70 @@ class RunStore:
             out[(model, corpus)] = key
         return out
 
-    def add_model_info(self, name: str, info: dict[str, Any]) -> None:
-        self.manifest.setdefault("models", {})[name] = info
-        self.save_manifest()
+    # -- documents and caches of later stages ---------------------------------------
+    def document(self, name: str) -> Path:
+        """``RUN/<name>``: a file a stage writes for people to open (``atlas.html``)."""
+        return self.path / slug(name)
 
-    # -- generic stage tables -------------------------------------------------------
-    def put_table(self, view: str, part: str, table: pa.Table) -> Path:
-        """Write one part of a stage table; ``view`` becomes a DuckDB view over all parts."""
-        p = self.path / "tables" / slug(view) / f"{slug(part)}.parquet"
-        write_parquet_atomic(table, p)
-        return p
+    def cache_dir(self) -> Path:
+        """``RUN/.cache``: derived files a stage may rebuild at any time (created)."""
+        folder = self.path / ".cache"
+        folder.mkdir(exist_ok=True)
+        return folder
 
-    def table_parts(self, view: str) -> list[Path]:
-        return sorted((self.path / "tables" / slug(view)).glob("*.parquet"))
+    def fingerprint_files(self) -> list[Path]:
+        """The manifest and every Parquet file of the run: what a cache of it depends on."""
+        files = [p for p in self.path.rglob("*.parquet") if ".cache" not in p.parts]
+        return [self.path / MANIFEST, *sorted(files)]
 
     # -- querying -------------------------------------------------------------------
     def _score_files(self) -> list[str]:
         files: list[str] = []
         for key in self.current_score_sets().values():
-            files += [str(p) for p in sorted(self.score_set_dir(key).glob("part-*.parquet"))]
+            files += [str(p) for p in self.score_parts(key)]
         return files
 
     def views(self) -> dict[str, str]:
         """View name -> the SQL defining it."""
         v: dict[str, str] = {}
-        stories = sorted((self.path / "stories").glob("*.parquet"))
-        v["stories"] = _from_files(stories, schema.STORIES)
-        v["scores"] = _from_files(self._score_files(), schema.SCORES)
+        v["stories"] = from_files(self.table_parts("stories"), schema.STORIES)
+        v["scores"] = from_files(self._score_files(), schema.SCORES)
         tables = self.path / "tables"
         if tables.is_dir():
             for d in sorted(tables.iterdir()):
                 parts = sorted(d.glob("*.parquet"))
                 if parts:
-                    v[d.name] = _from_files(parts, None)
-        if "tags" not in v:
-            v["tags"] = _from_files([], schema.TAGS)
-        if "results" not in v:
-            v["results"] = _from_files([], schema.RESULTS)
-        v["models"] = _models_sql(self.manifest.get("models", {}))
+                    v[d.name] = from_files(parts, None)
+        for name in ("tags", "results"):  # every run has these, maybe empty
+            v.setdefault(name, from_files([], schema.table(name).schema))
+        v["models"] = models_sql(self.manifest.get("models", {}), schema.MODELS)
         return v
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """A fresh in-memory DuckDB connection with one view per table of this run."""
+        """A fresh in-memory DuckDB connection with one view per table of this run.
+
+        For stages (which create temporary tables on it); it does not refuse writes:
+        use :meth:`sql` for queries that must not change the run.
+        """
         con = duckdb.connect()
         for name, sql in self.views().items():
             con.execute(f'CREATE OR REPLACE VIEW "{name}" AS {sql}')
         return con
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run a query against the run's views and return a data frame."""
+        """Run a query against the run's views and return a data frame.
+
+        Read-only unless the store was opened with ``sql_writes=True``: a statement that
+        could write (``COPY ... TO``, ``EXPORT``, ``ATTACH``, ``SET``, ...) is refused
+        before anything runs.
+        """
         if not query.strip():
             raise StoreError("the query is empty; pass a SELECT over the run's views")
         con = self.connect()
         try:
+            if not self.sql_writes:
+                check_read_only(con, query)
+                con.execute("SET lock_configuration = true")
             res = con.execute(query, params or [])
             if res is None or res.description is None:
                 raise StoreError("the query returns no rows (not a SELECT); pass a SELECT")
@@ -234,64 +383,51 @@ class RunStore:
             con.close()
 
 
-def _quote_list(files: list[Any]) -> str:
-    return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
-
-
-def _from_files(files: list[Any], empty_schema: pa.Schema | None) -> str:
-    if files:
-        return f"SELECT * FROM read_parquet({_quote_list(files)}, union_by_name=true)"
-    if empty_schema is None:
-        return "SELECT NULL AS empty WHERE false"
-    cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in empty_schema)
-    return f"SELECT {cols} WHERE false"
-
-
-def _duck_type(t: pa.DataType) -> str:
-    if pa.types.is_list(t):
-        return _duck_type(t.value_type) + "[]"
-    return {
-        pa.string(): "VARCHAR",
-        pa.int64(): "BIGINT",
-        pa.int32(): "INTEGER",
-        pa.float32(): "FLOAT",
-        pa.float64(): "DOUBLE",
-        pa.bool_(): "BOOLEAN",
-    }[t]
-
-
-def _models_sql(models: dict[str, dict[str, Any]]) -> str:
-    if not models:
-        return (
-            "SELECT CAST(NULL AS VARCHAR) AS model, CAST(NULL AS BIGINT) AS n_params, "
-            "CAST(NULL AS VARCHAR) AS architecture, CAST(NULL AS VARCHAR) AS tokenizer, "
-            "CAST(NULL AS INTEGER) AS context_len, CAST(NULL AS VARCHAR) AS source WHERE false"
+def conform(t: schema.Table, data: pd.DataFrame | pa.Table) -> pa.Table:
+    """``data`` as an Arrow table of declared table ``t``: strict tables get exactly their
+    columns, in order; open ones their declared columns typed and the others kept."""
+    names = list(data.columns) if isinstance(data, pd.DataFrame) else data.column_names
+    declared = t.schema.names
+    missing = [c for c in declared if c not in names]
+    extra = [c for c in names if c not in declared]
+    if t.strict and (missing or extra):
+        what = "; ".join(
+            f"{label} {', '.join(cols)}"
+            for label, cols in (("missing", missing), ("unexpected", extra))
+            if cols
         )
-    rows = []
-    for name, i in sorted(models.items()):
-        vals = [
-            name,
-            i.get("n_params"),
-            i.get("architecture"),
-            i.get("tokenizer"),
-            i.get("context_len"),
-            i.get("source"),
-        ]
-        rows.append("(" + ", ".join(_lit(x) for x in vals) + ")")
-    return (
-        "SELECT * FROM (VALUES " + ", ".join(rows) + ") "
-        "AS t(model, n_params, architecture, tokenizer, context_len, source)"
-    )
+        raise StoreError(f"table '{t.name}' does not match its declared columns ({what})")
+    try:
+        if t.strict:
+            if isinstance(data, pd.DataFrame):
+                return pa.Table.from_pandas(data[declared], schema=t.schema, preserve_index=False)
+            return data.select(declared).cast(t.schema)
+        table = (
+            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        )
+        for f in t.schema:
+            if f.name in names:
+                i = table.column_names.index(f.name)
+                table = table.set_column(i, f, table.column(i).cast(f.type))
+        return table
+    except (pa.ArrowException, ValueError, TypeError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise StoreError(f"table '{t.name}' has columns of the wrong type ({msg})") from None
 
 
-def _lit(x: Any) -> str:
-    if x is None:
-        return "NULL"
-    if isinstance(x, (int, float)):
-        return repr(x)
-    return "'" + str(x).replace("'", "''") + "'"
+def _pair(model: str, corpus: str) -> str:
+    return f"{model}\x00{corpus}"
 
 
-def open_run(path: str | os.PathLike[str] = "capgym-out", create: bool = True) -> RunStore:
-    """Open (or create) the run folder at ``path``."""
-    return RunStore(Path(path), create=create)
+def _new_manifest() -> dict[str, Any]:
+    return {"schema_version": schema.SCHEMA_VERSION, "score_sets": {}, "models": {}}
+
+
+def open_run(
+    path: str | os.PathLike[str] = "capgym-out", create: bool = True, sql_writes: bool = False
+) -> RunStore:
+    """Open (or create) the run folder at ``path``.
+
+    Its :meth:`RunStore.sql` only reads unless ``sql_writes=True`` (``capgym sql --write``).
+    """
+    return RunStore(Path(path), create=create, sql_writes=sql_writes)

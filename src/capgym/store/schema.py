@@ -1,18 +1,65 @@
-"""Arrow schemas of the run-store tables: the contract between pipeline stages.
+"""Every table of a run, declared once: the contract between pipeline stages.
 
-Every stage reads the tables of earlier stages and writes its own.  A run folder
-records :data:`SCHEMA_VERSION`; a folder written with another major version is refused.
+Each stage reads the tables of earlier stages and writes its own through
+:meth:`capgym.store.RunStore.write_table`, which refuses a table that is not declared
+here and casts the declared columns to their types.  A *strict* table has exactly its
+declared columns; an open one (the evaluate stage's summaries, whose figures grow with
+its metrics) types the declared columns it has and keeps any others.  A new stage
+declares its tables here (or with :func:`declare`), the way a tagger registers itself.
 
->>> from capgym.store.schema import SCORES
->>> SCORES.field("rank").type
+A run folder records :data:`SCHEMA_VERSION`; a folder written with another one is refused.
+
+>>> TABLES["scores"].schema.field("rank").type
 DataType(int32)
+>>> table("nope")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+capgym.errors.StoreError: unknown table 'nope'; declare it in capgym.store.schema (known: ...)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
+from capgym.errors import StoreError
+
 SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Table:
+    """A declared table: its columns, what one part of it holds, and who writes it."""
+
+    name: str
+    schema: pa.Schema
+    part: str  # what one part (one Parquet file, written by one call) holds
+    writer: str  # the stage that writes it
+    strict: bool = True  # exactly these columns (else: these typed, others kept)
+    doc: str = ""
+    folder: str = ""  # where its parts live in the run folder (default ``tables/<name>``)
+    layout: str = "parts"  # "parts" (write_table), "score_sets" or "manifest"
+
+
+TABLES: dict[str, Table] = {}
+
+
+def declare(t: Table) -> Table:
+    """Register a table so that :meth:`RunStore.write_table` accepts it; returns it."""
+    TABLES[t.name] = t
+    return t
+
+
+def table(name: str) -> Table:
+    """The declaration of table ``name``; a one-line error for an undeclared one."""
+    if name not in TABLES:
+        raise StoreError(
+            f"unknown table '{name}'; declare it in capgym.store.schema "
+            f"(known: {', '.join(sorted(TABLES))})"
+        )
+    return TABLES[name]
+
 
 STORIES = pa.schema(
     [
@@ -41,6 +88,19 @@ SCORES = pa.schema(
     ]
 )
 
+MODELS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("n_params", pa.int64()),
+        ("architecture", pa.string()),
+        ("tokenizer", pa.string()),
+        ("context_len", pa.int32()),
+        ("source", pa.string()),
+    ]
+)
+
+VOCAB = pa.schema([("model", pa.string()), ("token_id", pa.int32()), ("piece", pa.string())])
+
 TAGS = pa.schema(
     [
         ("corpus", pa.string()),
@@ -49,6 +109,53 @@ TAGS = pa.schema(
         ("char_end", pa.int32()),
         ("capability", pa.string()),  # tagger family name, e.g. "repeated-name"
         ("attrs", pa.string()),  # JSON object
+    ]
+)
+
+EXPLAINS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("corpus", pa.string()),
+        ("story", pa.int64()),
+        ("pos", pa.int32()),
+        ("explainer", pa.string()),
+    ]
+)
+
+COVERAGE = pa.schema(
+    [
+        ("model", pa.string()),
+        ("corpora", pa.list_(pa.string())),
+        ("threshold", pa.float64()),
+        ("n_scored", pa.int64()),
+        ("n_confident", pa.int64()),
+        ("mass_confident", pa.float64()),
+        ("idx", pa.int32()),  # the report's row order
+        ("kind", pa.string()),  # capability, explainer or total
+        ("name", pa.string()),
+        ("n", pa.int64()),
+        ("share", pa.float64()),
+        ("mass", pa.float64()),
+        ("share_mass", pa.float64()),
+        ("n_exclusive", pa.int64()),  # null on total rows
+    ]
+)
+
+RESIDUE = pa.schema(
+    [
+        ("model", pa.string()),
+        ("corpus", pa.string()),
+        ("story", pa.int64()),
+        ("pos", pa.int32()),
+        ("p", pa.float64()),
+        ("es", pa.int64()),  # the token's effective span
+        ("ee", pa.int64()),
+        ("piece", pa.string()),
+        ("word", pa.string()),
+        ("prev-word", pa.string()),
+        ("prev-2-words", pa.string()),
+        ("word-class", pa.string()),
+        ("position", pa.string()),
     ]
 )
 
@@ -67,3 +174,68 @@ RESULTS = pa.schema(
         ("meta", pa.string()),  # JSON of the example's metadata
     ]
 )
+
+EXAMPLE_DETAILS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("example_id", pa.string()),
+        ("greedy", pa.bool_()),  # greedy decoding produces the whole answer
+        ("token_logprobs", pa.list_(pa.float64())),
+        ("token_ranks", pa.list_(pa.int64())),
+        ("wrong_logprobs", pa.list_(pa.float64())),
+        ("wrong_first_logprobs", pa.list_(pa.float64())),
+        ("n_prompt_tokens", pa.int64()),
+        ("truncated", pa.int64()),  # prompt tokens dropped on the left to fit the context
+        ("resplit", pa.string()),  # text moved from the end of the prompt into the answers
+        ("top_token", pa.string()),  # the model's top choice where the rank is taken
+    ]
+)
+
+TASK_SUMMARY = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("capability", pa.string()),
+        ("accuracy", pa.float64()),
+        ("accuracy_lo", pa.float64()),  # bootstrap 95% interval
+        ("accuracy_hi", pa.float64()),
+    ]
+)
+
+TASK_SLICES = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("field", pa.string()),  # a metadata field of the examples
+        ("metric", pa.string()),
+        ("cohen_d", pa.float64()),  # effect size of the slice against the rest
+    ]
+)
+
+TASK_ERRORS = pa.schema([("model", pa.string()), ("task", pa.string()), ("error", pa.string())])
+
+for _t in (
+    Table("stories", STORIES, "one corpus", "corpus", doc="story texts", folder="stories"),
+    Table(
+        "scores",
+        SCORES,
+        "one chunk of one score set",
+        "score",
+        doc="per predicted token",
+        folder="scores",
+        layout="score_sets",
+    ),
+    Table("models", MODELS, "one model", "score", doc="facts of each model", layout="manifest"),
+    Table("vocab", VOCAB, "one model", "score", doc="every vocabulary entry's piece"),
+    Table("tags", TAGS, "one corpus", "tags", doc="capability spans of the stories"),
+    Table("explains", EXPLAINS, "one (model, corpus)", "explain", doc="explainer hits"),
+    Table("coverage", COVERAGE, "one model", "explain", doc="shares of confident positions"),
+    Table("residue", RESIDUE, "one model", "explain", doc="confident positions nothing covers"),
+    Table("results", RESULTS, "one (model, task)", "evaluate", doc="one row per example"),
+    Table("example_details", EXAMPLE_DETAILS, "one (model, task)", "evaluate", strict=False),
+    Table("task_summary", TASK_SUMMARY, "one (model, task)", "evaluate", strict=False),
+    Table("task_slices", TASK_SLICES, "one (model, task)", "evaluate", strict=False),
+    Table("task_errors", TASK_ERRORS, "the latest grid", "evaluate", doc="one line per failure"),
+):
+    declare(_t)

@@ -63,5 +63,5 @@ def tag_corpus(
         reference_texts=reference_texts(reference),
         progress=progress,
     )
-    run.put_table("tags", corpus, table)
+    run.write_table("tags", corpus, table)
     return table.num_rows, tag_warnings(table)

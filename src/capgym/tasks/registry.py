@@ -94,11 +94,9 @@ def corpus_tags(corpus: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     stories = _stories(corpus)
     key = f"{len(stories)}:{int(pd.util.hash_pandas_object(stories, index=False).sum())}"
     if key not in _TAG_CACHE:
-        try:
-            from capgym.tags import tag
-            from capgym.tags.store import reference_texts
-        except ImportError as e:
-            raise TaskError(f"mined examples need the taggers (capgym.tags): {e}") from None
+        from capgym.tags import tag
+        from capgym.tags.store import reference_texts
+
         _TAG_CACHE.clear()
         table = tag(stories, reference_texts=reference_texts())
         _TAG_CACHE[key] = table.to_pandas() if hasattr(table, "to_pandas") else table

@@ -1,5 +1,7 @@
 """A task: examples of one capability, loaded from a task file, measurable on any model.
 
+A task describes; the evaluate stage runs it (``capgym.evaluate.evaluate_task(model, task)``).
+
 >>> from capgym.tasks import make
 >>> t = make("repeated-name", n=20)
 >>> t.capability, len(t) > 20, t.examples[0].meta["source"]
@@ -93,12 +95,6 @@ class Task:
     def build(self, model: LanguageModel) -> tuple[list[BuiltExample], list[TaskError], int]:
         """Token ids for ``model``: (built examples, per-example errors, not applicable)."""
         return build_examples(model, self.id, self.examples, self.target)
-
-    def evaluate(self, model: LanguageModel, **kw: Any) -> pd.DataFrame:
-        """Per-example results (the ``results`` columns) of ``model`` on this task."""
-        from capgym.evaluate import evaluate_task
-
-        return evaluate_task(model, self, **kw).results
 
     def export(self, fmt: str, dest: str | Path) -> list[Path]:
         """Write this task as ``lm-eval`` (YAML + jsonl) or ``jsonl``; returns the files."""

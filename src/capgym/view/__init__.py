@@ -1,13 +1,6 @@
-"""Views of a run: token views (report, explorer, Jupyter) and the explorer web app.
+"""The explorer: a local web app over a run (``capgym view RUN``).
 
->>> from capgym.view import Tok, token_view
->>> token_view("Hi", [Tok(1, 0, 2, -0.5)], id_prefix="x").id
-'x'
+Token boxes come from :mod:`capgym.render`; this package adds the explorer's database
+(:mod:`capgym.view.cache`), its validated queries (:mod:`capgym.view.queries`), the
+server (:mod:`capgym.view.server`) and a fabricated demo run (:mod:`capgym.view.demo`).
 """
-
-from __future__ import annotations
-
-from capgym.view.data import StoryData, story_view
-from capgym.view.tokens import Tag, Tok, TokenView, diff_view, page, token_view
-
-__all__ = ["StoryData", "Tag", "Tok", "TokenView", "diff_view", "page", "story_view", "token_view"]

@@ -12,7 +12,7 @@ Relations (all prefixed ``x_``): ``x_stories``, ``x_scores`` (plus ``prob``, the
 rule of :mod:`capgym.explain.coverage`), ``x_tags``, ``x_explains``, ``x_pos_caps``
 (positions a capability tag covers), ``x_vocab``, ``x_story_stats``,
 ``x_models``.  ``scores``, ``stories``, ``tags`` and ``vocab`` are aliases, so
-:class:`capgym.view.data.StoryData` works on it unchanged.
+:class:`capgym.render.data.StoryData` works on it unchanged.
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run
@@ -30,8 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from capgym.explain.align import EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
-from capgym.explain.coverage import COVERS_SQL
+from capgym.explain import COVERS_SQL, EFFECTIVE_END_SQL, EFFECTIVE_START_SQL
 from capgym.store import RunStore
 
 CACHE_VERSION = 2  # bump when a relation's definition changes
@@ -87,13 +86,13 @@ ALIASES = {"scores": "x_scores", "stories": "x_stories", "tags": "x_tags", "voca
 
 
 def fingerprint(run: RunStore) -> str:
-    """Hash of the manifest and every Parquet file's name, size and mtime."""
+    """Hash of the manifest's content and every Parquet file's name, size and mtime."""
     h = hashlib.sha256(f"v{CACHE_VERSION}".encode())
-    man = run.path / "capgym.json"
-    if man.exists():
-        h.update(man.read_bytes())
-    for p in sorted(run.path.rglob("*.parquet")):
-        if ".cache" in p.parts:
+    for p in run.fingerprint_files():
+        if not p.exists():
+            continue
+        if p.suffix == ".json":
+            h.update(p.read_bytes())
             continue
         st = p.stat()
         h.update(f"{p.relative_to(run.path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -150,8 +149,7 @@ class ExplorerDB:
             _define(self.con, run, materialize=False)
 
     def _build_cache(self) -> Path:
-        folder = self.run.path / ".cache"
-        folder.mkdir(exist_ok=True)
+        folder = self.run.cache_dir()
         target = folder / f"explorer-{fingerprint(self.run)}.duckdb"
         if target.exists():
             return target

@@ -26,7 +26,6 @@ import pyarrow as pa
 
 from capgym.store import RunStore, open_run
 from capgym.store import schema as S
-from capgym.store.run import write_parquet_atomic
 
 CORPUS = "demo"
 
@@ -223,20 +222,21 @@ def demo_run(
              "context_len": 512, "source": "capgym.view.demo"},
         )  # fmt: skip
         run.begin_score_set(key, {"model": m.name, "corpus": CORPUS})
-        table = pa.Table.from_pandas(df, schema=S.SCORES, preserve_index=False)
-        write_parquet_atomic(table, run.score_set_dir(key) / "part-00000.parquet")
+        run.write_score_part(
+            key, 0, pa.Table.from_pandas(df, schema=S.SCORES, preserve_index=False)
+        )
         run.finish_score_set(key, len(df))
     tag_df = _tags(stories)
     if tags:
-        run.put_table(
+        run.write_table(
             "tags", CORPUS, pa.Table.from_pandas(tag_df, schema=S.TAGS, preserve_index=False)
         )
     if results:
         res = pa.Table.from_pandas(_results(rng), schema=S.RESULTS, preserve_index=False)
-        run.put_table("results", "demo", res)
+        run.write_table("results", "demo", res)
     if explains:
         ex = _explains(pd.concat(all_scores), tag_df)
-        run.put_table("explains", "demo", pa.Table.from_pandas(ex, preserve_index=False))
+        run.write_table("explains", "demo", pa.Table.from_pandas(ex, preserve_index=False))
         from capgym.explain import coverage_report
 
         for m in models:  # the coverage and residue tables, as `capgym explain` writes them
@@ -305,7 +305,7 @@ def synthetic_run(
         run.begin_score_set(key, {"model": name, "corpus": "big"})
         for k, lo in enumerate(range(0, n_stories, 500)):
             part = _big_part(name, range(lo, min(lo + 500, n_stories)), tokens, m + 1.0, rng)
-            write_parquet_atomic(part, run.score_set_dir(key) / f"part-{k:05d}.parquet")
+            run.write_score_part(key, k, part)
         run.finish_score_set(key, n_stories * tokens)
     lily = _WORDS.index(" Lily")
     rows = [
@@ -313,5 +313,5 @@ def synthetic_run(
          "capability": "repeated-name", "attrs": "{}"}
         for s, t in enumerate(texts) for m in re.finditer(re.escape(_WORDS[lily]), t)
     ]  # fmt: skip
-    run.put_table("tags", "big", pa.Table.from_pylist(rows, schema=S.TAGS))
+    run.write_table("tags", "big", pa.Table.from_pylist(rows, schema=S.TAGS))
     return run

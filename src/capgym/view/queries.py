@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from capgym.explain.coverage import CONFIDENT, confident_sql
+from capgym.store.confident import CONFIDENT, confident_sql
 
 T = TypeVar("T", int, float)
 

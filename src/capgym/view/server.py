@@ -29,12 +29,12 @@ from urllib.parse import parse_qs
 import duckdb
 
 from capgym.errors import CapgymError
+from capgym.render.data import StoryData
+from capgym.render.tokens import assets_html, palette_for
 from capgym.store import RunStore
 from capgym.view.asgi import ExplorerServer, Limits, listen
 from capgym.view.cache import ExplorerDB
-from capgym.view.data import StoryData
 from capgym.view.queries import BadRequest, Meta, PositionQuery, StoryQuery, integer, member
-from capgym.view.tokens import assets_html, palette_for
 
 JSON = "application/json; charset=utf-8"
 Response = tuple[int, str, bytes]

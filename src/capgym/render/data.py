@@ -20,8 +20,8 @@ from typing import Any
 import duckdb
 
 from capgym.errors import UsageError
+from capgym.render.tokens import Tag, Tok, TokenView, diff_view, token_view
 from capgym.store import RunStore
-from capgym.view.tokens import Tag, Tok, TokenView, diff_view, token_view
 
 SCORE_COLS = "pos, token_id, token, char_start, char_end, logprob, rank, entropy, context_len, topk_ids, topk_logprobs"
 

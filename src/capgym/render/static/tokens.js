@@ -1,4 +1,4 @@
-/* capgym token views: one tooltip for every view on the page (see capgym.view.tokens).
+/* capgym token views: one tooltip for every view on the page (see capgym.render.tokens).
    Data comes from each view's <script type="application/json" class="cg-data">, so views
    inserted later (innerHTML) work too. Text is always set with textContent. */
 (function () {

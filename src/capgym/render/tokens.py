@@ -27,7 +27,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from capgym.view.align import align
+from capgym.render.align import align
 
 # 20 distinguishable underline colours (Tableau 10, then darker and lighter variants).
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -133,7 +133,7 @@ def cap_color(name: str, palette: Mapping[str, str] | None = None) -> str:
 # -- assets and pages ------------------------------------------------------------------
 @cache
 def _static(name: str) -> str:
-    return files("capgym.view").joinpath("static", name).read_text(encoding="utf-8")
+    return files("capgym.render").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def assets_html() -> str:
