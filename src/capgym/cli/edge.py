@@ -55,16 +55,21 @@ def _usage_line(e: Any) -> str:
     msg = e.format_message()
     ctx = getattr(e, "ctx", None)
     path = ctx.command_path if ctx is not None else "capgym"
-    return f"{msg} (try '{path} --help')"
+    return f"{msg.rstrip('.')}; see '{path} --help'"
 
 
 def _os_error_line(e: OSError) -> str | None:
     """One line for an OSError that users cause (read-only folders, a file in a path)."""
     where = e.filename or "a file"
-    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+    if e.errno == errno.EROFS:
         return (
-            f"cannot write {where}: the folder is read-only ({e.strerror}); "
+            f"cannot write {where}: the file system is read-only; "
             "copy the run somewhere writable or choose another --out"
+        )
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"permission denied: {where}; check its permissions (for a read-only run "
+            "folder, copy it somewhere writable or choose another --out)"
         )
     if e.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
         return f"{where}: {e.strerror}; choose another --out or path"
