@@ -241,3 +241,12 @@ def test_a_filtered_corpus_still_replaces_the_set(scored_run: Path, tmp_path: Pa
     assert not s.cached
     stories = open_run(run_dir, create=False).sql("SELECT DISTINCT story FROM scores").story
     assert sorted(stories) == sorted(kept)
+
+
+def test_report_html_that_is_a_folder(
+    scored_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "site").mkdir()
+    argv = ["report", "-o", str(scored_run), "--html", str(tmp_path / "site"), "--exports", "none"]
+    code, _, err = run(argv, capsys)  # named a temporary file ".tmp-...html: Is a directory"
+    one_line_error(code, err, "is a folder", "atlas.html")

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder
+from capgym.errors import UsageError
 
 console = Console(stderr=True)
 
@@ -26,7 +27,12 @@ def report_cmd(
     from capgym.store import open_run
 
     store = open_run(out, create=False)
-    require_writable_folder(html.parent if html is not None else out, "report")
+    if html is not None and html.is_dir():
+        raise UsageError(f"--html {html} is a folder; pass a file such as {html / 'atlas.html'}")
+    if html is None:
+        require_writable_folder(out, "report")
+    else:
+        require_writable_folder(html.parent, "report", "--html")
     path = report(store, out_html=html, n_stories=n_stories, exports=exports)
     print(path)
 

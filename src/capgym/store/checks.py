@@ -82,7 +82,7 @@ def make_folder(path: Path) -> None:
 READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
-def require_writable(path: Path, stage: str) -> None:
+def require_writable(path: Path, stage: str, option: str = "--out") -> None:
     """Refuse, in one line, to run a writing ``stage`` in a folder this process cannot write.
 
     Probes by creating (and deleting) a file, which also catches read-only mounts and
@@ -92,10 +92,12 @@ def require_writable(path: Path, stage: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=path, prefix=".tmp-probe-")
     except OSError as e:
         if e.errno not in READ_ONLY:
-            raise
+            raise StoreError(
+                f"`{stage}` cannot write into {path} ({e.strerror}); choose another {option}"
+            ) from None
         raise StoreError(
-            f"run folder {path} is read-only ({e.strerror}); `{stage}` writes into it: "
-            "copy the run somewhere writable or choose another --out"
+            f"folder {path} is read-only ({e.strerror}); `{stage}` writes into it: "
+            f"copy it somewhere writable or choose another {option}"
         ) from None
     os.close(fd)
     os.unlink(tmp)
