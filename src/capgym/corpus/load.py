@@ -208,6 +208,8 @@ def load_corpus(name_or_path: str, limit: int | None = None) -> Corpus:
 
     ``limit`` keeps only the first ``limit`` stories (a positive number).
     """
+    if not name_or_path.strip():
+        raise UsageError("no corpus given; pass --corpus NAME (see `capgym corpora`) or a file")
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise UsageError(f"--limit must be a positive number of stories, got {limit}")
     p = Path(name_or_path).expanduser()
