@@ -250,3 +250,8 @@ def test_report_html_that_is_a_folder(
     argv = ["report", "-o", str(scored_run), "--html", str(tmp_path / "site"), "--exports", "none"]
     code, _, err = run(argv, capsys)  # named a temporary file ".tmp-...html: Is a directory"
     one_line_error(code, err, "is a folder", "atlas.html")
+
+
+def test_empty_corpus_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(score_argv("", tmp_path / "run"), capsys)  # was "corpus . is a folder"
+    one_line_error(code, err, "no corpus given", "capgym corpora")
