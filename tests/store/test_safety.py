@@ -114,3 +114,26 @@ def test_files_respect_the_umask(tmp_path: Path, umask: int) -> None:
         assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask, p
     for d in [p for p in out.rglob("*") if p.is_dir()]:
         assert stat.S_IMODE(d.stat().st_mode) == 0o777 & ~umask, d
+
+
+def test_a_cached_rerun_writes_nothing(tmp_path: Path) -> None:
+    """Scoring again what the run holds touches no file (so it works on a read-only run)."""
+    out, corpus = tmp_path / "run", Corpus.from_texts("toy", TEXTS)
+    score(ToyLM(), corpus, out, ScoreSettings(topk=2), progress=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    again = score(ToyLM(), corpus, out, ScoreSettings(topk=2), progress=False)
+    assert again.cached
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_half_written_files_of_a_killed_writer_are_not_read(tmp_path: Path) -> None:
+    """A writer killed mid-file leaves a torn temporary; every view stays queryable."""
+    out = tmp_path / "run"
+    score(ToyLM(), Corpus.from_texts("toy", TEXTS), out, ScoreSettings(topk=2), progress=False)
+    want = open_run(out).sql("SELECT count(*) AS n FROM scores").n[0]
+    for folder in ["stories", "tables/vocab", next(out.glob("scores/*")).relative_to(out)]:
+        (out / folder / ".tmp-0123456789abcdef.parquet").write_bytes(b"PAR1 torn")
+    run = open_run(out)
+    assert run.sql("SELECT count(*) AS n FROM scores").n[0] == want
+    assert run.sql("SELECT count(*) AS n FROM stories").n[0] == len(TEXTS)
+    assert run.sql("SELECT count(DISTINCT model) AS n FROM vocab").n[0] == 1

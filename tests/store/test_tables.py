@@ -60,3 +60,26 @@ def test_open_tables_type_declared_columns_and_keep_others(tmp_path: Path) -> No
     back = pa.Table.from_pandas(run.read_table("task_summary", "m__t"))
     assert back.schema.field("accuracy").type == pa.float64()
     assert back.column("new_metric").to_pylist() == [0.5]
+
+
+def test_the_run_lock_is_reentrant(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run")
+    with run.locked(), run.locked():
+        run.add_model_info("m", {"n_params": 1})  # takes the lock again inside
+    assert open_run(tmp_path / "run").model_info("m") == {"n_params": 1}
+
+
+def test_scores_and_models_read_back_as_their_views(tmp_path: Path) -> None:
+    run = open_run(tmp_path / "run")
+    run.add_model_info("m", {"n_params": 7, "architecture": "toy"})
+    assert run.read_table("models")[["model", "n_params"]].values.tolist() == [["m", 7]]
+    assert list(run.read_table("scores").columns) == TABLES["scores"].schema.names
+    with pytest.raises(StoreError, match="no parts by key"):
+        run.read_table("scores", "x")
+
+
+def test_a_foreign_folder_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(StoreError, match="not empty and not a capgym run folder"):
+        open_run(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]

@@ -2,9 +2,9 @@
 
 Each finished (model, task) is written to the run store as one Parquet part per table
 (``results``, ``example_details``, ``task_slices``, then ``task_summary`` last), each
-atomically and stamped with the cache key (:meth:`capgym.store.RunStore.is_fresh`).  A rerun loads finished parts
-instead of recomputing them, so an interrupted grid resumes where it stopped.  A
-task or example that fails yields one line naming it; the grid goes on.
+atomically and stamped with the cache key (:meth:`capgym.store.RunStore.is_fresh`).  A
+rerun loads finished parts instead of recomputing them, so an interrupted grid resumes
+where it stopped.  A task or example that fails yields one line naming it; the grid goes on.
 """
 
 from __future__ import annotations

@@ -220,9 +220,11 @@ def chunk_plan(corpus: Corpus, settings: ScoreSettings) -> list[tuple[int, list[
 
 
 def write_vocab(run: RunStore, model: LanguageModel, name: str) -> None:
-    """Store ``vocab(model, token_id, piece)`` once per model, so that views can show the
-    pieces of top-k alternatives that never occur as actual tokens."""
-    if run.has_part("vocab", name):
+    """Store ``vocab(model, token_id, piece)`` once per model (again when the name now
+    has another tokenizer), so that views can show the pieces of top-k alternatives that
+    never occur as actual tokens."""
+    stamp = {"tokenizer": model.tokenizer.content_hash, "vocab_size": model.vocab_size}
+    if run.is_fresh("vocab", name, stamp):
         return
     ids = list(range(model.vocab_size))
     table = pa.table(
@@ -232,7 +234,7 @@ def write_vocab(run: RunStore, model: LanguageModel, name: str) -> None:
             "piece": pa.array([model.piece(i) for i in ids], pa.string()),
         }
     )
-    run.write_table("vocab", name, table)
+    run.write_table("vocab", name, table, stamp=stamp)
 
 
 def prepare_score_set(

@@ -7,8 +7,9 @@ Every table is declared in :mod:`capgym.store.schema`; a stage writes one with
 Names are imported lazily, so the CLI can read :mod:`capgym.store.confident` cheaply.
 
 >>> import tempfile
+>>> from capgym.store import open_run
 >>> run = open_run(tempfile.mkdtemp())
->>> run.sql("SELECT count(*) AS n FROM stories").n[0]
+>>> int(run.sql("SELECT count(*) AS n FROM stories").n[0])
 0
 """
 

@@ -7,6 +7,7 @@ Layout (every file is written atomically, with the umask's permissions)::
     RUN/scores/<set key>/part-00000.parquet    ``scores`` rows, one part per chunk of stories
     RUN/tables/<table>/<key>.parquet           any other declared table, one part per key
     RUN/atlas.html, RUN/.cache/                the report's documents, the explorer's cache
+    RUN/.capgym.lock                           locked while the manifest is updated
 
 Stages never build these paths: they write a declared table (:mod:`capgym.store.schema`)
 with :meth:`RunStore.write_table`, stamped with what it was computed from, check
@@ -60,6 +61,7 @@ class RunStore:
         self.path = Path(path)
         self.sql_writes = sql_writes
         self._thread_lock = threading.RLock()
+        self._file_lock: FileLock | None = None
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a run folder; choose another --out")
         if not self.path.exists():
@@ -71,9 +73,12 @@ class RunStore:
     # -- manifest -------------------------------------------------------------------
     @contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the run's lock (threads of this process and other processes)."""
-        with self._thread_lock, FileLock(self.path / LOCK):
-            yield
+        """Hold the run's lock against other threads and processes (reentrant)."""
+        with self._thread_lock:
+            if self._file_lock is None:
+                self._file_lock = FileLock(self.path / LOCK)
+            with self._file_lock:
+                yield
 
     def _open_manifest(self, create: bool) -> dict[str, Any]:
         p = self.path / MANIFEST
@@ -83,17 +88,21 @@ class RunStore:
             if self._foreign_files():
                 raise StoreError(f"{self.path} is not a capgym run folder (no {MANIFEST})")
             return _new_manifest()
+        self._refuse_foreign()  # before the lock file is created in someone else's folder
         with self.locked():  # another writer may be creating it right now
             if p.exists():
                 return self._read_manifest()
-            if self._foreign_files():
-                raise StoreError(
-                    f"{self.path} is not empty and not a capgym run folder; "
-                    "choose an empty or new --out"
-                )
+            self._refuse_foreign()
             m = _new_manifest()
             write_json_atomic(m, p)
             return m
+
+    def _refuse_foreign(self) -> None:
+        if self._foreign_files():
+            raise StoreError(
+                f"{self.path} is not empty and not a capgym run folder; "
+                "choose an empty or new --out"
+            )
 
     def _foreign_files(self) -> bool:
         return any(
@@ -135,6 +144,8 @@ class RunStore:
 
     def add_model_info(self, name: str, info: dict[str, Any]) -> None:
         """Record facts of a model (the ``models`` view)."""
+        if self.model_info(name) == info:
+            return  # nothing to write: a cached rerun works on a read-only folder
         self.update_manifest(lambda m: m.setdefault("models", {}).__setitem__(name, info))
 
     def model_info(self, name: str) -> dict[str, Any]:
@@ -145,21 +156,29 @@ class RunStore:
     def add_stories(self, corpus_name: str, ids: list[int], texts: list[str]) -> None:
         """Store story texts once per corpus; refuse a changed text under the same id."""
         new = pd.DataFrame({"corpus": corpus_name, "story": ids, "text": texts})
+        if self._new_stories(corpus_name, new) is None:
+            return  # all stored already: nothing to lock or write
         with self.locked():
-            if self.has_part("stories", corpus_name):
-                old = self.read_table("stories", corpus_name)
-                merged = old.merge(new, on=["corpus", "story"], suffixes=("", "_new"))
-                changed = merged[merged.text != merged.text_new]
-                if len(changed):
-                    raise StoreError(
-                        f"corpus '{corpus_name}' story {int(changed.story.iloc[0])} differs from "
-                        f"the text already stored in {self.path}; use another --out or corpus name"
-                    )
-                extra = new[~new.story.isin(old.story)]
-                if extra.empty:
-                    return
-                new = pd.concat([old, extra]).sort_values("story", kind="stable")
-            self.write_table("stories", corpus_name, new)
+            merged = self._new_stories(corpus_name, new)
+            if merged is not None:
+                self.write_table("stories", corpus_name, merged)
+
+    def _new_stories(self, corpus_name: str, new: pd.DataFrame) -> pd.DataFrame | None:
+        """The corpus's stories with ``new`` added, or None when all are stored already."""
+        if not self.has_part("stories", corpus_name):
+            return new
+        old = self.read_table("stories", corpus_name)
+        merged = old.merge(new, on=["corpus", "story"], suffixes=("", "_new"))
+        changed = merged[merged.text != merged.text_new]
+        if len(changed):
+            raise StoreError(
+                f"corpus '{corpus_name}' story {int(changed.story.iloc[0])} differs from "
+                f"the text already stored in {self.path}; use another --out or corpus name"
+            )
+        extra = new[~new.story.isin(old.story)]
+        if extra.empty:
+            return None
+        return pd.concat([old, extra]).sort_values("story", kind="stable")
 
     # -- declared tables ------------------------------------------------------------
     def _part(self, name: str, key: str) -> Path:
@@ -178,7 +197,7 @@ class RunStore:
         t = schema.table(name)
         if t.layout != "parts":
             raise StoreError(f"table '{name}' is not written with write_table ({t.layout})")
-        table = conform(t, data)
+        table = t.conform(data)
         meta = dict(table.schema.metadata or {})
         meta[STAMP_KEY] = json.dumps({"key": key, "stamp": stamp}, sort_keys=True).encode()
         path = self._part(name, key)
@@ -217,12 +236,16 @@ class RunStore:
         """Files of every part of table ``name``, sorted."""
         t = schema.TABLES.get(name)
         folder = t.folder if t is not None and t.folder else f"tables/{slug(name)}"
-        return sorted((self.path / folder).glob("*.parquet"))
+        return _parts_in(self.path / folder)
 
     def read_table(self, name: str, key: str | None = None) -> pd.DataFrame:
         """Part ``key`` of table ``name`` (every part when None) as a data frame; a table
         without parts gives its declared columns and no rows."""
         t = schema.table(name)
+        if t.layout != "parts":  # scores (current sets) and models (manifest): their views
+            if key is not None:
+                raise StoreError(f"table '{name}' has no parts by key; query it with sql()")
+            return self.sql(f'SELECT * FROM "{name}"')
         if key is not None:
             p = self._part(name, key)
             if not p.exists():
@@ -249,7 +272,7 @@ class RunStore:
     def write_score_part(self, key: str, chunk: int, table: pa.Table) -> Path:
         """Write chunk ``chunk`` of score set ``key`` atomically (``scores`` columns)."""
         path = self.score_part_path(key, chunk)
-        write_parquet_atomic(conform(schema.table("scores"), table), path)
+        write_parquet_atomic(schema.table("scores").conform(table), path)
         return path
 
     def score_parts(self, key: str) -> list[Path]:
@@ -282,6 +305,8 @@ class RunStore:
         """Show score set ``key`` (already registered) in the ``scores`` view again."""
         entry = self.score_set(key)
         pair = _pair(entry["model"], entry["corpus"])
+        if self.manifest.get("current", {}).get(pair) == key:
+            return
         self.update_manifest(lambda m: m.setdefault("current", {}).__setitem__(pair, key))
 
     def finish_score_set(self, key: str, n_rows: int | None = None) -> int:
@@ -321,7 +346,11 @@ class RunStore:
 
     def fingerprint_files(self) -> list[Path]:
         """The manifest and every Parquet file of the run: what a cache of it depends on."""
-        files = [p for p in self.path.rglob("*.parquet") if ".cache" not in p.parts]
+        files = [
+            p
+            for p in self.path.rglob("*.parquet")
+            if ".cache" not in p.parts and not p.name.startswith(TMP_PREFIX)
+        ]
         return [self.path / MANIFEST, *sorted(files)]
 
     # -- querying -------------------------------------------------------------------
@@ -339,7 +368,7 @@ class RunStore:
         tables = self.path / "tables"
         if tables.is_dir():
             for d in sorted(tables.iterdir()):
-                parts = sorted(d.glob("*.parquet"))
+                parts = _parts_in(d)
                 if parts:
                     v[d.name] = from_files(parts, None)
         for name in ("tags", "results"):  # every run has these, maybe empty
@@ -383,36 +412,10 @@ class RunStore:
             con.close()
 
 
-def conform(t: schema.Table, data: pd.DataFrame | pa.Table) -> pa.Table:
-    """``data`` as an Arrow table of declared table ``t``: strict tables get exactly their
-    columns, in order; open ones their declared columns typed and the others kept."""
-    names = list(data.columns) if isinstance(data, pd.DataFrame) else data.column_names
-    declared = t.schema.names
-    missing = [c for c in declared if c not in names]
-    extra = [c for c in names if c not in declared]
-    if t.strict and (missing or extra):
-        what = "; ".join(
-            f"{label} {', '.join(cols)}"
-            for label, cols in (("missing", missing), ("unexpected", extra))
-            if cols
-        )
-        raise StoreError(f"table '{t.name}' does not match its declared columns ({what})")
-    try:
-        if t.strict:
-            if isinstance(data, pd.DataFrame):
-                return pa.Table.from_pandas(data[declared], schema=t.schema, preserve_index=False)
-            return data.select(declared).cast(t.schema)
-        table = (
-            data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
-        )
-        for f in t.schema:
-            if f.name in names:
-                i = table.column_names.index(f.name)
-                table = table.set_column(i, f, table.column(i).cast(f.type))
-        return table
-    except (pa.ArrowException, ValueError, TypeError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise StoreError(f"table '{t.name}' has columns of the wrong type ({msg})") from None
+def _parts_in(folder: Path) -> list[Path]:
+    """The Parquet parts in ``folder``, without half-written ones a killed writer left
+    (pathlib's ``*`` matches their leading dot)."""
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
 
 
 def _pair(model: str, corpus: str) -> str:

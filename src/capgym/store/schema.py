@@ -20,10 +20,14 @@ capgym.errors.StoreError: unknown table 'nope'; declare it in capgym.store.schem
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from capgym.errors import StoreError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA_VERSION = 1
 
@@ -40,6 +44,37 @@ class Table:
     doc: str = ""
     folder: str = ""  # where its parts live in the run folder (default ``tables/<name>``)
     layout: str = "parts"  # "parts" (write_table), "score_sets" or "manifest"
+
+    def conform(self, data: pd.DataFrame | pa.Table) -> pa.Table:
+        """``data`` as an Arrow table of this table: a strict table gets exactly its
+        columns, in order; an open one its declared columns typed and the others kept."""
+        arrow = isinstance(data, pa.Table)
+        if arrow and data.schema.equals(self.schema):
+            return data  # the common case (score parts): nothing to check or cast
+        names = data.column_names if arrow else list(data.columns)
+        declared = self.schema.names
+        missing = [c for c in declared if c not in names]
+        extra = [c for c in names if c not in declared]
+        if self.strict and (missing or extra):
+            pairs = (("missing", missing), ("unexpected", extra))
+            what = "; ".join(f"{k} {', '.join(c)}" for k, c in pairs if c)
+            raise StoreError(f"table '{self.name}' does not match its declared columns ({what})")
+        try:
+            if self.strict and arrow:
+                return data.select(declared).cast(self.schema)
+            if self.strict:
+                return pa.Table.from_pandas(
+                    data[declared], schema=self.schema, preserve_index=False
+                )
+            table = data if arrow else pa.Table.from_pandas(data, preserve_index=False)
+            for f in self.schema:
+                if f.name in names:
+                    i = table.column_names.index(f.name)
+                    table = table.set_column(i, f, table.column(i).cast(f.type))
+            return table
+        except (pa.ArrowException, ValueError, TypeError) as e:
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise StoreError(f"table '{self.name}' has columns of the wrong type ({msg})") from None
 
 
 TABLES: dict[str, Table] = {}
