@@ -120,6 +120,77 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def versus_section(rows: list[dict[str, Any]]) -> list[str]:
+    """capgym against the competent and the naive loop (:mod:`benchmarks.versus`)."""
+    out = [
+        "## capgym against the loop a competent user writes",
+        "",
+        (
+            "competent = `benchmarks/competent.py`: stories sorted by length, right-padded "
+            "batches of 8, one `log_softmax`, gather/rank/entropy/top-5 in torch, outputs kept "
+            "as tensors (capgym also builds and writes the Parquet table); naive = "
+            "`benchmarks/naive.py`.  Same model forward, same stories, interleaved run by run, "
+            "best of 2, in one process per model.  One thread: tokens per CPU-second of the "
+            "process (other jobs barely move it).  All cores: tokens per wall second, capgym's "
+            "batch workers against the loop's OpenMP threads, at the load shown."
+        ),
+        "",
+        (
+            "| model | tokens | 1 thread: capgym tok/CPU-s | competent | **capgym / competent** "
+            "| naive | capgym / naive | all cores: capgym tok/s | competent | "
+            "**capgym / competent** | load (1 min) |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 9)
+            continue
+        naive = r.get("naive_tok_cpu_s")
+        out.append(
+            f"| {r['model']} | {r['tokens']:,} | {r['capgym_tok_cpu_s']:,.0f} | "
+            f"{r['competent_tok_cpu_s']:,.0f} | **{r['capgym_vs_competent_cpu']:.2f}x** | "
+            + (f"{naive:,.0f} | {r['capgym_vs_naive_cpu']:.1f}x | " if naive else "- | - | ")
+            + f"{r['capgym_tok_wall_s']:,.0f} | {r['competent_tok_wall_s']:,.0f} | "
+            f"**{r['capgym_vs_competent_wall']:.2f}x** | "
+            + " / ".join(f"{x:.1f}" for x in r["load_1min"])
+            + " |"
+        )
+    return out + [""]
+
+
+def contention_section(rows: list[dict[str, Any]]) -> list[str]:
+    """Throughput beside one competing process (:mod:`benchmarks.contention`)."""
+    out = [
+        "## Beside one competing CPU-bound process",
+        "",
+        (
+            "`benchmarks/contention.py`: each engine without and beside a competitor started by "
+            f"the benchmark (interleaved, best of {rows[0].get('repeats', 3) if rows else 3}, "
+            "one thread per physical core); kept = "
+            "throughput beside it / without it (0.5 is a fair share with one of two cores "
+            "taken).  capgym (OpenMP) = the same engine with each batch split across OpenMP "
+            "threads, as before this stop."
+        ),
+        "",
+        (
+            "| model | competitor | capgym tok/s quiet | beside | **kept** | capgym (OpenMP) "
+            "quiet | beside | kept | competent quiet | beside | kept | load (1 min) |"
+        ),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        cells = [r["model"], r["competitor"]]
+        for name in ("capgym", "capgym_openmp", "competent"):
+            e = r[name]
+            kept = f"{e['kept']:.2f}"
+            cells += [f"{e['quiet_tok_s']:,.0f}", f"{e['loaded_tok_s']:,.0f}",
+                      f"**{kept}**" if name == "capgym" else kept]  # fmt: skip
+        cells.append(" / ".join(f"{x:.1f}" for x in r["load_1min"]))
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def _store(s: dict[str, Any]) -> list[str]:
     out = [
         "## Run store: DuckDB query latency",
@@ -173,6 +244,10 @@ def render(res: dict[str, Any]) -> str:
     lines += _machine(res["machine"], res)
     if "throughput" in res:
         lines += _throughput(res["throughput"])
+    if "versus" in res:
+        lines += versus_section(res["versus"])
+    if "contention" in res:
+        lines += contention_section(res["contention"])
     if "store" in res:
         lines += _store(res["store"])
     if "stages" in res:

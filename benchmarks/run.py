@@ -4,7 +4,8 @@
     python benchmarks/run.py --quick    # smaller corpora and store: ~3 minutes
 
 Sections: scoring throughput (capgym vs a naive notebook baseline vs the machine's
-matmul roofline) with peak memory, DuckDB query latency on a synthetic 3-model store
+matmul roofline) with peak memory, capgym against the loop a competent user writes
+(one thread and all cores), throughput beside one competing process, DuckDB query latency on a synthetic 3-model store
 and its bytes per token, and tagging/explainer throughput.  Each model is measured in
 a fresh process.  Everything below the ``<!-- analysis -->`` marker of an existing
 RESULTS.md (the hand-written reading of the numbers) is kept.
@@ -36,6 +37,16 @@ MODELS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
     "random:TinyStories-33M": ((150, 2), (24, 1)),
 }
 STORE_TOKENS = (5_000_000, 500_000)
+# model, stories, naive stories against the competent loop (benchmarks.versus): full / quick
+VERSUS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
+    "stories260K": ((200, 10), (60, 2)),
+    "bitllama-3M": ((100, 5), (30, 1)),
+    "TinyStories-656K": ((200, 10), (60, 2)),
+    "random:TinyStories-1M": ((60, 1), (20, 1)),
+    "random:TinyStories-8M": ((40, 1), (12, 1)),
+    "random:TinyStories-33M": ((16, 1), (6, 1)),
+}
+CONTENTION = {"stories260K": (60, 30), "bitllama-3M": (40, 16)}  # stories: full / quick
 
 
 def _env() -> dict[str, str]:
@@ -65,6 +76,46 @@ def throughput(quick: bool, models: list[str]) -> list[dict[str, Any]]:
         print(f"  {report.throughput_line(r)}", flush=True)
         results.append(r)
     return results
+
+
+def _json_run(args: list[str]) -> dict[str, Any]:
+    """Run ``python -m benchmarks.<args>`` in a fresh process; its last line is JSON."""
+    proc = subprocess.run(
+        [sys.executable, "-m", *args], check=False, cwd=ROOT, env=_env(),
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        print(proc.stderr[-2000:], file=sys.stderr)
+        return {"model": args[1], "error": proc.stderr.strip().splitlines()[-1:]}
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def versus(quick: bool, models: list[str]) -> list[dict[str, Any]]:
+    """capgym against the competent and naive loops, one fresh process per model."""
+    rows = []
+    for name in models:
+        n, n_naive = VERSUS[name][1 if quick else 0]
+        print(f"versus {name}: {n} stories, naive on {n_naive} ...", flush=True)
+        r = _json_run(["benchmarks.versus", name, "--stories", str(n), "--naive", str(n_naive),
+                       "--repeats", "2"])  # fmt: skip
+        if "error" not in r:
+            print(f"  capgym / competent: {r['capgym_vs_competent_cpu']:.2f}x per CPU-s, "
+                  f"{r['capgym_vs_competent_wall']:.2f}x all cores", flush=True)  # fmt: skip
+        rows.append(r)
+    return rows
+
+
+def contention(quick: bool) -> list[dict[str, Any]]:
+    """Throughput beside one busy-loop process, one fresh process per model."""
+    rows = []
+    for name, sizes in CONTENTION.items():
+        n = sizes[1 if quick else 0]
+        print(f"contention {name}: {n} stories ...", flush=True)
+        r = _json_run(["benchmarks.contention", name, "--stories", str(n)])
+        if "error" not in r:
+            print(f"  kept beside one busy process: {r['capgym']['kept']:.2f}", flush=True)
+            rows.append(r)
+    return rows
 
 
 def store(quick: bool) -> dict[str, Any]:
@@ -105,8 +156,10 @@ def stages(quick: bool) -> dict[str, Any]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="smaller corpora and store")
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
-    p.add_argument("--skip", default="", help="comma-separated: throughput,store,stages")
+    p.add_argument("--models", default=",".join(VERSUS), help="comma-separated subset")
+    p.add_argument(
+        "--skip", default="", help="comma-separated: throughput,versus,contention,store,stages"
+    )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "RESULTS.md")
     p.add_argument("--json", type=Path, default=None, help="also write the raw numbers here")
     args = p.parse_args()
@@ -116,7 +169,13 @@ def main() -> None:
     t0 = time.perf_counter()
     res: dict[str, Any] = {"machine": started, "quick": args.quick}
     if "throughput" not in skip:
-        res["throughput"] = throughput(args.quick, args.models.split(","))
+        res["throughput"] = throughput(
+            args.quick, [m for m in args.models.split(",") if m in MODELS]
+        )
+    if "versus" not in skip:
+        res["versus"] = versus(args.quick, [m for m in VERSUS if m in args.models.split(",")])
+    if "contention" not in skip:
+        res["contention"] = contention(args.quick)
     if "store" not in skip:
         res["store"] = store(args.quick)
     if "stages" not in skip:

@@ -24,7 +24,8 @@ _LAZY = {
     "tag": ("capgym.tags", "tag"),
     "explain": ("capgym.explain", None),  # the package, callable as its entry function
     "diff": ("capgym.diff", None),  # the package, callable as its entry function
-    "make": ("capgym.tasks", "make"),
+    "make": ("capgym.circuits.env", "make"),  # a Task; with model=..., its circuits Env
+    "make_env": ("capgym.circuits.env", "make_env"),
     "list_tasks": ("capgym.tasks", "list_tasks"),
     "evaluate": ("capgym.evaluate", None),  # the package, callable as its entry function
     "report": ("capgym.report", "report"),
@@ -42,6 +43,7 @@ __all__ = [
     "load_corpus",
     "load_model",
     "make",
+    "make_env",
     "open_run",
     "report",
     "score",

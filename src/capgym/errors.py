@@ -57,3 +57,9 @@ class TaskError(CapgymError):
 
 class UsageError(CapgymError):
     """Bad command-line or API arguments."""
+
+
+class ModelsFailed(CapgymError):
+    """The main job finished, but some models failed to load, score or explain."""
+
+    exit_code = 1

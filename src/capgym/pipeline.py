@@ -1,19 +1,25 @@
 """The main job, stage by stage: score -> tag -> explain -> evaluate -> report.
 
 Every stage is cached in the run folder, so rerunning ``capgym run`` after an
-interruption only does the work that is missing.
+interruption only does the work that is missing.  One model that fails to load,
+score or explain does not stop the others: the job goes on without it, the run's
+manifest and the atlas say which model failed and why (one line each), and
+:class:`MainRun` lists the failures for the caller (the CLI exits non-zero).
 
 Example (needs ``CAPGYM_ASSETS``)::
 
     from capgym.pipeline import run_main
-    run_main(["stories260K"], "tinystories-validation-0-999", "capgym-out", limit=20)
+    done = run_main(["stories260K"], "tinystories-validation-0-999", "capgym-out", limit=20)
+    done.report, done.failed  # Path('capgym-out/atlas.html'), {}
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 
@@ -23,6 +29,43 @@ if TYPE_CHECKING:
     from capgym.models.base import Tokenizer
 
 console = Console(stderr=True)
+T = TypeVar("T")
+FAILED_KEY = "failed_models"  # manifest: model -> {"stage": ..., "error": one line}
+
+
+@dataclass(frozen=True)
+class MainRun:
+    """What the main job produced: the atlas, and the models that failed (model -> why)."""
+
+    report: Path
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: capgym's own message, else its type and first line.
+
+    >>> one_line(ValueError("bad\nmore")), one_line(KeyError("k"))
+    ('ValueError: bad', "KeyError: 'k'")
+    """
+    from capgym.errors import CapgymError
+
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(err, CapgymError):
+        return first or type(err).__name__
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def _guard(
+    failed: dict[str, dict[str, str]], name: str, stage: str, fn: Callable[[], T]
+) -> T | None:
+    """``fn()``, or None after recording why ``name`` failed at ``stage`` (Ctrl-C passes)."""
+    try:
+        return fn()
+    except Exception as err:  # noqa: BLE001 - one model's failure must not stop the suite
+        failed[name] = {"stage": stage, "error": one_line(err)}
+        console.print(f"[red]failed[/] {name} ({stage}): {failed[name]['error']}", highlight=False)
+        return None
 
 
 def run_main(
@@ -37,7 +80,7 @@ def run_main(
     explain: bool = True,
     evaluate: bool = True,
     mined: int = 64,
-) -> Path:
+) -> MainRun:
     """Score ``models`` on ``corpus`` into the run ``out`` and write its atlas report.
 
     Then (each optional, each cached): tag the corpus, explain every model's confident
@@ -51,23 +94,47 @@ def run_main(
     run = open_run(out)
     corp = load_corpus(corpus, limit=limit)
     tokenizers: dict[str, Tokenizer] = {}  # explain tokenizes its reference with them
+    failed: dict[str, dict[str, str]] = {}
     for name in models:
         console.print(f"[bold]score[/] {name} on {corp.name} ({len(corp)} stories)")
-        model = load_model(name, device=device)
-        score(model, corp, run, name=name, progress=progress)
+        model = _guard(failed, name, "load", lambda n=name: load_model(n, device=device))
+        if model is None:
+            continue
+        scored = _guard(
+            failed,
+            name,
+            "score",
+            lambda m=model, n=name: score(m, corp, run, name=n, progress=progress),
+        )
+        if scored is None:
+            continue
         tokenizers[name] = model.tokenizer
         del model  # only one model's weights in memory at a time
+    good = [m for m in models if m not in failed]
     if tag:
         _tag(run, corp, progress)
     if explain:
-        _explain(run, models, corp.name, progress, tokenizers)
-    if evaluate:
-        _evaluate(run, models, progress, corp if mined > 0 else None, mined)
+        _explain(run, good, corp.name, progress, tokenizers, failed)
+    good = [m for m in good if m not in failed]
+    if evaluate and good:
+        try:
+            _evaluate(run, good, progress, corp if mined > 0 else None, mined)
+        except Exception:  # noqa: BLE001 - find the model that fails; the rest are cached
+            for name in good:
+                _guard(failed, name, "evaluate", lambda n=name: _evaluate(
+                    run, [n], progress, corp if mined > 0 else None, mined))  # fmt: skip
+    _record_failures(run, failed)
     from capgym.report import report
 
     console.print("[bold]report[/]")
+    path = report(run, out_html=html)
+    return MainRun(path, {m: f"{f['stage']}: {f['error']}" for m, f in failed.items()})
 
-    return report(run, out_html=html)
+
+def _record_failures(run, failed: dict[str, dict[str, str]]) -> None:  # type: ignore[no-untyped-def]
+    """Keep this job's failures in the manifest (the atlas shows them); clear old ones."""
+    if failed or run.manifest.get(FAILED_KEY):
+        run.update_manifest(lambda m: m.__setitem__(FAILED_KEY, failed))
 
 
 def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
@@ -78,16 +145,18 @@ def _tag(run, corp, progress: bool) -> None:  # type: ignore[no-untyped-def]
 
 
 def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignore[no-untyped-def]
-             tokenizers: dict[str, Tokenizer]) -> None:  # fmt: skip
+             tokenizers: dict[str, Tokenizer], failed: dict[str, dict[str, str]]) -> None:  # fmt: skip
     from capgym.explain import explain
 
     for name in models:
         console.print(f"[bold]explain[/] {name}")
-        rep = explain(run, name, corpus, progress=progress, tokenizer=tokenizers.get(name))
-        console.print(
-            f"  {rep.n_confident:,} confident correct predictions; "
-            f"explained: {rep.coverage:.1%} (by probability mass {rep.coverage_mass:.1%})"
-        )
+        rep = _guard(failed, name, "explain", lambda n=name: explain(
+            run, n, corpus, progress=progress, tokenizer=tokenizers.get(n)))  # fmt: skip
+        if rep is not None:
+            console.print(
+                f"  {rep.n_confident:,} confident correct predictions; "
+                f"explained: {rep.coverage:.1%} (by probability mass {rep.coverage_mass:.1%})"
+            )
 
 
 def _evaluate(run, models: list[str], progress: bool, corp, mined: int) -> None:  # type: ignore[no-untyped-def]

@@ -124,8 +124,8 @@ def test_offline_hub_model_is_asset_not_found(monkeypatch) -> None:
 
 @pytest.fixture(scope="module")
 def metaspace(validation) -> HFTokenizer:
-    """A SentencePiece-style BPE (▁ for spaces, byte fallback) trained on 200 stories."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """A SentencePiece-style BPE (▁ for spaces, byte fallback, adds <s>) on 200 stories."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(byte_fallback=True, unk_token="<unk>"))
@@ -136,6 +136,7 @@ def metaspace(validation) -> HFTokenizer:
     specials = ["<unk>", "<s>", "</s>"] + [f"<0x{i:02X}>" for i in range(256)]
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials, show_progress=False)
     tok.train_from_iterator(validation[:200], trainer)
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
@@ -173,3 +174,28 @@ def test_generic_model_conventions(metaspace) -> None:
     assert lm.bos_id == 1 and lm.context_len == 2048
     ids = torch.tensor([lm.encode("Once upon a time").ids])
     assert ids[0, 0] == 1 and lm.forward(ids).shape == (1, ids.shape[1], 400)
+
+
+def test_story_start_is_what_the_tokenizer_adds(metaspace, gpt2) -> None:
+    """A BOS the tokenizer adds itself; GPT-2's <|endoftext|> (BOS = EOS); else none."""
+    import copy
+
+    from transformers import PreTrainedTokenizerFast
+
+    assert metaspace.story_start == 1 and gpt2.story_start == 50256
+    backend = copy.deepcopy(metaspace.hf.backend_tokenizer)
+    backend.post_processor = None  # has a BOS but does not add it
+    plain = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>")
+    assert HFTokenizer(plain).story_start is None
+
+
+def test_a_tokenizer_larger_than_the_model_is_refused(metaspace) -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from capgym.errors import CheckpointError
+    from capgym.models.hf import wrap
+
+    config = LlamaConfig(vocab_size=300, hidden_size=16, intermediate_size=32,
+                         num_hidden_layers=1, num_attention_heads=2)  # fmt: skip
+    with pytest.raises(CheckpointError, match="400 tokens but the model only 300"):
+        wrap(LlamaForCausalLM(config), metaspace, name="small", source="mem", roneneldan=False)

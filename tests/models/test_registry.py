@@ -122,3 +122,60 @@ def test_random_names(tiny) -> None:
     assert lm.content_hash == tiny.content_hash  # seed 0 both times: same weights
     with pytest.raises(ModelNotFound):
         load_model("random:TinyStories-2M")
+
+
+def test_a_backend_is_one_decorated_class(tmp_path) -> None:
+    """A new format plugs in with @backend: load by path, list in the assets, unregister."""
+    from pathlib import Path
+
+    from capgym.models.registry import Backend, backend, list_models, unregister_backend
+    from tests.spine.toy import ToyLM
+
+    @backend
+    class Toy(Backend):
+        name = "toy-demo"
+
+        def reads(self, path: Path) -> bool:
+            return path.suffix == ".toy"
+
+        def load_path(self, path: Path, name: str, source: str) -> ToyLM:
+            lm = ToyLM()
+            lm.name = name
+            return lm
+
+        def describe(self, path: Path, name: str, source: str) -> ModelEntry:
+            return ModelEntry(name, 7, "toy", "chars", source)
+
+        def knows(self, name: str) -> bool:
+            return name == "toy:named"
+
+        def load_name(self, name: str) -> ToyLM:
+            return ToyLM()
+
+    try:
+        (tmp_path / "m.toy").write_text("x")
+        assert load_model(str(tmp_path / "m.toy")).name == "m"
+        assert isinstance(load_model("toy:named"), ToyLM)
+    finally:
+        unregister_backend("toy-demo")
+    with pytest.raises(ModelNotFound, match="not a model capgym can read"):
+        load_model(str(tmp_path / "m.toy"))
+    assert all(e.name != "m" for e in list_models())
+
+
+def test_broken_hugging_face_folder_says_what_is_wrong(tmp_path) -> None:
+    from capgym.errors import CheckpointError
+
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError) as err:
+        load_model(str(folder))
+    _one_line(err, str(folder), "config.json")
+    assert "internet" not in str(err.value)
+
+
+def test_path_like_name_that_does_not_exist(assets) -> None:
+    with pytest.raises(AssetNotFound) as err:
+        load_model("bad/nonexist")
+    _one_line(err, "not a local path")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from benchmarks.competent import competent_score
 from benchmarks.gpu import compare
 from benchmarks.naive import naive_score
 from benchmarks.roofline import matmul_parts
@@ -29,6 +30,18 @@ def test_naive_baseline_scores_the_same_rows_as_capgym(tmp_path) -> None:
     assert [list(x) for x in got.topk_ids] == ref.topk_ids.tolist()
 
 
+def test_competent_loop_scores_the_same_tokens_as_capgym(tmp_path) -> None:
+    model = ToyLM()
+    score(model, Corpus.from_texts("toy", TEXTS), tmp_path, ScoreSettings(topk=5), progress=False)
+    got = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, logprob, pos")
+    ref = competent_score(model, TEXTS, k=5)
+    order = np.lexsort((ref["logprob"].numpy(), ref["story"].numpy()))
+    assert got.story.tolist() == ref["story"].numpy()[order].tolist()
+    np.testing.assert_allclose(got.logprob, ref["logprob"].numpy()[order], atol=1e-5)
+    np.testing.assert_allclose(got.entropy, ref["entropy"].numpy()[order], atol=1e-4)
+    assert sorted(got["rank"]) == sorted(ref["rank"].tolist())
+
+
 def test_roofline_counts_every_projection() -> None:
     import torch
 
@@ -51,3 +64,16 @@ def test_gpu_agreement_of_identical_columns_is_total() -> None:
     cols = {"rank": np.array([0, 3]), "topk_ids": np.array([[1], [2]]),
             "logprob": np.array([-0.1, -2.0])}  # fmt: skip
     assert compare(cols, cols)["rank_agreement"] == 1.0
+
+
+def test_report_renders_the_competent_and_contention_tables() -> None:
+    from benchmarks.report import contention_section, versus_section
+
+    r = {"model": "m", "tokens": 10, "capgym_tok_cpu_s": 2.0, "competent_tok_cpu_s": 1.0,
+         "capgym_vs_competent_cpu": 2.0, "capgym_tok_wall_s": 3.0, "competent_tok_wall_s": 1.0,
+         "capgym_vs_competent_wall": 3.0, "load_1min": [1.0, 2.0]}  # fmt: skip
+    assert "**2.00x**" in "\n".join(versus_section([r, {"model": "x", "error": ["boom"]}]))
+    e = {"quiet_tok_s": 2.0, "loaded_tok_s": 1.0, "kept": 0.5}
+    c = {"model": "m", "competitor": "busy", "capgym": e, "capgym_openmp": e, "competent": e,
+         "load_1min": [1.0]}  # fmt: skip
+    assert "**0.50**" in "\n".join(contention_section([c]))

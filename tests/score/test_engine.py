@@ -86,3 +86,15 @@ def test_resume_with_another_thread_count_is_refused(tmp_path, monkeypatch) -> N
 
     monkeypatch.setenv("CAPGYM_THREADS", "2")  # a finished set is reused whatever the count
     assert score(ToyLM(), corpus, tmp_path, settings, progress=False).cached
+
+
+def test_rows_do_not_depend_on_the_number_of_batch_workers(tmp_path, monkeypatch) -> None:
+    """Each batch runs with one torch thread whichever worker runs it."""
+    settings = ScoreSettings(topk=3, token_budget=40, chunk_stories=5)
+    corpus = Corpus.from_texts("toy", TEXTS)
+    frames = []
+    for n in ("1", "3"):
+        monkeypatch.setenv("CAPGYM_THREADS", n)
+        score(ToyLM(), corpus, tmp_path / n, settings, progress=False)
+        frames.append(open_run(tmp_path / n).sql("SELECT * FROM scores ORDER BY story, pos"))
+    pd.testing.assert_frame_equal(frames[0], frames[1])

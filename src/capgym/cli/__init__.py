@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "capgym.cli.discover",
     "capgym.cli.gym",
     "capgym.cli.view",
+    "capgym.cli.circuits",
 ]
 
 

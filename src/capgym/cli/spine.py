@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
-from capgym.errors import UsageError
+from capgym.errors import ModelsFailed, UsageError
 from capgym.store.confident import CONFIDENT
 
 console = Console()
@@ -33,25 +34,45 @@ def _fmt(v: object) -> str:
 
 
 @app.command("models")
-def models_cmd() -> None:
-    """List named models with parameter counts and where each comes from."""
-    import pandas as pd
+def models_cmd(
+    name: str = typer.Argument(None, help="One model name or path: show all its details."),
+    long: bool = typer.Option(False, "--long", "-l", help="Tokenizer, shape and full source."),
+) -> None:
+    """List named models, one line each (parameters, architecture, where from)."""
+    from capgym.models.registry import find_entry, list_models
 
-    from capgym.models import list_models
-
-    rows = [
-        {
-            "name": e.name,
-            "params": f"{e.n_params:,}" if e.n_params else "?",
-            "architecture": e.architecture,
-            "tokenizer": e.tokenizer,
-            "source": e.source,
-        }
-        for e in list_models()
-    ]
-    t = _table(pd.DataFrame(rows), "capgym models")
-    t.columns[0].no_wrap = True  # names must stay copyable
+    if name is not None:
+        e = find_entry(name)
+        for key, value in [
+            ("name", e.name),
+            ("parameters", f"{e.n_params:,}" if e.n_params else "?"),
+            ("architecture", e.architecture),
+            ("details", e.details or "-"),
+            ("tokenizer", e.tokenizer),
+            ("source", e.source),
+        ]:
+            console.print(f"{key:>12}  {value}", highlight=False, soft_wrap=True)
+        return
+    entries = list_models()
+    t = Table(title="capgym models", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, justify in [("name", "left"), ("params", "right"), ("architecture", "left")]:
+        t.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    t.add_column("tokenizer" if long else "from", no_wrap=not long)
+    if long:
+        t.add_column("details")
+        t.add_column("source", overflow="fold")
+    for e in entries:
+        params = f"{e.n_params:,}" if e.n_params else "?"
+        if long:
+            t.add_row(e.name, params, e.architecture, e.tokenizer, e.details, e.source)
+        else:
+            t.add_row(e.name, params, e.architecture, e.source.split(":", 1)[0])
     console.print(t)
+    broken = [e for e in entries if e.architecture == "unreadable"]
+    for e in broken:
+        console.print(f"[yellow]warning[/]: {e.name} is unreadable: {e.details}", highlight=False)
+    if not long:
+        console.print("details: capgym models --long, or capgym models NAME", style="dim")
 
 
 @app.command("corpora")
@@ -229,7 +250,7 @@ def run_cmd(
     t0 = time.perf_counter()
     require_writable_folder(out, "run")
     names = split_list(models) or default_suite()
-    path = run_main(
+    done = run_main(
         names,
         corpus,
         out,
@@ -242,5 +263,12 @@ def run_cmd(
         mined=mined,
     )
     _print_summary(out)
-    console.print(f"report: {path}")
+    console.print(f"report: {done.report}")
     console.print(f"done in {time.perf_counter() - t0:.1f}s; explore with `capgym view {out}`")
+    if done.failed:
+        for name, why in done.failed.items():
+            console.print(f"[red]failed[/] {name}: {why}", highlight=False, soft_wrap=True)
+        rest = "the others are in the report" if len(done.failed) < len(names) else "none finished"
+        raise ModelsFailed(
+            f"{len(done.failed)} of {len(names)} models failed ({', '.join(done.failed)}); {rest}"
+        )

@@ -9,14 +9,16 @@
 from __future__ import annotations
 
 from capgym.models.base import Encoding, LanguageModel, ModelInfo, Tokenizer
-from capgym.models.registry import ModelEntry, list_models, load_model
+from capgym.models.registry import Backend, ModelEntry, backend, list_models, load_model
 
 __all__ = [
+    "Backend",
     "Encoding",
     "LanguageModel",
     "ModelEntry",
     "ModelInfo",
     "Tokenizer",
+    "backend",
     "list_models",
     "load_model",
 ]

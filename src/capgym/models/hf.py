@@ -1,10 +1,16 @@
 """Hugging Face causal LMs (``AutoModelForCausalLM`` + ``AutoTokenizer``) as capgym models.
 
-roneneldan's TinyStories models are GPT-Neo with the GPT-2 tokenizer; they are scored
-with ``<|endoftext|>`` (50256) first and a context capped at 512 tokens.  Other models
-use the tokenizer's BOS when it defines one, and min(max positions, 2048) tokens.
-Spans of byte-level BPE tokens come from their bytes (the GPT-2 ``bytes_to_unicode``
-table read backwards), so a token holding half a character gets an empty span.
+A story starts the way the model's own tokenizer starts a text: with the BOS it adds
+itself (TinyStories-656K's ``<|start_story|>``, Llama's ``<s>``); a GPT-2-style
+tokenizer, whose BOS is also its EOS (``<|endoftext|>``, the document separator the
+roneneldan models were trained with), gets that token first; a tokenizer that adds
+nothing and has no such separator gets nothing.  roneneldan's models are scored with
+a context of 512 tokens (what they were trained on), others with min(max positions,
+2048).  Spans of byte-level BPE tokens come from their bytes (the GPT-2
+``bytes_to_unicode`` table read backwards), so a token holding half a character gets
+an empty span; SentencePiece-style pieces (``▁`` for a space, ``<0xE2>`` bytes, a
+dummy prefix, pieces ending in a space) are matched against the text byte for byte,
+and characters the tokenizer drops join the token before them.
 
 ``transformers`` is imported only when a model is loaded: importing capgym stays fast.
 
@@ -12,8 +18,8 @@ table read backwards), so a token holding half a character gets an empty span.
 >>> gpt2 = pathlib.Path(os.environ.get("CAPGYM_ASSETS", "/work/shared/assets")) / "tokenizers/gpt2"
 >>> tok = HFTokenizer.from_pretrained(gpt2)
 >>> enc = tok.encode("Hi 🙂")
->>> [tok.piece(i) for i in enc.ids], enc.spans
-(['Hi', ' 🙂'], [(0, 2), (2, 4)])
+>>> [tok.piece(i) for i in enc.ids], enc.spans, tok.story_start
+(['Hi', ' 🙂'], [(0, 2), (2, 4)], 50256)
 """
 
 from __future__ import annotations
@@ -29,9 +35,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from capgym.errors import AssetNotFound, TokenizerError
+from capgym.errors import AssetNotFound, CheckpointError, TokenizerError
 from capgym.models.base import Encoding, LanguageModel, ModelInfo, Tokenizer
-from capgym.models.spans import UTF8_ERRORS, char_spans, char_spans_from_pieces, utf8_len
+from capgym.models.configs import SHAPES, canonical
+from capgym.models.spans import (
+    UTF8_ERRORS,
+    char_spans,
+    char_spans_from_pieces,
+    find_pieces,
+    spans_from_starts,
+    utf8_len,
+)
 
 RONENELDAN_CONTEXT = 512
 GENERIC_CONTEXT_CAP = 2048
@@ -80,6 +94,10 @@ class HFTokenizer(Tokenizer):
         # in byte-level BPE each char of a token string stands for exactly one byte
         self._n_bytes = np.array([len(t) for t in self._tokens], dtype=np.int64)
         self._hash = hashlib.sha256(self.backend.to_str().encode()).hexdigest()
+        self.unk_id: int | None = hf_tokenizer.unk_token_id
+        probe = self.backend.encode("a", add_special_tokens=False).ids
+        self.dummy_prefix = b"".join(self.token_bytes(i) for i in probe) == b" a"
+        self.story_start = story_start(hf_tokenizer)
 
     @classmethod
     def from_pretrained(cls, source: str | Path, **kwargs: Any) -> HFTokenizer:
@@ -100,16 +118,48 @@ class HFTokenizer(Tokenizer):
                 return Encoding(ids=ids, spans=char_spans(text, self._n_bytes[ids].tolist()))
             except ValueError:
                 pass  # a normaliser changed the text: fall back to the offsets
-        else:  # SentencePiece-style: "▁" is a space, <0xE2> a byte, maybe a dummy prefix
-            pieces = [self.token_bytes(i) for i in ids]
-            extra = len(b"".join(pieces)) - utf8_len(text)
-            if extra in (0, 1):
-                try:
-                    spans = char_spans_from_pieces(text, pieces, prefix=b" " * extra)
-                    return Encoding(ids=ids, spans=spans)
-                except ValueError:
-                    pass
+        else:
+            spans = self._piece_spans(text, ids)
+            if spans is not None:
+                return Encoding(ids=ids, spans=spans)
         return Encoding(ids=ids, spans=_from_offsets(text, enc.offsets))
+
+    def _piece_spans(self, text: str, ids: list[int]) -> list[tuple[int, int]] | None:
+        """Spans of SentencePiece-style pieces, matched byte for byte; None if they differ.
+
+        The pieces spell the text (after a dummy-prefix space when the tokenizer adds
+        one) except for characters it drops or writes as ``<unk>``; those are checked
+        to encode to nothing visible on their own, so a normaliser that rewrites text
+        (lower-casing, NFKC) falls back to the tokenizer's offsets instead.
+        """
+        pieces = [self.token_bytes(i) for i in ids]
+        extra = len(b"".join(pieces)) - utf8_len(text)
+        if extra in (0, 1) and self.unk_id not in ids:
+            try:
+                return char_spans_from_pieces(text, pieces, prefix=b" " * extra)
+            except ValueError:
+                pass
+        found: list[bytes | None] = [None if i == self.unk_id else p for i, p in zip(ids, pieces)]
+        for prefix in (b" ", b"") if self.dummy_prefix else (b"",):
+            target = prefix + text.encode("utf-8", UTF8_ERRORS)
+            try:
+                starts, skipped = find_pieces(target, found)
+            except ValueError:
+                continue
+            if all(map(self._drops, set(skipped))):
+                return spans_from_starts(text, starts, prefix=len(prefix))
+        return None
+
+    def _drops(self, gap: bytes) -> bool:
+        """Whether the tokenizer writes these bytes as nothing (or only a dummy space)."""
+        if gap.strip() == b"" and gap:
+            return False  # spaces are never dropped by a tokenizer that spells them
+        try:
+            part = gap.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        ids = self.backend.encode(part, add_special_tokens=False).ids
+        return all(i == self.unk_id or not self.token_bytes(i).strip() for i in ids)
 
     def token_bytes(self, token_id: int) -> bytes:
         """The bytes a token stands for (byte-level BPE) or its UTF-8 piece."""
@@ -133,6 +183,56 @@ class HFTokenizer(Tokenizer):
         if self.byte_level:
             return b"".join(self.token_bytes(i) for i in ids).decode("utf-8", "replace")
         return str(self.backend.decode(ids, skip_special_tokens=False))
+
+
+def arch_label(cfg: Any) -> str:
+    """A short architecture label for one-line listings: ``HF llama``, ``HF gpt_neo``."""
+    return f"HF {getattr(cfg, 'model_type', '') or 'model'}"
+
+
+def arch_details(cfg: Any) -> str:
+    """Width, depth and heads of a ``transformers`` config, as far as it names them.
+
+    >>> from transformers import LlamaConfig
+    >>> arch_details(LlamaConfig(hidden_size=128, num_hidden_layers=2, num_attention_heads=8,
+    ...     num_key_value_heads=4, intermediate_size=384, max_position_embeddings=512))
+    'hidden 128, layers 2, heads 8, kv-heads 4, intermediate 384, positions 512'
+    """
+    keys = [
+        ("hidden {}", ("hidden_size", "n_embd", "d_model")),
+        ("layers {}", ("num_hidden_layers", "num_layers", "n_layer")),
+        ("heads {}", ("num_attention_heads", "num_heads", "n_head")),
+        ("kv-heads {}", ("num_key_value_heads",)),
+        ("intermediate {}", ("intermediate_size", "n_inner")),
+        ("positions {}", ("max_position_embeddings", "n_positions")),
+    ]
+    parts = []
+    for fmt, names in keys:
+        value = next((getattr(cfg, n) for n in names if getattr(cfg, n, None) is not None), None)
+        if value is not None and not (fmt.startswith("kv") and value == cfg.num_attention_heads):
+            parts.append(fmt.format(value))
+    return ", ".join(parts)
+
+
+def story_start(hf_tokenizer: Any) -> int | None:
+    """The id a text starts with under this tokenizer's own conventions, or None.
+
+    The special token it adds in front of a text itself (``tokenizer(text)``); else,
+    when its BOS is also its EOS (GPT-2's ``<|endoftext|>``, which separates documents
+    in training), that token; else none.
+    """
+    plain = hf_tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = hf_tokenizer("a")["input_ids"]
+    lead = full[: len(full) - len(plain)] if full[len(full) - len(plain) :] == plain else []
+    if len(lead) == 1:
+        return int(lead[0])
+    if len(lead) > 1:
+        raise TokenizerError(
+            f"tokenizer {hf_tokenizer.name_or_path} starts a text with {len(lead)} special "
+            "tokens; capgym supports one BOS"
+        )
+    bos, eos = hf_tokenizer.bos_token, hf_tokenizer.eos_token
+    return hf_tokenizer.bos_token_id if bos is not None and bos == eos else None
 
 
 def _from_offsets(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -201,13 +301,18 @@ class HFLM(LanguageModel):
         cfg = self.model.config
         return ModelInfo(
             name=self.name,
-            architecture=type(self.model).__name__,
+            architecture=arch_label(cfg),
             n_params=self.n_params,
             context_len=self.context_len,
             vocab_size=self.vocab_size,
             tokenizer=Path(self.tokenizer.name).name or "hf",
             source=self.source,
-            extra={"model_type": cfg.model_type, "bos_id": self.bos_id},
+            extra={
+                "model_type": cfg.model_type,
+                "class": type(self.model).__name__,
+                "details": arch_details(cfg),
+                "bos_id": self.bos_id,
+            },
         )
 
     def to(self, device: str | torch.device) -> HFLM:
@@ -217,17 +322,31 @@ class HFLM(LanguageModel):
 
 
 def is_roneneldan(source: str) -> bool:
-    """Whether a Hub id or folder name is one of roneneldan's TinyStories models."""
-    return source.startswith("roneneldan/") or Path(source).name.startswith("TinyStories-")
+    """Whether a Hub id or folder is one of roneneldan's TinyStories models (GPT-Neo).
+
+    >>> is_roneneldan("roneneldan/TinyStories-33M"), is_roneneldan("/m/TinyStories-656K")
+    (True, False)
+    """
+    return source.startswith("roneneldan/") or canonical(Path(source).name) in SHAPES
 
 
 def wrap(model: Any, tokenizer: HFTokenizer, *, name: str, source: str, roneneldan: bool) -> HFLM:
-    """A loaded model + tokenizer as an :class:`HFLM`, with the BOS/context conventions."""
+    """A loaded model + tokenizer as an :class:`HFLM`, with the BOS/context conventions.
+
+    The story start is the tokenizer's (:func:`story_start`); a tokenizer whose ids
+    do not fit the model's embedding is refused here, not as an index error mid-score.
+    """
     cfg = model.config
     positions = getattr(cfg, "max_position_embeddings", None) or getattr(cfg, "n_positions", None)
     positions = int(positions or GENERIC_CONTEXT_CAP)
-    bos: int | None = 50256 if roneneldan else tokenizer.bos_id
     context = min(positions, RONENELDAN_CONTEXT if roneneldan else GENERIC_CONTEXT_CAP)
+    vocab = int(cfg.vocab_size)
+    if tokenizer.vocab_size > vocab:
+        raise CheckpointError(
+            f"model {name}: its tokenizer has {tokenizer.vocab_size:,} tokens but the model "
+            f"only {vocab:,} embeddings; pass the model's own tokenizer"
+        )
+    bos = tokenizer.story_start
     return HFLM(model, tokenizer, name=name, source=source, context_len=context, bos_id=bos)
 
 
@@ -236,8 +355,12 @@ def load_hf(
     name: str | None = None,
     tokenizer: str | Path | None = None,
     device: str = "cpu",
+    origin: str | None = None,
 ) -> HFLM:
     """Load a causal LM by Hub id or local folder; offline and missing -> AssetNotFound.
+
+    ``origin`` is what the model's ``source`` says (default: ``source`` itself).  A
+    local folder that does not load is a :class:`CheckpointError` naming the cause.
 
     >>> load_hf("roneneldan/TinyStories-1M").context_len  # doctest: +SKIP
     512
@@ -252,9 +375,11 @@ def load_hf(
         model = AutoModelForCausalLM.from_pretrained(
             source, dtype=torch.float32, attn_implementation="eager", **kwargs
         )
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, KeyError) as err:
         from capgym.models.load_errors import hf_load_failure
 
-        raise AssetNotFound(hf_load_failure(source, local, hub_offline(), err)) from err
-    lm = wrap(model, tok, name=name or source, source=source, roneneldan=is_roneneldan(source))
+        message = hf_load_failure(source, local, hub_offline(), err)
+        raise (CheckpointError if local else AssetNotFound)(message) from err
+    roneneldan = is_roneneldan(source)
+    lm = wrap(model, tok, name=name or source, source=origin or source, roneneldan=roneneldan)
     return lm.to(device) if device != "cpu" else lm

@@ -49,16 +49,25 @@ def _not_found_on_hub(err: BaseException) -> bool:
 def hf_load_failure(source: str, local: bool, offline: bool, err: BaseException) -> str:
     """What went wrong loading ``source`` (a folder when ``local``, else a Hub id), and the fix."""
     if local:
-        problem = _config_problem(Path(source)) or _first_line(err)
-        return f"model folder {source} could not be loaded: {problem}; fix or replace its files"
+        problem = _config_problem(Path(source))
+        if problem is not None:
+            return f"model folder {source}: {problem}; fix or replace it"
+        return (
+            f"model folder {source} could not be loaded ({_first_line(err)}); check its "
+            "config.json, weights and tokenizer files"
+        )
     if offline:
         return (
-            f"no model {source!r} in the local Hugging Face cache, and HF_HUB_OFFLINE=1 keeps "
-            "capgym off the internet; check the name (`capgym models`) or pass a local model folder"
+            f"model {source!r} is not a local path, nor in the local Hugging Face cache, and "
+            "HF_HUB_OFFLINE=1 keeps capgym off the internet; check the name (`capgym models`) "
+            "or pass a local model folder"
         )
     if _not_found_on_hub(err):
-        return f"no model {source!r} on the Hugging Face Hub; check the name (`capgym models`)"
+        return (
+            f"model {source!r} is not a local path, nor a model on the Hugging Face Hub; "
+            "check the name (`capgym models`)"
+        )
     return (
-        f"model {source!r} could not be downloaded from the Hugging Face Hub "
-        f"({_first_line(err)}); check the network or pass a local model folder"
+        f"model {source!r} is not a local path and could not be downloaded from the Hugging "
+        f"Face Hub ({_first_line(err)}); check the network or pass a local model folder"
     )

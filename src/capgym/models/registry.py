@@ -1,19 +1,16 @@
 """Model names -> loaded models.  ``load_model`` and ``list_models`` are the entry points.
 
-A name resolves, in this order, to
-1. ``random:<roneneldan name>``: random weights in that architecture (:func:`random_model`);
-2. an existing path: a folder with a llama2.c ``.bin`` + tokenizer, a single ``.bin`` next
-   to its tokenizer, or a Hugging Face folder (``config.json``);
-3. ``$CAPGYM_ASSETS/models/<name>/``, then ``$CAPGYM_CACHE/models/<name>/`` (same formats);
-4. the Hub: Karpathy's ``stories15M/42M/110M/260K`` (``karpathy/tinyllamas``), roneneldan's
-   TinyStories models (``TinyStories-1M`` or ``roneneldan/TinyStories-1M``), and any other
-   ``org/name`` id (delphi-suite models, ...), loaded with ``transformers``.
-
-Karpathy's 15M/42M/110M use llama2.c's 32000-token ``tokenizer.bin``, which is not on the
-Hub: put it (from github.com/karpathy/llama2.c) in the model's folder or at
-``$CAPGYM_CACHE/tokenizers/llama2c/tokenizer.bin``.  A folder with both a ``.model`` and
-a ``.bin`` tokenizer of the model's size uses the ``.model`` (SentencePiece, which is how
-llama2.c pretokenised the training data; babyllama scores 0.555 vs 0.577 nats/token).
+Each way of getting a model is a :class:`Backend` registered with :func:`backend`, one
+file in :mod:`capgym.models.backends` (found there at first use, the way tagger
+families are): it may read local files (``reads`` / ``load_path`` / ``describe``)
+and know names it can fetch (``knows`` / ``load_name`` / ``entries``).  A name
+resolves, in this order, to
+1. an existing path that a backend reads (a llama2.c ``.bin`` or its folder, a Hugging
+   Face folder with ``config.json``);
+2. ``$CAPGYM_ASSETS/models/<name>/``, then ``$CAPGYM_CACHE/models/<name>/`` (same formats);
+3. the first backend, by ``order``, that knows the name: ``random:<roneneldan name>``,
+   Karpathy's ``stories15M/42M/110M/260K``, roneneldan's TinyStories models, any other
+   Hub ``org/name`` id.
 
 >>> [e.name for e in list_models()][:2]  # doctest: +SKIP
 ['babyllama-936K', 'bitllama-1M']
@@ -22,42 +19,106 @@ llama2.c pretokenised the training data; babyllama scores 0.555 vs 0.577 nats/to
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, TypeVar
 
 from capgym.assets import assets_dir, cache_dir
-from capgym.errors import AssetNotFound, CapgymError, ModelNotFound
+from capgym.errors import CapgymError, ModelNotFound
 from capgym.models.base import LanguageModel
-from capgym.models.configs import PUBLISHED_PARAMS, SHAPES, canonical, gpt2_tokenizer_dir
 from capgym.models.devices import check_device
-from capgym.models.llama2c import expected_bytes, load_llama2c, load_tokenizer, read_header
-
-# name -> (file in karpathy/tinyllamas, tokenizer file there or None, parameters)
-KARPATHY: dict[str, tuple[str, str | None, int]] = {
-    "stories260K": ("stories260K/stories260K.bin", "stories260K/tok512.bin", 260_032),
-    "stories15M": ("stories15M.bin", None, 15_191_712),
-    "stories42M": ("stories42M.bin", None, 41_689_600),
-    "stories110M": ("stories110M.bin", None, 109_529_856),
-}
-_FIX = "set CAPGYM_ASSETS, pass a local path, or connect to the internet"
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One row of ``capgym models``: what a name is and where it would come from."""
+    """One row of ``capgym models``: what a name is and where it would come from.
+
+    ``architecture`` is a short label (one line in an 80-column terminal); ``details``
+    holds the shape (width, depth, heads, context) for ``capgym models --long``.
+    """
 
     name: str
     n_params: int | None
     architecture: str
     tokenizer: str
-    source: str  # "assets:<path>", "cache:<path>" or "hub:<repo>[/<file>]"
-
-    @property
-    def params(self) -> int | None:
-        return self.n_params
+    source: str  # "assets:<path>", "cache:<path>", "hub:<repo>[/<file>]" or a path
+    details: str = ""
 
 
-def _model_folders() -> dict[str, Path]:
+class Backend:
+    """One way of getting models; subclass, override what applies, decorate with @backend.
+
+    >>> class Nothing(Backend):
+    ...     name = "nothing-demo"
+    >>> Nothing().reads(Path("x.bin")), Nothing().knows("x")
+    (False, False)
+    """
+
+    name: ClassVar[str] = ""
+    order: ClassVar[int] = 50  # names are offered to backends by increasing order
+
+    def reads(self, path: Path) -> bool:
+        """Whether ``path`` (a file or folder that exists) is in this backend's format."""
+        return False
+
+    def load_path(self, path: Path, name: str, source: str) -> LanguageModel:
+        """Load the model at a path this backend reads."""
+        raise NotImplementedError(f"backend {self.name} reads no files")
+
+    def describe(self, path: Path, name: str, source: str) -> ModelEntry:
+        """The listing row of a local model, without loading its weights."""
+        return ModelEntry(name, None, self.name, "?", source)
+
+    def knows(self, name: str) -> bool:
+        """Whether this backend can load ``name`` without a local path (e.g. a Hub id)."""
+        return False
+
+    def load_name(self, name: str) -> LanguageModel:
+        """Load a name this backend knows."""
+        raise NotImplementedError(f"backend {self.name} knows no names")
+
+    def entries(self) -> list[ModelEntry]:
+        """Listing rows of the names this backend knows (local folders aside)."""
+        return []
+
+
+B = TypeVar("B", bound=type[Backend])
+_BACKENDS: dict[str, Backend] = {}
+
+
+def backend(cls: B) -> B:
+    """Register a :class:`Backend` subclass (one instance) under its ``name``.
+
+    >>> @backend
+    ... class Demo(Backend):
+    ...     name = "demo"
+    >>> "demo" in [b.name for b in backends()]
+    True
+    >>> unregister_backend("demo")
+    """
+    if not cls.name:
+        raise ValueError(f"backend {cls.__qualname__} needs a name")
+    _BACKENDS[cls.name] = cls()
+    return cls
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a backend (tests and notebooks); unknown names are ignored."""
+    _BACKENDS.pop(name, None)
+
+
+def backends() -> list[Backend]:
+    """Registered backends by ``order``, importing :mod:`capgym.models.backends` first."""
+    from capgym.models import backends as package
+
+    for mod in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{mod.name}")
+    return sorted(_BACKENDS.values(), key=lambda b: (b.order, b.name))
+
+
+def model_folders() -> dict[str, Path]:
     """Folders under the cache, then the assets (assets win on a shared name)."""
     found: dict[str, Path] = {}
     for root in (cache_dir(), assets_dir()):
@@ -66,85 +127,19 @@ def _model_folders() -> dict[str, Path]:
     return found
 
 
-def _pick_files(folder: Path, checkpoint: Path | None = None) -> tuple[Path, Path]:
-    """The checkpoint and the tokenizer of a llama2.c folder (tokenizer vocab must match)."""
-    bins = sorted(folder.glob("*.bin"))
-    is_tok = [p for p in bins if p.name.startswith("tok")]
-    if checkpoint is None:
-        candidates = [p for p in bins if p not in is_tok]
-        if len(candidates) != 1:
-            raise ModelNotFound(
-                f"folder {folder} needs exactly one llama2.c checkpoint .bin, found "
-                f"{len(candidates)}; pass the checkpoint file itself"
-            )
-        checkpoint = candidates[0]
-    vocab = read_header(checkpoint).cfg.vocab_size
-    tokenizers = sorted(folder.glob("*.model")) + is_tok
-    for tok in tokenizers:
-        try:
-            if load_tokenizer(tok).vocab_size == vocab:
-                return checkpoint, tok
-        except CapgymError:
-            continue
-    if tokenizers:
-        return checkpoint, tokenizers[0]  # load_llama2c reports the mismatch by name
-    raise AssetNotFound(
-        f"no tokenizer (tok*.bin, tokenizer.bin or *.model) next to {checkpoint}; "
-        "put the model's tokenizer in that folder"
-    )
+def _reader(path: Path) -> Backend:
+    reader = next((b for b in backends() if b.reads(path)), None)
+    if reader is None:
+        raise ModelNotFound(
+            f"{path} is not a model capgym can read; pass a Hugging Face folder "
+            "(config.json) or a llama2.c checkpoint (.bin) with its tokenizer"
+        )
+    return reader
 
 
-def _load_path(path: Path, name: str, source: str) -> LanguageModel:
-    if path.is_dir() and (path / "config.json").is_file():
-        from capgym.models.hf import load_hf
-
-        return load_hf(path, name=name)
-    checkpoint, tokenizer = _pick_files(path) if path.is_dir() else _pick_files(path.parent, path)
-    return load_llama2c(checkpoint, tokenizer, name=name, source=source)
-
-
-def _hub_file(repo: str, filename: str) -> Path:
-    """A file of a Hub repo through huggingface_hub's cache; offline & absent -> AssetNotFound."""
-    from huggingface_hub import hf_hub_download
-
-    from capgym.models.hf import hub_offline
-
-    try:
-        return Path(hf_hub_download(repo, filename, local_files_only=hub_offline()))
-    except Exception as err:  # huggingface_hub raises many unrelated types when offline
-        raise AssetNotFound(f"{repo}/{filename} is not available offline; {_FIX}") from err
-
-
-def _load_karpathy(name: str) -> LanguageModel:
-    filename, tok_name, _ = KARPATHY[name]
-    tokenizer: Path | None = None
-    if tok_name is None:  # look before downloading hundreds of megabytes
-        candidates = [cache_dir() / "tokenizers" / "llama2c" / "tokenizer.bin"]
-        root = assets_dir()
-        if root is not None:
-            candidates.append(root / "tokenizers" / "llama2c" / "tokenizer.bin")
-        tokenizer = next((p for p in candidates if p.is_file()), None)
-        if tokenizer is None:
-            raise AssetNotFound(
-                f"{name} needs llama2.c's 32000-token tokenizer.bin (github.com/karpathy/llama2.c); "
-                f"put it at {candidates[0]}"
-            )
-    checkpoint = _hub_file("karpathy/tinyllamas", filename)
-    if tokenizer is None:
-        tokenizer = _hub_file("karpathy/tinyllamas", str(tok_name))
-    return load_llama2c(
-        checkpoint, tokenizer, name=name, source=f"hub:karpathy/tinyllamas/{filename}"
-    )
-
-
-def _load_ronen(name: str) -> LanguageModel:
-    from capgym.models.hf import load_hf
-
-    try:
-        tokenizer: Path | None = gpt2_tokenizer_dir()
-    except AssetNotFound:
-        tokenizer = None  # the Hub repos ship the GPT-2 tokenizer too
-    return load_hf(f"roneneldan/{name}", name=name, tokenizer=tokenizer)
+def _where(folder: Path) -> str:
+    root = assets_dir()
+    return "assets" if root is not None and folder.parent.parent == root else "cache"
 
 
 def load_model(name_or_path: str, device: str = "cpu") -> LanguageModel:
@@ -160,76 +155,75 @@ def load_model(name_or_path: str, device: str = "cpu") -> LanguageModel:
 
 
 def _resolve(name: str) -> LanguageModel:
-    if name.startswith("random:"):
-        from capgym.models.configs import random_model
-
-        return random_model(name.removeprefix("random:"))
     path = Path(name).expanduser()
     if path.exists():
-        return _load_path(path, path.stem if path.is_file() else path.name, source=str(path))
-    key = canonical(name)
-    folders = _model_folders()
+        return _reader(path).load_path(
+            path, path.stem if path.is_file() else path.name, source=str(path)
+        )
+    key = name.removeprefix("roneneldan/")
+    folders = model_folders()
     if key in folders:
-        where = "assets" if folders[key].parent.parent == assets_dir() else "cache"
-        return _load_path(folders[key], key, source=f"{where}:{folders[key]}")
-    if key in KARPATHY:
-        return _load_karpathy(key)
-    if key in SHAPES:
-        return _load_ronen(key)
-    if "/" in name and not name.startswith((".", "/", "~")) and name.count("/") == 1:
-        from capgym.models.hf import load_hf
-
-        return load_hf(name)
-    known = [e.name for e in list_models()] + [f"random:{n}" for n in SHAPES]
+        folder = folders[key]
+        return _reader(folder).load_path(folder, key, source=f"{_where(folder)}:{folder}")
+    for b in backends():
+        if b.knows(name):
+            return b.load_name(name)
+    known = [e.name for e in list_models(describe=False)]
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise ModelNotFound(f"unknown model {name!r}; {hint}run `capgym models` to list names")
 
 
-def _folder_entry(name: str, folder: Path, where: str) -> ModelEntry:
-    if (folder / "config.json").is_file():
-        return ModelEntry(name, None, "transformers", "hf", f"{where}:{folder}")
+def describe_path(path: Path, name: str, source: str) -> ModelEntry:
+    """The listing row of a local model; an unreadable one says why in ``details``."""
     try:
-        checkpoint, tokenizer = _pick_files(folder)
-        header = read_header(checkpoint)
+        return _reader(path).describe(path, name, source)
     except CapgymError as err:
-        return ModelEntry(name, None, f"unreadable ({err})", "?", f"{where}:{folder}")
-    cfg = header.cfg
-    if header.format == "bitllama-v1":
-        n = (
-            cfg.vocab_size * cfg.dim
-            + cfg.dim
-            + cfg.n_layers
-            * (2 * cfg.dim * cfg.dim + 2 * cfg.kv_dim * cfg.dim + 3 * cfg.hidden_dim * cfg.dim)
-        )
-        arch = "bitllama2.c ternary Llama"
-    else:
-        n = expected_bytes(cfg, "llama2c-v1") // 4  # v1 holds exactly the parameters
-        arch = "llama2.c Llama"
-    arch += f" (dim {cfg.dim}, {cfg.n_layers} layers, context {cfg.max_seq_len})"
-    return ModelEntry(name, n, arch, tokenizer.name, f"{where}:{folder}")
+        return ModelEntry(name, None, "unreadable", "?", source, details=str(err))
+    except Exception as err:  # noqa: BLE001 - a listing shows every folder, broken ones too
+        reason = f"{type(err).__name__}: {err}".splitlines()[0]
+        return ModelEntry(name, None, "unreadable", "?", source, details=reason)
 
 
-def list_models() -> list[ModelEntry]:
+def list_models(describe: bool = True) -> list[ModelEntry]:
     """Every name :func:`load_model` knows without a path (``random:<name>`` aside).
+
+    Local folders first (described without loading weights unless ``describe`` is
+    False, which lists names only), then what each backend can fetch.
 
     >>> isinstance(list_models(), list)
     True
     """
     entries: list[ModelEntry] = []
-    root = assets_dir()
-    for name, folder in _model_folders().items():
-        where = "assets" if root is not None and folder.parent.parent == root else "cache"
-        entries.append(_folder_entry(name, folder, where))
+    for name, folder in model_folders().items():
+        source = f"{_where(folder)}:{folder}"
+        if describe:
+            entries.append(describe_path(folder, name, source))
+        else:
+            entries.append(ModelEntry(name, None, "", "", source))
     local = {e.name for e in entries}
-    for name, (filename, tok, n) in KARPATHY.items():
-        if name not in local:
-            tok_name = Path(tok).name if tok else "llama2.c tokenizer.bin (32000)"
-            source = f"hub:karpathy/tinyllamas/{filename}"
-            entries.append(ModelEntry(name, n, "llama2.c Llama", tok_name, source))
-    for name, n in PUBLISHED_PARAMS.items():
-        if name not in local:
-            hidden, layers = SHAPES[name]
-            arch = f"GPT-Neo (hidden {hidden}, {layers} layers)"
-            entries.append(ModelEntry(name, n, arch, "GPT-2 BPE (50257)", f"hub:roneneldan/{name}"))
+    for b in backends():
+        entries.extend(e for e in b.entries() if e.name not in local)
     return entries
+
+
+def find_entry(name: str) -> ModelEntry:
+    """The listing row of one name or path (``capgym models NAME``), without loading it.
+
+    >>> find_entry("storis260K")  # doctest: +SKIP
+    Traceback (most recent call last):
+    capgym.errors.ModelNotFound: unknown model 'storis260K'; did you mean stories260K? ...
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return describe_path(path, path.stem if path.is_file() else path.name, str(path))
+    key = name.removeprefix("roneneldan/")
+    folders = model_folders()
+    if key in folders:
+        return describe_path(folders[key], key, f"{_where(folders[key])}:{folders[key]}")
+    entries = {e.name: e for e in list_models(describe=False)}
+    if key in entries:
+        return entries[key]
+    close = difflib.get_close_matches(key, list(entries), n=3, cutoff=0.5)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise ModelNotFound(f"unknown model {name!r}; {hint}run `capgym models` to list names")

@@ -24,11 +24,12 @@ from pathlib import Path
 from capgym.errors import UsageError
 from capgym.render.tokens import assets_html, palette_for
 from capgym.report.cards import cards
+from capgym.report.circuits import circuits
 from capgym.report.context import Ctx
 from capgym.report.diffs import diffs
 from capgym.report.exports import Exporter
 from capgym.report.frame import Frame
-from capgym.report.html import Section, page
+from capgym.report.html import Section, esc, page
 from capgym.report.matrix import matrix
 from capgym.report.overview import overview, stories
 from capgym.report.residue import residue
@@ -38,6 +39,7 @@ SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,
     "matrix": matrix,
     "cards": cards,
+    "circuits": circuits,
     "residue": residue,
     "diffs": diffs,
     "stories": stories,
@@ -116,6 +118,7 @@ def report(
         )
         ctx = Ctx(f, ex, n_stories, story_models=story_models, story_corpus=story_corpus)
         built = [SECTIONS[s](ctx) for s in chosen]
+        built = failed_models(run) + built
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         models = ", ".join(f.model_names) or "no models"
         subtitle = f"run {run.path.resolve()} · {models} · {when}"
@@ -126,6 +129,27 @@ def report(
     )
     _write_atomic(out, page(title, subtitle, built, head))
     return out
+
+
+def failed_models(run: RunStore) -> list[Section]:
+    """A first section naming each model the last ``capgym run`` could not finish, and why.
+
+    >>> import tempfile
+    >>> from capgym.view.demo import demo_run
+    >>> failed_models(demo_run(tempfile.mkdtemp()))
+    []
+    """
+    failed = run.manifest.get("failed_models") or {}
+    if not isinstance(failed, dict) or not failed:
+        return []
+    items = "".join(
+        f"<li><b>{esc(name)}</b> failed to {esc(f.get('stage', '?'))}: {esc(f.get('error', ''))}"
+        "</li>"
+        for name, f in failed.items()
+        if isinstance(f, dict)
+    )
+    lead = "The last <code>capgym run</code> went on without these models:"
+    return [Section("failed", "Failed models", f"<p>{lead}</p><ul>{items}</ul>")]
 
 
 def first_page(

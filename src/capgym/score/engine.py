@@ -21,6 +21,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from capgym.corpus import Corpus
 from capgym.errors import CheckpointError, UsageError
 from capgym.models.base import LanguageModel
 from capgym.models.batching import batch_plan
-from capgym.models.threads import scoring_threads, torch_threads
+from capgym.models.threads import MapFn, batch_workers, scoring_threads, serial_map, torch_threads
 from capgym.progress import task_progress
 from capgym.score.allocator import reuse_large_allocations
 from capgym.score.batches import Batch, EncodedChunk, encode_chunk, make_batch
@@ -41,7 +42,7 @@ from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
 from capgym.store import RunStore, open_run, schema
 
-ALGORITHM_VERSION = 2  # bump when the scoring maths or row layout changes
+ALGORITHM_VERSION = 3  # bump when the scoring maths or row layout changes
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,11 @@ class Scorer:
         """Tokenise a chunk (thread-safe; the engine runs it ahead in a thread)."""
         return encode_chunk(self.model, ids, texts)
 
-    def compute(self, chunk: EncodedChunk) -> dict[str, np.ndarray]:
-        """Per-position columns of a chunk, in batch order (see :mod:`capgym.score.table`)."""
-        parts = [
-            self._score_batch(make_batch(chunk, b)) for b in batch_plan(chunk.lengths, self.budget)
-        ]
+    def compute(self, chunk: EncodedChunk, run: MapFn = serial_map) -> dict[str, np.ndarray]:
+        """Per-position columns of a chunk, in batch order (see :mod:`capgym.score.table`);
+        ``run`` maps batches to columns (:func:`~capgym.models.threads.batch_workers`)."""
+        plan = batch_plan(chunk.lengths, self.budget)
+        parts = run(lambda b: self._score_batch(make_batch(chunk, b)), plan)
         if not parts:
             k = self.settings.topk
             empty = {c: np.zeros(0, np.int64) for c in COLUMNS}
@@ -364,10 +365,11 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
     """Refuse to add parts computed with ``threads`` torch threads to a started score set
     whose parts were computed with another count.
 
-    Rows depend on the thread count in the last float32 bits: an element-wise kernel
-    (``silu``) computes the last elements of each thread's range, when fewer than a
-    vector, on another path, and where the ranges end depends on the count.  A set
-    computed with one count equals an uninterrupted run; a finished set is reused
+    Rows computed with several torch threads per batch depend on the count in the last
+    float32 bits: an element-wise kernel (``silu``) computes the last elements of each
+    thread's range, when fewer than a vector, on another path.  On CPUs every batch now
+    runs with one torch thread (batch workers), so rows no longer depend on the count
+    (tested); the guard is kept as a conservative check.  A finished set is reused
     whatever the count.
     """
     entry = run.score_set(key)
@@ -376,8 +378,8 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
         return
     if run.score_parts(key):
         raise UsageError(
-            f"score set {key} ({entry.get('model')}) was started with {started} torch threads "
-            f"and rows depend on the count: resume it with CAPGYM_THREADS={started}, "
+            f"score set {key} ({entry.get('model')}) was started with {started} threads: "
+            f"resume it with CAPGYM_THREADS={started}, "
             f"or delete {run.score_set_dir(key)} to rescore it with {threads}"
         )
 
@@ -394,9 +396,10 @@ def score(
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
     interrupted one resumes from its last finished part, with the torch thread count it
-    started with (another count is refused: :func:`check_threads`).  Runs with one torch
-    thread per physical core, or ``CAPGYM_THREADS`` (restored afterwards), with large freed
-    blocks kept for reuse (:mod:`capgym.score.allocator`).
+    started with (another count is refused: :func:`check_threads`).  Runs batches on one
+    worker thread per physical core, or ``CAPGYM_THREADS``, each with one torch thread
+    (:func:`~capgym.models.threads.batch_workers`; torch's count is restored afterwards),
+    with large freed blocks kept for reuse (:mod:`capgym.score.allocator`).
 
     Example (needs ``CAPGYM_ASSETS``)::
 
@@ -418,10 +421,22 @@ def score(
     done = len(corpus) - sum(len(c[1]) for c in todo)
     scorer = Scorer(model, name, corpus.name, settings)
     bar = task_progress(f"score {name}", len(corpus), progress, done)
-    with bar as advance, torch_threads(threads), reuse_large_allocations():
-        _pipeline(scorer, todo, lambda c, t: run.write_score_part(key, c, t), advance)
+    with bar as advance, _workers(model, threads) as run_batches, reuse_large_allocations():
+        _pipeline(scorer, todo, lambda c, t: run.write_score_part(key, c, t), advance, run_batches)
     n = run.finish_score_set(key)
     return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=False)
+
+
+@contextmanager
+def _workers(model: LanguageModel, threads: int) -> Iterator[MapFn]:
+    """Batch workers with one torch thread each on CPU (:func:`batch_workers`); on a
+    GPU, batches in turn with ``threads`` torch threads."""
+    if model.device.type == "cpu":
+        with batch_workers(threads) as run:
+            yield run
+    else:
+        with torch_threads(threads):
+            yield serial_map
 
 
 def _pipeline(
@@ -429,6 +444,7 @@ def _pipeline(
     todo: list[tuple[int, list[int], list[str]]],
     write: Callable[[int, pa.Table], object],
     advance: Callable[[int], None],
+    run_batches: MapFn = serial_map,
 ) -> None:
     """Encode chunk i+1 and write chunk i-1 while chunk i runs on the model."""
     with ThreadPoolExecutor(1) as encoder, ThreadPoolExecutor(1) as writer:
@@ -438,7 +454,7 @@ def _pipeline(
             chunk = ahead.result() if ahead else scorer.encode(ids, texts)
             if i + 1 < len(todo):
                 ahead = encoder.submit(scorer.encode, *todo[i + 1][1:])
-            cols = scorer.compute(chunk)
+            cols = scorer.compute(chunk, run_batches)
             if written:
                 written.result()  # at most one table waits in memory
             written = writer.submit(_write, write, c, scorer.table, chunk, cols)

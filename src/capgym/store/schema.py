@@ -274,3 +274,110 @@ for _t in (
     Table("task_errors", TASK_ERRORS, "the latest grid", "evaluate", doc="one line per failure"),
 ):
     declare(_t)
+
+# -- the interpretability gym (capgym.circuits) ----------------------------------------
+CIRCUIT_COMPONENTS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("method", pa.string()),  # patching, attribution, eap-ig
+        ("level", pa.string()),  # node or edge
+        ("component", pa.string()),  # L2H5, MLP3, embed, or an edge "L0H1->A2"
+        ("rank", pa.int32()),  # 0 = most important (largest |score|)
+        ("score", pa.float64()),  # estimated drop of the logit difference when patched
+    ]
+)
+
+CIRCUIT_SCORES = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("method", pa.string()),
+        ("mode", pa.string()),  # patch (from the corrupted prompt) or mean
+        ("fraction", pa.float64()),  # share of components (or edges) in the circuit
+        ("size", pa.int32()),
+        ("faithfulness", pa.float64()),
+    ]
+)
+
+LEADERBOARD = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("method", pa.string()),  # a baseline, or "submission:<name>"
+        ("level", pa.string()),
+        ("n_pairs", pa.int32()),
+        ("valid_share", pa.float64()),  # valid counterfactual pairs / pairs built
+        ("m_clean", pa.float64()),  # mean decision-point logit difference, clean prompts
+        ("m_corrupt", pa.float64()),
+        ("size", pa.int32()),  # circuit size (submissions); NaN-like -1 for rankings
+        ("faithfulness", pa.float64()),  # a submission's score; NaN for rankings
+        ("f_at_5", pa.float64()),  # ranking curves: faithfulness at 5% and 20%
+        ("f_at_20", pa.float64()),
+        ("cpr", pa.float64()),  # integral of faithfulness over circuit fractions
+        ("cmd", pa.float64()),  # integral of |1 - faithfulness|
+        ("seconds", pa.float64()),
+        ("note", pa.string()),  # e.g. bitllama gradients are straight-through estimates
+    ]
+)
+
+CIRCUIT_HYPOTHESES = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("statement", pa.string()),
+        ("satisfied", pa.list_(pa.string())),  # heads meeting the attention hypothesis
+        ("recovery", pa.float64()),  # share of the clean-corrupt gap those heads restore
+        ("top_mass", pa.string()),  # JSON: the 5 heads with the most attention mass
+    ]
+)
+
+CIRCUIT_ATTENTION = pa.schema(
+    [
+        ("model", pa.string()),
+        ("task", pa.string()),
+        ("head", pa.string()),  # a top head of the first method's ranking
+        ("example_id", pa.string()),  # the first valid pair's clean prompt
+        ("tokens", pa.list_(pa.string())),  # its tokens' pieces
+        ("weights", pa.list_(pa.float32())),  # attention from the decision token to each
+    ]
+)
+
+for _t in (
+    Table(
+        "components",
+        CIRCUIT_COMPONENTS,
+        "one (model, task, method)",
+        "circuits",
+        doc="each baseline's ranking of components or edges",
+    ),
+    Table(
+        "circuit_scores",
+        CIRCUIT_SCORES,
+        "one (model, task, method)",
+        "circuits",
+        doc="faithfulness curve of each ranking",
+    ),
+    Table(
+        "leaderboard",
+        LEADERBOARD,
+        "one (model, task, method or submission)",
+        "circuits",
+        doc="one row per baseline or submitted circuit",
+    ),
+    Table(
+        "circuit_hypotheses",
+        CIRCUIT_HYPOTHESES,
+        "one (model, task)",
+        "circuits",
+        doc="the task's attention hypothesis checked on a model",
+    ),
+    Table(
+        "circuit_attention",
+        CIRCUIT_ATTENTION,
+        "one (model, task)",
+        "circuits",
+        doc="attention of the top heads on one example",
+    ),
+):
+    declare(_t)

@@ -6,6 +6,9 @@ the answer's first token would merge with the end of the prompt (``"the "`` +
 ``"park"`` -> ``" park"``; ``"hat."`` + ``'"'`` -> ``'."'``), the straddled characters
 move from the prompt into every answer, provided they are spaces or punctuation; a
 merge inside a word is rejected with a :class:`TaskError` naming task and example.
+Tokenizers whose pieces end in a space (``"One▁day,▁"`` + ``"Molly"``) merge the other
+way: the straddling token ends inside the answers' leading whitespace, which then
+moves from every answer onto the end of the prompt (``absorbed``).
 
 >>> from capgym.tasks.example import Example
 >>> class Words:  # a toy encoder: one token per space-led word, like SentencePiece
@@ -43,6 +46,7 @@ class BuiltExample:
     resplit: str = ""  # text moved from the end of the prompt into the answers
     truncated: int = 0  # prompt tokens dropped on the left to fit the context
     decisions: tuple[int, ...] = ()  # per candidate (answer, *wrong): first non-space token
+    absorbed: str = ""  # leading whitespace moved from every answer onto the prompt
 
     def decision(self, cand: int) -> int:
         """Decision index of candidate ``cand`` (0 = the answer), clipped to its length."""
@@ -51,20 +55,28 @@ class BuiltExample:
         return min(d, len(ids) - 1)
 
 
-def _boundary(enc: Encoding, cut: int) -> tuple[int, int | None]:
-    """(tokens ending at or before ``cut``, start of a token straddling ``cut`` or None)."""
+@dataclass(frozen=True)
+class _Straddle:
+    """A token covering ``[start, end)`` of prompt + continuation, across the boundary."""
+
+    start: int
+    end: int
+
+
+def _boundary(enc: Encoding, cut: int) -> tuple[int, _Straddle | None]:
+    """(tokens ending at or before ``cut``, the token straddling ``cut`` or None)."""
     k = 0
     for i, (s, e) in enumerate(enc.spans):
         if e > cut:
-            return k, (s if s < cut else None)
+            return k, (_Straddle(s, e) if s < cut else None)
         k = i + 1
     return k, None
 
 
 def _split(
     encode: Encoder, prompt: str, cont: str, where: str
-) -> tuple[list[int], list[int], int] | int:
-    """(prompt ids, continuation ids, decision index), or where a straddling token starts."""
+) -> tuple[list[int], list[int], int] | _Straddle:
+    """(prompt ids, continuation ids, decision index), or the token straddling the cut."""
     full = encode(prompt + cont)
     k, straddle = _boundary(full, len(prompt))
     if straddle is not None:
@@ -75,6 +87,19 @@ def _split(
                         "end the prompt at a word boundary")  # fmt: skip
     text = prompt + cont
     return head, full.ids[k:], decision_index([text[s:e] for s, e in full.spans[k:]])
+
+
+def _absorbable(prompt: str, conts: list[str], splits: list[object]) -> str:
+    """Whitespace to move from every continuation onto the prompt, or "".
+
+    When every straddling token ends inside whitespace that all continuations start
+    with (a piece such as ``"day,▁"``), that whitespace belongs with the prompt.
+    """
+    tails = [c[: s.end - len(prompt)] for c, s in zip(conts, splits) if isinstance(s, _Straddle)]
+    if not tails or not all(t and t.isspace() for t in tails):
+        return ""
+    ahead = max(tails, key=len)
+    return ahead if all(c.startswith(ahead) and len(c) > len(ahead) for c in conts) else ""
 
 
 def decision_index(pieces: list[str]) -> int:
@@ -102,12 +127,17 @@ def build_example(
     """Token ids of ``ex`` under ``encode`` (usually ``model.encode``); see the module doc."""
     where = f"task {task_id} example {ex.id}"
     prompt, conts = ex.prompt, [ex.answer, *ex.wrong]
-    moved = ""
+    moved = absorbed = ""
     for _ in range(MAX_RESPLIT + 1):
         splits = [_split(encode, prompt, c, where) for c in conts]
-        cuts = [s for s in splits if isinstance(s, int)]
+        cuts = [s.start for s in splits if isinstance(s, _Straddle)]
         if not cuts:
             break
+        ahead = _absorbable(prompt, conts, splits)
+        if ahead:
+            absorbed += ahead
+            prompt, conts = prompt + ahead, [c[len(ahead) :] for c in conts]
+            continue
         cut = min(cuts)
         extra = prompt[cut:]
         if len(moved + extra) > MAX_RESPLIT or any(ch.isalnum() for ch in extra):
@@ -131,7 +161,8 @@ def build_example(
         if len(ans) < 2:
             raise NotApplicable(f"{where}: the answer is one token for this tokenizer")
         head, ans, wrong, decisions = head + ans[:1], ans[1:], [], (0,)
-    return _fit(BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions), context_len, where)
+    built = BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions, absorbed)
+    return _fit(built, context_len, where)
 
 
 class NotApplicable(Exception):

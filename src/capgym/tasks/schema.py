@@ -122,6 +122,9 @@ TASK_SCHEMA: dict[str, Any] = {
             },
         },
         "perturbations": {"type": "array", "items": PERTURBATION},
+        # read by capgym.circuits: (clean, corrupted) pairs and machine-checkable hypotheses
+        "counterfactual": {"type": "object"},
+        "mechanism": {"type": "object"},
         "mine": {
             "type": "object",
             "additionalProperties": False,

@@ -1,0 +1,193 @@
+"""Where each backend's hook points live: a small table of torch modules per model.
+
+The interpretability layer never edits a model file.  It attaches plain torch module
+hooks (exact: a hook that returns nothing changes nothing) at the modules listed here,
+one :class:`Points` per backend:
+
+* ``z[l]``: the attention output projection of layer ``l``; its *input* is the
+  concatenation of the per-head outputs, TransformerLens's ``blocks.{l}.attn.hook_z``.
+* ``mlp[l]``: the feed-forward module; its output is ``blocks.{l}.hook_mlp_out``.
+* ``attn_in[l]`` / ``mlp_in[l]`` / ``final_norm``: the modules reading the residual
+  stream (norms, or ``nn.Identity`` for bitllama); their input is
+  ``hook_resid_pre`` / ``hook_resid_mid`` / the final residual, and edge
+  interventions replace that input without touching the residual stream itself.
+* ``blocks[l]``: the whole layer; its output is ``hook_resid_post``.
+* ``embed``: the module whose output is the embedding added to the residual stream.
+* ``attention[l]``: the attention module, for recomputing the pattern.
+
+>>> from capgym.models import load_model
+>>> points(load_model("stories260K")).n_heads
+8
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from capgym.errors import UsageError
+from capgym.models.base import LanguageModel
+
+
+@dataclass
+class Points:
+    """The hook modules of one model and how to call its forward with gradients allowed."""
+
+    backend: str  # "llama2c", "bitllama", "hf-llama" or "hf-gpt-neo"
+    n_layers: int
+    n_heads: int
+    head_dim: int
+    d_model: int
+    embed: nn.Module
+    blocks: list[nn.Module]
+    attn_in: list[nn.Module]
+    z: list[nn.Module]
+    mlp_in: list[nn.Module]
+    mlp: list[nn.Module]
+    final_norm: nn.Module
+    attention: list[nn.Module]
+    forward: Callable[[torch.Tensor], torch.Tensor]  # ids -> float32 logits, grad allowed
+    # (layer, the attention module's positional inputs, its output) -> pattern [B, H, T, T]
+    pattern: Callable[[int, tuple[Any, ...], Any], torch.Tensor]
+    # (layer, resid_pre of that layer) -> logits, running only the layers from there on;
+    # None where the backend's layers cannot be called one by one (then: full forwards)
+    run_from: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+
+
+def _llama_pattern(module: Any, layer: int, x: torch.Tensor) -> torch.Tensor:
+    """Attention probabilities of a capgym :class:`Llama` layer from its input ``x``.
+
+    Recomputed from q/k (the fused attention kernel never materialises them), in
+    float32 with the same RoPE; query head h reads key head h // (n_heads // n_kv_heads).
+    """
+    from capgym.models.llama import apply_rope, shared_input
+
+    attn = module.layers[layer].attention
+    b, t, _ = x.shape
+    cos, sin = module.rope_cos[:t], module.rope_sin[:t]
+    h = shared_input(attn.wq, x)
+    q = apply_rope(attn.wq(h).view(b, t, attn.n_heads, attn.head_dim), cos, sin)
+    k = apply_rope(attn.wk(h).view(b, t, attn.n_kv_heads, attn.head_dim), cos, sin)
+    k = k.repeat_interleave(attn.n_heads // attn.n_kv_heads, dim=2)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / attn.head_dim**0.5
+    mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+    return scores.masked_fill(mask, float("-inf")).softmax(-1)
+
+
+def _llama2c(lm: Any) -> Points:
+    m = lm.module
+    cfg = m.cfg
+    bit = "bitllama" in getattr(lm, "architecture", "")
+    layers = list(m.layers)
+
+    def forward(ids: torch.Tensor) -> torch.Tensor:
+        return m(ids.to(lm.device))
+
+    def run_from(layer: int, x: torch.Tensor) -> torch.Tensor:
+        # the tail of Llama.forward; tests check run_from(0, embed) == forward bit for bit
+        t = x.shape[1]
+        cos, sin = m.rope_cos[:t], m.rope_sin[:t]
+        for block in layers[layer:]:
+            x = block(x, cos, sin)
+        return m.output(m.norm(x)).float()
+
+    return Points(
+        backend="bitllama" if bit else "llama2c",
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        head_dim=cfg.head_dim,
+        d_model=cfg.dim,
+        embed=m.tok_embeddings,
+        blocks=layers,
+        attn_in=[b.attention_norm for b in layers],
+        z=[b.attention.wo for b in layers],
+        mlp_in=[b.ffn_norm for b in layers],
+        mlp=[b.feed_forward for b in layers],
+        final_norm=m.norm,
+        attention=[b.attention for b in layers],
+        forward=forward,
+        pattern=lambda layer, inputs, output: _llama_pattern(m, layer, inputs[0]),
+        run_from=run_from,
+    )
+
+
+def _hf_forward(lm: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    def forward(ids: torch.Tensor) -> torch.Tensor:
+        out = lm.model(input_ids=ids.to(lm.device), use_cache=False)
+        return out.logits[..., : lm.vocab_size].float()
+
+    return forward
+
+
+def _weights_pattern(layer: int, inputs: tuple[Any, ...], output: Any) -> torch.Tensor:
+    """Pattern of an eager HF attention module: it returns ``(output, weights)``."""
+    if output[1] is None:
+        raise UsageError("this Hugging Face model does not return attention weights; load it "
+                         'with attn_implementation="eager" (capgym.load_model does)')  # fmt: skip
+    return output[1]
+
+
+def _hf_llama(lm: Any) -> Points:
+    core = lm.model.model
+    cfg = lm.model.config
+    layers = list(core.layers)
+    return Points(
+        backend="hf-llama",
+        n_layers=cfg.num_hidden_layers,
+        n_heads=cfg.num_attention_heads,
+        head_dim=getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads,
+        d_model=cfg.hidden_size,
+        embed=core.embed_tokens,
+        blocks=layers,
+        attn_in=[b.input_layernorm for b in layers],
+        z=[b.self_attn.o_proj for b in layers],
+        mlp_in=[b.post_attention_layernorm for b in layers],
+        mlp=[b.mlp for b in layers],
+        final_norm=core.norm,
+        attention=[b.self_attn for b in layers],
+        forward=_hf_forward(lm),
+        pattern=_weights_pattern,
+    )
+
+
+def _hf_gpt_neo(lm: Any) -> Points:
+    core = lm.model.transformer
+    cfg = lm.model.config
+    layers = list(core.h)
+    return Points(
+        backend="hf-gpt-neo",
+        n_layers=cfg.num_layers,
+        n_heads=cfg.num_heads,
+        head_dim=cfg.hidden_size // cfg.num_heads,
+        d_model=cfg.hidden_size,
+        embed=core.drop,  # token + position embedding, after (inactive) dropout
+        blocks=layers,
+        attn_in=[b.ln_1 for b in layers],
+        z=[b.attn.attention.out_proj for b in layers],
+        mlp_in=[b.ln_2 for b in layers],
+        mlp=[b.mlp for b in layers],
+        final_norm=core.ln_f,
+        attention=[b.attn.attention for b in layers],
+        forward=_hf_forward(lm),
+        pattern=_weights_pattern,
+    )
+
+
+def points(lm: LanguageModel) -> Points:
+    """The hook table of a loaded capgym model; unknown backends get a one-line error."""
+    if hasattr(lm, "module") and hasattr(lm.module, "layers"):
+        return _llama2c(lm)
+    model = getattr(lm, "model", None)
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type == "llama":
+        return _hf_llama(lm)
+    if model_type == "gpt_neo":
+        return _hf_gpt_neo(lm)
+    raise UsageError(
+        f"model {lm.name!r} ({type(lm).__name__}, {model_type or 'unknown type'}) has no hook "
+        "table; circuits support llama2.c, bitllama, HF Llama and HF GPT-Neo models"
+    )

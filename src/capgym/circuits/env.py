@@ -1,0 +1,142 @@
+"""The gym environment: one (task, model) causal challenge with its pairs, metric and scorer.
+
+>>> import capgym
+>>> env = capgym.make("repeated-name", model="stories260K", n_pairs=16)
+>>> env.pairs.n_valid, env.components[1].name
+(16, 'L0H0')
+>>> round(env.score([c.name for c in env.components]), 6), env.score([])
+(1.0, 0.0)
+>>> sorted(env.baselines(["patching"]))
+['patching']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from capgym.circuits.baselines import Ranking, attribution_patching, node_patching
+from capgym.circuits.edges import Edge, eap_ig, edge_curve, edges_of, run_edge_variants
+from capgym.circuits.hooks import Component, Edit, HookedModel
+from capgym.circuits.hypothesis import HypothesisCheck, check
+from capgym.circuits.pairs import PairSet, build_pairs, logit_diff
+from capgym.circuits.patching import Sources, sources
+from capgym.circuits.score import Curve, curve, faithfulness, score_circuit
+from capgym.errors import UsageError
+from capgym.models.base import LanguageModel
+from capgym.tasks.task import Task
+
+METHODS = ("patching", "attribution", "eap-ig")
+DEFAULT_PAIRS = 200
+
+
+class Env:
+    """A task's counterfactual pairs on one model, with interventions and scoring."""
+
+    def __init__(self, task: Task, model: LanguageModel, n_pairs: int | None = DEFAULT_PAIRS,
+                 pairs: PairSet | None = None) -> None:  # fmt: skip
+        self.task = task
+        self.model = model
+        self.hooked = HookedModel(model)
+        self.pairs = pairs if pairs is not None else build_pairs(model, task, limit=n_pairs)
+        self._sources: dict[str, Sources] = {}
+
+    @property
+    def examples(self) -> list[Any]:
+        return self.task.examples
+
+    @property
+    def components(self) -> list[Component]:
+        return self.hooked.components
+
+    @cached_property
+    def edges(self) -> list[Edge]:
+        return edges_of(self.hooked)
+
+    def metric(self, logits: torch.Tensor) -> torch.Tensor:
+        """Decision-point logit difference of each pair from logits ``[P, T, vocab]``."""
+        return logit_diff(logits, self.pairs)
+
+    def run(self, edits: dict[str, Edit] | None = None, on: str = "clean") -> torch.Tensor:
+        """The metric per pair with ``edits`` (hook name -> function) on the clean or corrupted prompts."""
+        if on not in ("clean", "corrupt"):
+            raise UsageError(f"on must be 'clean' or 'corrupt', not {on!r}")
+        ids = self.pairs.clean if on == "clean" else self.pairs.corrupt
+        return self.metric(self.hooked.run(ids, edits=edits)[0])
+
+    def sources(self, mode: str = "patch") -> Sources:
+        if mode not in self._sources:
+            self._sources[mode] = sources(self.hooked, self.pairs, mode)
+        return self._sources[mode]
+
+    def score(self, circuit: Sequence[str | Component], mode: str = "patch") -> float:
+        """Faithfulness of a node circuit (component names) or an edge circuit ("u->v" names)."""
+        names = [c if isinstance(c, str) else c.name for c in circuit]
+        if any("->" in n for n in names):
+            if mode != "patch":
+                raise UsageError("edge circuits are scored with mode='patch' only")
+            return self._score_edges(names)
+        return score_circuit(self.hooked, self.pairs, self.sources(mode), names)
+
+    def _score_edges(self, names: list[str]) -> float:
+        index = {e.name: i for i, e in enumerate(self.edges)}
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->A2, MLP0->M1, "
+                             "embed->logits (see env.edges)")  # fmt: skip
+        n = len(self.edges)
+        keep = torch.zeros(3, n, dtype=torch.bool)
+        keep[0] = True
+        keep[2, [index[x] for x in names]] = True
+        m = run_edge_variants(self.hooked, self.pairs, keep, self.edges).mean(1).tolist()
+        return faithfulness(m[2], m[0], m[1])
+
+    def baselines(self, methods: Sequence[str] = METHODS) -> dict[str, Ranking]:
+        """Rankings of the built-in methods (node patching, attribution patching, EAP-IG)."""
+        runners = {"patching": lambda: node_patching(self.hooked, self.pairs, self.sources()),
+                   "attribution": lambda: attribution_patching(self.hooked, self.pairs),
+                   "eap-ig": lambda: eap_ig(self.hooked, self.pairs)}  # fmt: skip
+        bad = [m for m in methods if m not in runners]
+        if bad:
+            raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+        return {m: runners[m]() for m in methods}
+
+    def curve(self, ranking: Ranking, mode: str = "patch") -> Curve:
+        """Faithfulness curve of a node or edge ranking."""
+        if ranking.level == "edge":
+            return edge_curve(self.hooked, self.pairs, ranking)
+        comps = [Component.parse(n) for n in ranking.names]
+        return curve(self.hooked, self.pairs, self.sources(mode), comps)
+
+    def check_hypothesis(self) -> HypothesisCheck | None:
+        """The task file's ``mechanism:`` hypothesis checked on this model (None if absent)."""
+        from capgym.tasks.schema import read_task_file
+
+        if self.task.path is None:
+            return None
+        spec = read_task_file(self.task.path)[0].get("mechanism")
+        return check(self.hooked, self.pairs, self.task, spec) if spec else None
+
+
+def make_env(task: str | Task, model: str | LanguageModel, n_pairs: int | None = DEFAULT_PAIRS,
+             **task_kw: Any) -> Env:  # fmt: skip
+    """The environment of ``task`` on ``model`` (names or loaded objects)."""
+    from capgym.models import load_model
+    from capgym.tasks import make as make_task
+
+    t = task if isinstance(task, Task) else make_task(task, **task_kw)
+    lm = model if isinstance(model, LanguageModel) else load_model(model)
+    return Env(t, lm, n_pairs=n_pairs)
+
+
+def make(task: str | Any, *, model: str | LanguageModel | None = None, n_pairs: int | None = DEFAULT_PAIRS,
+         **kw: Any) -> Any:  # fmt: skip
+    """``capgym.make``: a :class:`~capgym.tasks.Task`, or with ``model=`` its :class:`Env`."""
+    from capgym.tasks import make as make_task
+
+    if model is None:
+        return make_task(task, **kw)
+    return make_env(task, model, n_pairs=n_pairs, **kw)

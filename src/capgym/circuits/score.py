@@ -1,0 +1,130 @@
+"""Scoring a circuit: faithfulness, and the faithfulness curve of a ranking.
+
+A node circuit ``C`` is a set of components.  The model is run on the clean prompts
+with every component *outside* ``C`` replaced (from the corrupted prompt of the same
+pair, or by its mean over clean prompts).  With ``m`` the mean decision-point logit
+difference over the pairs::
+
+    faithfulness(C) = (m(C) - m(empty)) / (m(model) - m(empty))
+
+so the full circuit scores exactly 1 (nothing is replaced: the plain forward) and the
+empty circuit exactly 0 (by definition).
+
+**Curves** (an analogue of MIB's circuit-localisation metrics, Mueller et al. 2025).
+A ranking of components gives circuits of its top ``k = ceil(f N)`` components for
+the fractions ``f`` of :data:`FRACTIONS` (N = number of components).  With ``F(f)`` the
+faithfulness of the circuit at fraction ``f``, integrated with the trapezoid rule over
+``f`` in [0, 1]:
+
+* ``cpr`` = integral of ``F(f)`` (higher is better: small circuits that recover the
+  behaviour; the analogue of MIB's CPR);
+* ``cmd`` = integral of ``|1 - F(f)|`` (lower is better: how far the circuits are from
+  the model's behaviour, either way; the analogue of MIB's CMD).
+
+MIB integrates over the fraction of *edges* with a finer grid; here a node ranking
+uses nodes, and an edge ranking edges (see :mod:`capgym.circuits.edges`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from capgym.circuits.hooks import Component, HookedModel
+from capgym.circuits.pairs import PairSet
+from capgym.circuits.patching import Sources, run_variants
+from capgym.errors import UsageError
+
+FRACTIONS: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Faithfulness of the top-``sizes[i]`` circuits of a ranking, and its integrals."""
+
+    fractions: tuple[float, ...]
+    sizes: tuple[int, ...]
+    faithfulness: tuple[float, ...]
+    cpr: float
+    cmd: float
+
+    def at(self, fraction: float) -> float:
+        """Faithfulness at a grid fraction (e.g. 0.05 or 0.2)."""
+        return self.faithfulness[self.fractions.index(fraction)]
+
+
+def keep_mask(hm: HookedModel, circuit: Sequence[Component | str]) -> torch.Tensor:
+    """``[n_components]`` booleans: True for the circuit's components."""
+    index = {c: i for i, c in enumerate(hm.components)}
+    keep = torch.zeros(len(hm.components), dtype=torch.bool)
+    for c in circuit:
+        comp = Component.parse(c) if isinstance(c, str) else c
+        if comp not in index:
+            raise UsageError(f"component {comp.name} is not in model {hm.lm.name} "
+                             f"({len(hm.components)} components)")  # fmt: skip
+        keep[index[comp]] = True
+    return keep
+
+
+def faithfulness(m_circuit: float, m_model: float, m_empty: float) -> float:
+    """(m(C) - m(empty)) / (m(model) - m(empty)); NaN when model and empty agree."""
+    den = m_model - m_empty
+    return (m_circuit - m_empty) / den if den != 0 else math.nan
+
+
+def score_masks(hm: HookedModel, ps: PairSet, src: Sources, keep: torch.Tensor) -> list[float]:
+    """Faithfulness of each row of ``keep`` (``[V, n_components]``), batched in one pass."""
+    n = keep.shape[1]
+    full = torch.ones(1, n, dtype=torch.bool)
+    empty = torch.zeros(1, n, dtype=torch.bool)
+    # equal circuits are run once, so the full circuit is exactly the model (1) and the
+    # empty one exactly the empty circuit (0), whatever the batching
+    unique, back = torch.unique(torch.cat([full, empty, keep]), dim=0, return_inverse=True)
+    m = run_variants(hm, ps, src, unique).mean(1)[back].tolist()
+    m_model, m_empty = m[0], m[1]
+    return [faithfulness(x, m_model, m_empty) for x in m[2:]]
+
+
+def score_circuit(
+    hm: HookedModel, ps: PairSet, src: Sources, circuit: Sequence[Component | str]
+) -> float:
+    """Faithfulness of one node circuit (see the module docstring)."""
+    return score_masks(hm, ps, src, keep_mask(hm, circuit)[None])[0]
+
+
+def sizes_for(n: int, fractions: Sequence[float] = FRACTIONS) -> list[int]:
+    return [min(n, math.ceil(f * n - 1e-9)) for f in fractions]
+
+
+def integrals(fractions: Sequence[float], faith: Sequence[float]) -> tuple[float, float]:
+    """(cpr, cmd): trapezoid integrals of F and |1 - F| over the fractions."""
+    cpr = cmd = 0.0
+    for i in range(1, len(fractions)):
+        w = fractions[i] - fractions[i - 1]
+        cpr += w * (faith[i] + faith[i - 1]) / 2
+        cmd += w * (abs(1 - faith[i]) + abs(1 - faith[i - 1])) / 2
+    return cpr, cmd
+
+
+def curve(
+    hm: HookedModel,
+    ps: PairSet,
+    src: Sources,
+    ranking: Sequence[Component],
+    fractions: Sequence[float] = FRACTIONS,
+) -> Curve:
+    """The faithfulness curve of a node ranking (best first) and its integrals."""
+    n = len(hm.components)
+    sizes = sizes_for(n, fractions)
+    rows = []
+    index = {c: i for i, c in enumerate(hm.components)}
+    for k in sizes:
+        order = torch.zeros(n, dtype=torch.bool)
+        order[[index[c] for c in ranking[:k]]] = True
+        rows.append(order)
+    faith = score_masks(hm, ps, src, torch.stack(rows))
+    cpr, cmd = integrals(fractions, faith)
+    return Curve(tuple(fractions), tuple(sizes), tuple(faith), cpr, cmd)

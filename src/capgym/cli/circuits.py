@@ -1,0 +1,59 @@
+"""Interpretability-gym commands: ``circuits`` (baselines into the run store) and ``submit``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from capgym.cli.app import DEFAULT_OUT, app, split_list
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _say(line: str) -> None:
+    err_console.print(f"capgym: {line}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("circuits")
+def circuits_cmd(
+    models: str = typer.Option(..., "--models", "-m", help="Comma-separated model names/paths."),
+    tasks: str = typer.Option(
+        None, "--tasks", "-t", help="Comma-separated task ids (default: every task with pairs)."
+    ),
+    methods: str = typer.Option(
+        "patching,attribution,eap-ig", "--methods", help="patching, attribution, eap-ig."
+    ),
+    pairs: int = typer.Option(200, "--pairs", min=1, help="Counterfactual pairs per task."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
+) -> None:
+    """Rank components with the baselines and score their circuits; cached and resumable."""
+    from capgym.circuits.runner import circuits
+
+    t0 = time.perf_counter()
+    board = circuits(split_list(models), split_list(tasks) or None, out=out,
+                     methods=split_list(methods), n_pairs=pairs, report=_say)  # fmt: skip
+    cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
+    console.print(board[cols].round(3).to_string(index=False))
+    console.print(f"{len(board)} leaderboard rows in {time.perf_counter() - t0:.1f}s; tables "
+                  f"components, circuit_scores, leaderboard, circuit_hypotheses in {out}")  # fmt: skip
+
+
+@app.command("submit")
+def submit_cmd(
+    task: str = typer.Argument(..., help="Task id."),
+    model: str = typer.Argument(..., help="Model name or path."),
+    circuit: Path = typer.Argument(..., help='Circuit JSON: {"name": ..., "nodes": [...]}.'),
+    mode: str = typer.Option("patch", "--mode", help="patch (corrupted run) or mean."),
+    pairs: int = typer.Option(200, "--pairs", min=1, help="Counterfactual pairs."),
+    out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
+) -> None:
+    """Score a circuit (nodes or edges) on a task and add it to the leaderboard."""
+    from capgym.circuits.runner import submit
+
+    row = submit(task, model, circuit, out=out, mode=mode, n_pairs=pairs).iloc[0]
+    console.print(f"{row.method} on {row.model} x {row.task}: faithfulness "
+                  f"{row.faithfulness:.3f} ({row.note}, {row.n_pairs} pairs)")  # fmt: skip

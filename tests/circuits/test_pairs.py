@@ -1,0 +1,82 @@
+"""Counterfactual pairs: declared in task files, validated per tokenizer."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from capgym.circuits.env import Env
+from capgym.circuits.pairs import build_pairs, logit_diff, pairs_of
+from capgym.errors import TaskError
+from capgym.models.base import LanguageModel
+from capgym.tasks import make
+
+
+def test_repeated_name_pairs_swap_the_introduced_name(stories: LanguageModel) -> None:
+    task = make("repeated-name")
+    raw = pairs_of(task)
+    first = raw[0]
+    by_id = {e.id: e for e in task.examples}
+    assert first.clean == by_id[first.example_id].prompt  # the task's own example
+    name, other = first.answer.strip(), first.wrong.strip()
+    assert name in first.clean and name not in first.corrupt and other in first.corrupt
+    assert first.alternates and all(w != first.wrong for _, w in first.alternates)
+    ps = build_pairs(stories, task)
+    assert ps.n_total == len(raw)
+    # another name of the same token length is tried before a pair is given up
+    assert 0.8 < ps.valid_share < 1 and ps.invalid["token lengths differ"] > 0
+    assert all(
+        p.clean == by_id[p.example_id].prompt and p.answer == by_id[p.example_id].answer
+        for p in ps.pairs
+    )
+    assert ps.n_total == ps.n_valid + sum(ps.invalid.values())
+    assert torch.equal((ps.clean != 0).sum(1) >= 0, torch.ones(ps.n_valid, dtype=torch.bool))
+    assert bool((ps.answer != ps.wrong).all())
+    for i in range(ps.n_valid):  # same length; the only differences are the names
+        n = int(ps.length[i])
+        assert (ps.clean[i, :n] != ps.corrupt[i, :n]).sum() >= 1
+
+
+def test_decision_point_logit_difference_flips(env_name: Env) -> None:
+    """stories260K copies the introduced name: clean > 0 > corrupt on average."""
+    clean, corrupt = env_name.run(), env_name.run(on="corrupt")
+    assert float(clean.mean()) > 1.0 and float(corrupt.mean()) < -1.0
+    # an independent computation of the metric for one pair
+    ps = env_name.pairs
+    logits = env_name.model.forward(ps.clean[:1, : int(ps.length[0])])
+    manual = logits[0, -1, ps.answer[0]] - logits[0, -1, ps.wrong[0]]
+    assert abs(float(manual - clean[0])) < 1e-5
+
+
+def test_other_modes_and_limits(stories: LanguageModel) -> None:
+    pronoun = build_pairs(stories, make("pronoun"), limit=10)
+    assert pronoun.n_valid == 10 and pronoun.valid_share > 0
+    assert {p.template for p in pronoun.pairs} <= {"hungry", "found", "went-home"}
+    quote = build_pairs(stories, make("closing-quote"), limit=10)
+    assert all(p.corrupt.endswith(" and") for p in quote.pairs)
+    assert float(logit_diff(stories.forward(quote.clean), quote).mean()) > float(
+        logit_diff(stories.forward(quote.corrupt), quote).mean()
+    )
+
+
+def test_tasks_without_pairs_say_so(stories: LanguageModel, tmp_path: Path) -> None:
+    with pytest.raises(TaskError, match="declares no counterfactual"):
+        build_pairs(stories, make("story-opening"))
+    with pytest.raises(TaskError, match="no valid counterfactual pair"):
+        build_pairs(stories, make("plural-singular"))  # answers share their first token
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        textwrap.dedent("""\
+        id: bad-cf
+        capability: repeated-name
+        n: 4
+        slots: {name: names}
+        templates: [{id: t, prompt: "{Name} ran. Then", answer: " {name}", wrong: [" Bob"]}]
+        counterfactual: {shuffle: true}
+        """)
+    )
+    with pytest.raises(TaskError, match="swap, resample or prompts"):
+        pairs_of(make(str(bad)))

@@ -1,0 +1,62 @@
+"""The scorer: full circuit 1 and empty circuit 0 exactly; batched patching equals the naive loop."""
+
+from __future__ import annotations
+
+import torch
+
+from capgym.circuits.baselines import naive_node_patching, node_patching
+from capgym.circuits.env import Env
+from capgym.circuits.pairs import logit_diff
+from capgym.circuits.patching import run_variants
+from capgym.circuits.score import FRACTIONS, integrals, sizes_for
+
+
+def test_full_is_one_and_empty_is_zero(env_name: Env) -> None:
+    everything = [c.name for c in env_name.components]
+    for mode in ("patch", "mean", "zero", "resample"):
+        assert env_name.score(everything, mode) == 1.0
+        assert env_name.score([], mode) == 0.0
+    edges = [e.name for e in env_name.edges]
+    assert env_name.score(edges) == 1.0
+    assert env_name.score(["embed->logits"]) != 1.0
+
+
+def test_empty_circuit_is_the_corrupted_run(env_name: Env) -> None:
+    hm, ps = env_name.hooked, env_name.pairs
+    n = len(hm.components)
+    empty = run_variants(hm, ps, env_name.sources(), torch.zeros(1, n, dtype=torch.bool))[0]
+    assert torch.allclose(empty, logit_diff(hm.run(ps.corrupt)[0], ps), atol=1e-4)
+    from capgym.circuits.edges import run_edge_variants
+
+    edge_empty = run_edge_variants(
+        hm, ps, torch.zeros(1, len(env_name.edges), dtype=torch.bool), env_name.edges
+    )[0]
+    assert torch.allclose(edge_empty, empty, atol=1e-4)
+
+
+def test_batched_node_patching_equals_naive_loop(env_name: Env) -> None:
+    ps = env_name.pairs.subset(list(range(3)))
+    hm = env_name.hooked
+    from capgym.circuits.patching import sources
+
+    src = sources(hm, ps, "patch")
+    fast = node_patching(hm, ps, src).as_dict()
+    slow = naive_node_patching(hm, ps, src)
+    for c, value in zip(hm.components, slow.tolist()):
+        assert abs(fast[c.name] - value) < 1e-4
+
+
+def test_curve_integrals() -> None:
+    assert sizes_for(46)[:4] == [0, 1, 1, 3]
+    cpr, cmd = integrals(FRACTIONS, [1.0] * len(FRACTIONS))
+    assert abs(cpr - 1) < 1e-12 and cmd == 0
+    cpr, cmd = integrals((0.0, 0.5, 1.0), (0.0, 0.5, 1.0))
+    assert abs(cpr - 0.5) < 1e-12 and abs(cmd - 0.5) < 1e-12
+
+
+def test_curve_of_a_ranking_ends_at_one(env_name: Env) -> None:
+    ranking = env_name.baselines(["attribution"])["attribution"]
+    curve = env_name.curve(ranking)
+    assert curve.faithfulness[0] == 0.0 and curve.faithfulness[-1] == 1.0
+    assert curve.sizes[-1] == len(env_name.components)
+    assert 0 < curve.cpr <= 1.5 and curve.cmd >= 0
