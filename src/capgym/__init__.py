@@ -24,6 +24,7 @@ _LAZY = {
     "tag": ("capgym.tags", "tag"),
     "explain": ("capgym.explain", None),  # the package, callable as its entry function
     "diff": ("capgym.diff", None),  # the package, callable as its entry function
+    "cluster": ("capgym.cluster", None),  # the package, callable as its entry function
     "make": ("capgym.circuits.env", "make"),  # a Task; with model=..., its circuits Env
     "make_env": ("capgym.circuits.env", "make_env"),
     "list_tasks": ("capgym.tasks", "list_tasks"),
@@ -35,6 +36,7 @@ _LAZY = {
 __all__ = [
     "TokenView",
     "__version__",
+    "cluster",
     "diff",
     "evaluate",
     "explain",

@@ -153,9 +153,11 @@ def _explain(run, models: list[str], corpus: str, progress: bool,  # type: ignor
         rep = _guard(failed, name, "explain", lambda n=name: explain(
             run, n, corpus, progress=progress, tokenizer=tokenizers.get(n)))  # fmt: skip
         if rep is not None:
+            named, with_explainers, with_completion, _ = rep.layers.values()
             console.print(
-                f"  {rep.n_confident:,} confident correct predictions; "
-                f"explained: {rep.coverage:.1%} (by probability mass {rep.coverage_mass:.1%})"
+                f"  {rep.n_confident:,} confident correct predictions; covered by named "
+                f"capabilities {named:.1%}, + explainers {with_explainers:.1%}, "
+                f"+ word-completion {with_completion:.1%}"
             )
 
 

@@ -51,7 +51,9 @@ def test_quantile_examples(token_run) -> None:  # type: ignore[no-untyped-def]
     d = diff(token_run, "A", "B", quantile=(0.5, 1.0), n_examples=10, tags=False)
     assert sorted(d.examples["unit"].tolist()) == [1, 6, 8]
     assert d.examples["delta"].is_monotonic_decreasing
-    low = diff(token_run, "A", "B", quantile=(0.0, 0.2), tags=False)  # up to the 2nd lowest
+    # examples come from gains and losses only (pos 4, wrong in both, never shows): the
+    # pool is 1, 2, 6, 7, 8 and its 0.4 quantile lies between pos 7 and pos 6
+    low = diff(token_run, "A", "B", quantile=(0.0, 0.4), tags=False)
     assert low.examples["unit"].tolist() == [7, 2]
     assert low.examples["status"].tolist() == ["loss", "loss"]
     six = d.examples.set_index("unit").loc[6]
@@ -62,6 +64,24 @@ def test_quantile_examples(token_run) -> None:  # type: ignore[no-untyped-def]
     assert html.count('data-mode="diff"') == 3 and html.count("cg-t cg-hl") == 3
     assert "[[ Lily]]" in replace(d, run=None)._repr_html_()  # no run: text snippets
     assert d.to_dict()["n_gains"] == 3
+
+
+def test_gains_split_by_rank_and_counted_exclusively(token_run) -> None:  # type: ignore[no-untyped-def]
+    d = diff(token_run, "A", "B", quantile=(0.0, 1.0), tags=False)
+    # gains: 1 (A rank 1), 6 (A rank 0 at p 0.3: confidence-only), 8 (A rank 3)
+    assert (d.n_rank_gains, d.n_confidence_gains) == (2, 1)
+    units = d.units.set_index("unit")
+    assert units.loc[[1, 6, 8, 2, 7], "change"].tolist() == [
+        "rank", "confidence", "rank", "rank", "confidence"]  # fmt: skip
+    assert set(d.examples["status"]) <= {"gain", "loss"} and 4 not in set(d.examples["unit"])
+    caps = d.per_capability.set_index("capability")
+    cols = ["gains", "rank_gains", "confidence_gains", "gains_exclusive"]
+    assert caps.loc["repeated-name", cols].tolist() == [1, 0, 1, 1]
+    assert caps.loc["(all)", cols].tolist() == [3, 2, 1, 3]
+    only = diff(token_run, "A", "B", quantile=(0.0, 1.0), tags=False, examples_from="rank-gain")
+    assert sorted(only.examples["unit"]) == [1, 8]
+    with pytest.raises(UsageError, match="examples pool"):
+        diff(token_run, "A", "B", tags=False, examples_from="both")
 
 
 def test_unaligned_tokens_are_left_out(tmp_path: Path) -> None:

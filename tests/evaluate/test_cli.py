@@ -40,7 +40,7 @@ def test_eval_keeps_good_tasks_and_names_bad_ones(
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith(f"capgym: task {bad}: {bad}: line 4:")
     assert "unknown slot '{x}'" in lines[0]
-    assert "pronoun" in out and "accuracy" in out
+    assert "pronoun" in out and "beats_wrong" in out and "chance" in out
 
 
 def test_eval_unknown_model_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

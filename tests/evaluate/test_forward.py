@@ -17,11 +17,12 @@ EXAMPLES = [
     Example("b", "We went to the", " park", (" big zoo",)),
     Example("c", "Hello there, my friend", ". Bye", ("!", "? No")),
     Example("d", "One", " two three four", ()),
+    Example("e", "We saw a", " red hat", (" red cat", " big hat")),  # shared prefix " red "
 ]
 
 
-def reference(model, prompt: str, cont: str) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
-    """(sum of log-probs, first-token log-prob, first-token rank) by brute force.
+def reference(model, prompt: str, cont: str) -> tuple[float, float, int, int]:  # type: ignore[no-untyped-def]
+    """(sum of log-probs, first-token log-prob, first-token rank, tokens) by brute force.
 
     The first token is the first one that is not whitespace only (with the whitespace
     tokens before it), as documented in :mod:`capgym.evaluate.forward`.
@@ -37,7 +38,7 @@ def reference(model, prompt: str, cont: str) -> tuple[float, float, int]:  # typ
     lps = [float(lsm[t - 1, ids[t]]) for t in range(len(p), len(ids))]
     at = logits[len(p) - 1 + d]
     rank = int((at > at[ids[len(p) + d]]).sum())
-    return sum(lps), sum(lps[: d + 1]), rank
+    return sum(lps), sum(lps[: d + 1]), rank, len(lps)
 
 
 @pytest.mark.parametrize("batch_tokens", [1, 16, 100_000])
@@ -46,7 +47,7 @@ def test_matches_reference_for_any_batching(batch_tokens: int) -> None:
     task = Task("demo", "demo", EXAMPLES)
     res = evaluate_task(lm, task, EvalSettings(batch_tokens=batch_tokens, n_boot=50)).results
     for ex, row in zip(EXAMPLES, res.itertuples()):
-        lp, first, rank = reference(lm, ex.prompt, ex.answer)
+        lp, first, rank, _ = reference(lm, ex.prompt, ex.answer)
         assert row.example_id == ex.id
         assert row.logprob == pytest.approx(lp, abs=1e-4)
         assert row.first_logprob == pytest.approx(first, abs=1e-4)
@@ -57,12 +58,38 @@ def test_matches_reference_for_any_batching(batch_tokens: int) -> None:
         )
         if ex.wrong:
             wrongs = [reference(lm, ex.prompt, w) for w in ex.wrong]
-            assert row.logit_diff == pytest.approx(lp - max(w[0] for w in wrongs), abs=1e-4)
-            assert row.first_logit_diff == pytest.approx(
+            assert row.seq_logprob_diff == pytest.approx(lp - max(w[0] for w in wrongs), abs=1e-4)
+            assert row.first_logprob_diff == pytest.approx(
                 first - max(w[1] for w in wrongs), abs=1e-4
             )
+            n_a = row.n_answer_tokens
+            per = max(w[0] / w[3] for w in wrongs)
+            assert row.seq_logprob_diff_per_token == pytest.approx(lp / n_a - per, abs=1e-4)
+            ld, single = decision_reference(lm, ex.prompt, ex.answer, ex.wrong)
+            assert row.logit_diff_at_decision == pytest.approx(ld, abs=1e-4)
+            assert row.beats_wrong == float(ld > 0)
+            assert row.single_token_contrast == float(single)
+            assert row.n_wrong == len(ex.wrong)
         else:
-            assert math.isnan(row.logit_diff) and math.isnan(row.first_logit_diff)
+            assert math.isnan(row.seq_logprob_diff) and math.isnan(row.first_logprob_diff)
+            assert math.isnan(row.beats_wrong) and math.isnan(row.logit_diff_at_decision)
+
+
+def decision_reference(model, prompt: str, answer: str, wrong: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """(min over wrong answers of the logit difference at the first differing token,
+    whether every contrast is one token each), from one unbatched forward pass per
+    wrong answer over prompt + wrong answer (not over the answer's row)."""
+    p = len(model.encode(prompt).ids)
+    a = model.encode(prompt + answer).ids[p:]
+    diffs, single = [], True
+    for w in wrong:
+        ids = model.encode(prompt + w).ids
+        wi = ids[p:]
+        k = next(i for i, (x, y) in enumerate(zip(a, wi)) if x != y)
+        logits = model.forward(torch.tensor([ids]))[0, p - 1 + k].double()
+        diffs.append(float(logits[a[k]] - logits[wi[k]]))
+        single = single and len(a) == len(wi) == k + 1
+    return min(diffs), single
 
 
 def test_first_token_logit_difference_is_a_logit_difference() -> None:
@@ -72,7 +99,18 @@ def test_first_token_logit_difference_is_a_logit_difference() -> None:
     (s,) = score_built(lm, [built])
     logits = lm.forward(torch.tensor([built.prompt_ids]))[0, -1]
     expected = float(logits[built.answer_ids[0]] - logits[built.wrong_ids[0][0]])
-    assert s.first_logit_diff == pytest.approx(expected, abs=1e-5)
+    assert s.first_logprob_diff == pytest.approx(expected, abs=1e-5)
+    assert s.logit_diff_at_decision == pytest.approx(expected, abs=1e-5)
+
+
+def test_contrast_without_a_decision_token_is_nan() -> None:
+    lm = BigramLM(seed=2)
+    ex = Example("p", "I saw", " Tom", (" Tommy", " Sue"))  # " Tom" is a prefix of " Tommy"
+    res = evaluate_task(lm, Task("t", "t", [ex]), EvalSettings(n_boot=10))
+    row = res.results.iloc[0]
+    assert math.isnan(row.beats_wrong) and math.isnan(row.logit_diff_at_decision)
+    assert not math.isnan(row.seq_logprob_diff)
+    assert res.summary.n_no_decision[0] == 1
 
 
 def test_hand_computed_uniform_model() -> None:
@@ -85,7 +123,8 @@ def test_hand_computed_uniform_model() -> None:
     n = res.n_answer_tokens[0]
     assert res.logprob[0] == pytest.approx(-n * math.log(lm.vocab_size))
     assert res["rank"][0] == 0  # ties go in the answer's favour
-    assert res.logit_diff[0] == pytest.approx((len(" big zoo") - n) * math.log(lm.vocab_size))
+    assert res.seq_logprob_diff[0] == pytest.approx((len(" big zoo") - n) * math.log(lm.vocab_size))
+    assert res.logit_diff_at_decision[0] == 0.0 and res.beats_wrong[0] == 0.0  # a tie loses
 
 
 def test_real_model_matches_reference(assets) -> None:  # type: ignore[no-untyped-def]
@@ -95,11 +134,14 @@ def test_real_model_matches_reference(assets) -> None:  # type: ignore[no-untype
     task = make("repeated-name", n=6, seed=2, perturb=False)
     res = evaluate_task(lm, task, EvalSettings(n_boot=10)).results.set_index("example_id")
     for ex in task.examples:
-        lp, _first, rank = reference(lm, ex.prompt, ex.answer)
+        lp, _first, rank, _ = reference(lm, ex.prompt, ex.answer)
         row = res.loc[ex.id]
         assert row.logprob == pytest.approx(lp, abs=1e-3) and row["rank"] == rank
         wrong = reference(lm, ex.prompt, ex.wrong[0])[0]
-        assert row.logit_diff == pytest.approx(lp - wrong, abs=1e-3)
+        assert row.seq_logprob_diff == pytest.approx(lp - wrong, abs=1e-3)
+        ld, single = decision_reference(lm, ex.prompt, ex.answer, ex.wrong)
+        assert row.logit_diff_at_decision == pytest.approx(ld, abs=1e-3)
+        assert row.beats_wrong == float(ld > 0) and row.single_token_contrast == float(single)
 
 
 def test_thread_setting_is_scoped() -> None:
@@ -154,9 +196,12 @@ def test_prefix_sharing_matches_each_example_alone(name: str, assets: object) ->
     scores = score_built(lm, built)
     assert sum(seen) == len(groups)  # one row per group, not per sequence
     for ex, s in zip(NESTED, scores, strict=True):
-        lp, first, rank = reference(lm, ex.prompt, ex.answer)
+        lp, first, rank, _ = reference(lm, ex.prompt, ex.answer)
         assert s.logprob == pytest.approx(lp, abs=1e-4)
         assert s.first_logprob == pytest.approx(first, abs=1e-4)
         assert s.rank == rank
+        if ex.wrong:
+            ld, _ = decision_reference(lm, ex.prompt, ex.answer, ex.wrong)
+            assert s.logit_diff_at_decision == pytest.approx(ld, abs=1e-4)
         for w, got in zip(ex.wrong, s.wrong_logprobs, strict=True):
             assert got == pytest.approx(reference(lm, ex.prompt, w)[0], abs=1e-4)

@@ -49,11 +49,15 @@ def test_tables_in_the_run_store(tmp_path: Path) -> None:
     res = run.sql("SELECT * FROM results ORDER BY model, task, example_id")
     assert list(res.columns) == RESULTS.names and len(res) == 2 * 28
     summary = run.sql("SELECT * FROM task_summary")
-    assert len(summary) == 6 and {"accuracy_lo", "mean_logit_diff_hi", "median_rank"} <= set(
-        summary.columns
-    )
+    assert len(summary) == 6 and {
+        "top1_vocab_lo",
+        "mean_seq_logprob_diff_hi",
+        "beats_wrong_lo",
+        "chance",
+        "median_rank",
+    } <= set(summary.columns)
     assert set(run.sql("SELECT DISTINCT task FROM task_slices").task) == {"t1"}
-    assert rep.table().shape == (3, 4)
+    assert rep.table().shape == (3, 5)  # beats_wrong and logit diff x 2 models, chance
     assert "<table" in rep._repr_html_()
 
 

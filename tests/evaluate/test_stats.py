@@ -40,9 +40,18 @@ def test_coverage_of_the_true_mean() -> None:
 
 def test_summary_hand_values() -> None:
     df = pd.DataFrame({"prob": [0.5, 0.25, 0.125, 0.125], "logprob": [-1.0, -2.0, -3.0, -3.0],
-                       "rank": [0, 0, 2, 5], "logit_diff": [1.0, 2.0, np.nan, -1.0],
-                       "first_logit_diff": [1.0, 1.0, 1.0, 1.0]})  # fmt: skip
+                       "rank": [0, 0, 2, 5], "seq_logprob_diff": [1.0, 2.0, np.nan, -1.0],
+                       "first_logprob_diff": [1.0, 1.0, 1.0, 1.0],
+                       "logit_diff_at_decision": [0.5, -0.5, np.nan, 1.5],
+                       "beats_wrong": [1.0, 0.0, np.nan, 1.0], "n_wrong": [1, 1, 1, 2],
+                       "single_token_contrast": [1.0, 0.0, 1.0, 1.0]})  # fmt: skip
     s = summarise(df, pd.Series([True, False, False, False]))
-    assert s["accuracy"] == 0.5 and s["median_rank"] == 1.0 and s["mean_prob"] == 0.25
-    assert s["mean_logit_diff"] == pytest.approx(2 / 3) and s["greedy_accuracy"] == 0.25
-    assert s["accuracy_lo"] <= 0.5 <= s["accuracy_hi"]
+    assert s["top1_vocab"] == 0.5 and s["median_rank"] == 1.0 and s["mean_prob"] == 0.25
+    assert s["mean_seq_logprob_diff"] == pytest.approx(2 / 3) and s["greedy_accuracy"] == 0.25
+    assert s["top1_vocab_lo"] <= 0.5 <= s["top1_vocab_hi"]
+    # beats-wrong over the examples with a decision token; chance over those with wrong answers
+    assert s["beats_wrong"] == pytest.approx(2 / 3) and s["n_no_decision"] == 1
+    assert s["chance"] == pytest.approx((0.5 + 0.5 + 0.5 + 1 / 3) / 4)
+    assert s["mean_logit_diff_at_decision"] == pytest.approx(0.5)
+    assert s["single_token_share"] == 0.75 and s["beats_wrong_single_token"] == 1.0
+    assert s["mean_first_logprob_diff"] == 1.0

@@ -22,7 +22,8 @@ def synthetic(seed: int = 0, n: int = 600) -> pd.DataFrame:
     meta = [json.dumps({"template": t, "slot.name": s, "perturbation": p, "base_id": f"x{i}"})
             for i, (t, s, p) in enumerate(zip(templates, names, perturb))]  # fmt: skip
     return pd.DataFrame({"model": "m", "task": "t", "example_id": [f"e{i}" for i in range(n)],
-                         "logit_diff": diff, "logprob": -1.0,
+                         "logit_diff_at_decision": diff, "logprob": -1.0,
+                         "beats_wrong": (diff > 0).astype(float),
                          "rank": np.where(diff > 0, 0, 3), "meta": meta})  # fmt: skip
 
 
@@ -38,7 +39,7 @@ def test_planted_slice_is_the_least_uniform() -> None:
 
 
 def test_metric_falls_back_to_logprob_without_wrong_answers() -> None:
-    df = synthetic().assign(logit_diff=np.nan)
+    df = synthetic().assign(logit_diff_at_decision=np.nan, beats_wrong=np.nan)
     df["logprob"] = np.where(df.meta.str.contains('"template": "b"'), -5.0, -1.0)
     df["logprob"] += np.random.default_rng(0).normal(0, 0.1, len(df))
     top = slices(df).iloc[0]

@@ -91,7 +91,7 @@ def test_residue_groups(report: ExplainReport) -> None:
 
 def test_outputs(report: ExplainReport) -> None:
     md = report.to_markdown()
-    assert "coverage 50.0% by count" in md and "| word | a |" in md
+    assert "+ word-completion 50.0%" in md and "| word | a |" in md  # the any layer
     html = report._repr_html_()
     assert "residue by word" in html and html.count("__capgymTokens = true") == 1  # assets once
     # token views: the first story, and each residue example outlined in its window

@@ -33,6 +33,10 @@ def test_explain_stories260k(real_run: RunStore) -> None:
     r = explain(real_run, "stories260K", CORPUS)
     assert 0.0 < r.coverage < 1.0 and 0.0 < r.coverage_mass < 1.0
     assert r.n_confident > 1000
+    named, with_explainers, with_completion, only = r.layers.values()
+    assert 0 < named < with_explainers <= with_completion == r.coverage  # layers nest
+    # explainers only: covered by something, but by no tag
+    assert only == pytest.approx(r.coverage - r.share("any capability"), abs=1e-12)
     explainers = r.shares[r.shares.kind == "explainer"].set_index("name")
     assert set(EXPLAINERS) == set(explainers.index)
     assert (explainers["n"] > 0).all()

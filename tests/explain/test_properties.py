@@ -63,7 +63,7 @@ def naive_shares(scores: pd.DataFrame, tags: pd.DataFrame, explains: pd.DataFram
         found = set()
         for g in tags[tags.story == r.story].itertuples():
             overlap = es < max(g.char_end, g.char_start + 1) and g.char_start < ee
-            if overlap and (g.capability != "word-completion" or es > g.char_start):
+            if overlap and (g.capability != "word-completion" or es >= g.char_start):
                 found.add(g.capability)
         ex = explains[(explains.story == r.story) & (explains.pos == r.pos)]
         found |= set(ex.explainer)
@@ -79,6 +79,16 @@ def naive_shares(scores: pd.DataFrame, tags: pd.DataFrame, explains: pd.DataFram
     covered = [k for k, f in names.items() if f]
     out["any"] = (len(covered), sum(mass[k] for k in covered), 0)
     out["residue"] = (len(names) - len(covered), sum(mass.values()) - out["any"][1], 0)
+    named = set(CAPS) - {"word-completion"}
+    layers = {  # the coverage layers, each a plain predicate on the names found
+        "named capabilities": lambda f: bool(f & named),
+        "named + explainers": lambda f: bool(f & (named | set(EXPL))),
+        "named + explainers + word-completion": bool,
+        "explainers only": lambda f: bool(f & set(EXPL)) and not f & set(CAPS),
+    }
+    for total, covers in layers.items():
+        hit = [k for k, f in names.items() if covers(f)]
+        out[total] = (len(hit), sum(mass[k] for k in hit), 0)
     return out
 
 

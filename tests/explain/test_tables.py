@@ -34,7 +34,7 @@ def expected_hits(run: RunStore, model: str, conf: pd.DataFrame) -> pd.DataFrame
     tags = run.sql("SELECT story, char_start AS ts, char_end AS te, capability AS name FROM tags")
     m = conf[["story", "pos", "es", "ee"]].merge(tags, on="story")
     overlap = (m["es"] < np.maximum(m["te"], m["ts"] + 1)) & (m["ts"] < m["ee"])
-    start = (m["name"] != COMPLETION) | (m["es"] > m["ts"])  # completions: later pieces only
+    start = (m["name"] != COMPLETION) | (m["es"] >= m["ts"])  # completions: inside the tag
     caps = m[overlap & start][["story", "pos", "name"]].assign(kind="capability")
     ex = run.sql("SELECT story, pos, explainer AS name FROM explains WHERE model = ?", [model])
     ex = ex.merge(conf[["story", "pos"]], on=["story", "pos"]).assign(kind="explainer")
@@ -55,9 +55,24 @@ def expected_coverage(run: RunStore, model: str, threshold: float) -> dict[tuple
                         ("any", {"capability", "explainer"})):  # fmt: skip
         pos = hits[hits["kind"].isin(kinds)][["story", "pos"]].drop_duplicates()
         out[("total", name)] = (len(pos), keys.loc[list(map(tuple, pos.values))].sum(), None)
+    named = hits[(hits["kind"] == "capability") & (hits["name"] != COMPLETION)]
+    expl = hits[hits["kind"] == "explainer"]
+    capped = hits[hits["kind"] == "capability"]
+    layer_pos = {  # the coverage layers of explain.coverage, by set algebra on positions
+        "named capabilities": _keys(named),
+        "named + explainers": _keys(named) | _keys(expl),
+        "named + explainers + word-completion": _keys(hits),
+        "explainers only": _keys(expl) - _keys(capped),
+    }
+    for name, pos_set in layer_pos.items():
+        out[("total", name)] = (len(pos_set), keys.loc[sorted(pos_set)].sum(), None)
     n_any, m_any, _ = out[("total", "any")]
     out[("total", "residue")] = (len(conf) - n_any, conf["p"].sum() - m_any, None)
     return out
+
+
+def _keys(hits: pd.DataFrame) -> set[tuple[int, int]]:
+    return set(map(tuple, hits[["story", "pos"]].drop_duplicates().values))
 
 
 @pytest.fixture()

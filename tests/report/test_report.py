@@ -99,22 +99,25 @@ def test_summary_matches_pandas(full_report: tuple[RunStore, Path]) -> None:
 def test_task_scores_from_results(full_report: tuple[RunStore, Path]) -> None:
     t = task_scores(Frame(full_report[0]))
     assert set(t.n) == {52}  # 40 examples + 12 red-team variants, as the gym counts them
-    assert ((t.lo <= t.acc) & (t.acc <= t.hi)).all()
+    assert ((t.lo <= t.score) & (t.score <= t.hi)).all()
+    assert set(t.metric) == {"beats_wrong"} and set(t.chance) == {0.5}
     assert set(t.capability) == {"repeated-name", "closing-quote"}
 
 
 def test_gym_tables_are_preferred(tmp_path: Path) -> None:
     run = demo_run(tmp_path / "run", tags=False, explains=False)
     summary = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "capability": ["repeated-name"],
-                            "n": [52.0], "accuracy": [0.25], "accuracy_lo": [0.1], "accuracy_hi": [0.4],
-                            "mean_logit_diff": [0.5], "mean_logit_diff_lo": [0.1], "mean_logit_diff_hi": [0.9]})  # fmt: skip
+                            "n": [52.0], "n_contrast": [52.0], "beats_wrong": [0.25], "beats_wrong_lo": [0.1],
+                            "beats_wrong_hi": [0.4], "chance": [0.5], "top1_vocab": [0.1],
+                            "mean_logit_diff_at_decision": [0.5], "mean_logit_diff_at_decision_lo": [0.1],
+                            "mean_logit_diff_at_decision_hi": [0.9]})  # fmt: skip
     run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     slices = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "field": ["template"], "value": ["b"],
-                           "metric": ["logit_diff"], "n": [20], "cohen_d": [-1.5]})  # fmt: skip
+                           "metric": ["logit_diff_at_decision"], "n": [20], "cohen_d": [-1.5]})  # fmt: skip
     run.write_table("task_slices", "x", pa.Table.from_pandas(slices, preserve_index=False))
     f = Frame(run)
     t = task_scores(f)
-    assert t.acc.tolist() == [0.25] and t.lo.tolist() == [0.1]
+    assert t.score.tolist() == [0.25] and t.lo.tolist() == [0.1] and t.chance.tolist() == [0.5]
     from capgym.report.slices import gym_slices
 
     assert gym_slices(f, "repeated-name").value.tolist() == ["b"]
@@ -192,8 +195,8 @@ def test_whole_answer_greedy_map_pools_the_gym_summary(tmp_path: Path) -> None:
     summary = pd.DataFrame({
         "model": ["tiny-a", "tiny-a", "char-c"], "task": ["t1", "t2", "t1"],
         "capability": ["repeated-name"] * 3, "n": [40.0, 10.0, 40.0],
-        "accuracy": [0.5, 0.9, 0.95], "accuracy_lo": [0.3, 0.6, 0.8],
-        "accuracy_hi": [0.7, 1.0, 1.0], "greedy_accuracy": [0.25, 0.5, 0.1],
+        "beats_wrong": [0.5, 0.9, 0.95], "beats_wrong_lo": [0.3, 0.6, 0.8],
+        "beats_wrong_hi": [0.7, 1.0, 1.0], "greedy_accuracy": [0.25, 0.5, 0.1],
     })  # fmt: skip
     run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
     f = Frame(run)
@@ -205,3 +208,33 @@ def test_whole_answer_greedy_map_pools_the_gym_summary(tmp_path: Path) -> None:
     html = report(run, exports=False).read_text(encoding="utf-8")
     assert "Gym tasks: whole answer greedy" in html
     assert "different tokenizers" in html  # the demo mixes word- and character-level models
+
+
+def test_has_it_follows_beats_wrong_above_chance_not_top1(tmp_path: Path) -> None:
+    """The audit's case: top-1 over the vocabulary low, beats-wrong well above chance."""
+    run = demo_run(tmp_path / "run", tags=False, explains=False)
+    summary = pd.DataFrame({"model": ["tiny-a"], "task": ["name-choice"], "capability": ["repeated-name"],
+                            "n": [100.0], "n_contrast": [100.0], "beats_wrong": [0.83],
+                            "beats_wrong_lo": [0.75], "beats_wrong_hi": [0.9], "chance": [0.5],
+                            "top1_vocab": [0.2], "top1_vocab_lo": [0.12], "top1_vocab_hi": [0.28],
+                            "mean_logit_diff_at_decision": [1.5], "mean_logit_diff_at_decision_lo": [1.0],
+                            "mean_logit_diff_at_decision_hi": [2.0]})  # fmt: skip
+    run.write_table("task_summary", "x", pa.Table.from_pandas(summary, preserve_index=False))
+    html = report(run, exports=False).read_text(encoding="utf-8")
+    card = html.split('id="card-repeated-name"')[1].split("</details>")[0]
+    assert "has it: tiny-a" in card and "no model has it" not in card
+    assert "gym beats-wrong" in card and "0.83" in card
+    m = re.search(
+        r'"colorbar":\{"title":\{"side":"right","text":"([^"]+)"', section(html, "matrix")
+    )
+    assert m and m.group(1) == "beats_wrong"  # the colour bar names its metric
+
+
+def test_scaling_is_log_with_chance_marked() -> None:
+    from capgym.report.figures import scaling
+
+    m = pd.DataFrame({"model": ["a", "b", "c"], "capability": "x", "score": [0.4, 0.6, 0.9],
+                      "lo": [0.3, 0.5, 0.8], "hi": [0.5, 0.7, 1.0], "chance": 0.5})  # fmt: skip
+    fig, _ = scaling(m, {"a": 2.6e5, "b": 2.8e5, "c": 3e6}, "t", "beats_wrong")
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.title.text == "beats_wrong"
+    assert [s.y0 for s in fig.layout.shapes] == [0.5]  # the chance line

@@ -7,14 +7,27 @@ from capgym.tags import TagContext
 from tests.tags.conftest import run, texts
 
 
-def test_word_completion_marks_whole_words_of_two_or_more_characters(ctx: TagContext) -> None:
-    got = run("word-completion", "A rhinoceros didn't eat 42 buns!", ctx)
-    assert [t for t, _ in got] == ["rhinoceros", "didn't", "eat", "42", "buns"]
-    assert got[0][1] == {"word": "rhinoceros"}
+def test_word_completion_marks_what_the_prefix_determines() -> None:
+    # reference: "elephant" is the only word starting "e", "and" the only one starting
+    # "an"; "gi" is girl or give, "gir" is girl 9 times in 10 (girls once)
+    ref = ["The elephant and the girl give a gift."] * 9 + ["The girls ate."]
+    ctx = TagContext(ref)
+    text = "An elephant, a girl and a rhinoceros."
+    got = run("word-completion", text, ctx)
+    assert [t for t, _ in got] == ["lephant", "l", "d"]
+    assert got[0][1] == {"word": "elephant", "prefix": "e", "prob": 1.0, "count": 9}
+    assert got[1][1] == {"word": "girl", "prefix": "gir", "prob": 0.9, "count": 10}
+    # the span is what the prefix determines: a token starting inside it is a completion
+    # ("lephant" after "e", "l" after "gir"); "rl" after "gi" starts before it: a choice
+    assert got[1] == ("l", got[1][1]) and text.index("rl") < text.index("girl") + 3
 
 
-def test_word_completion_ignores_punctuation_and_one_letter_words(ctx: TagContext) -> None:
+def test_word_completion_ignores_undetermined_and_unknown_words(ctx: TagContext) -> None:
     assert texts("word-completion", 'I a "!" ... \n\n', ctx) == []
+    # absent from the reference corpus, or a prefix shared by several words
+    assert texts("word-completion", "A rhinoceros.", ctx) == []
+    # "girl" is as often "girls": even the whole word does not settle it
+    assert texts("word-completion", "A girl.", TagContext(["A girl and girls."] * 5)) == []
 
 
 def test_repeated_name_marks_later_mentions_with_distances(ctx: TagContext) -> None:
@@ -142,3 +155,9 @@ def test_semantic_association_from_corpus_cooccurrence() -> None:
             },
         )
     ]
+
+
+def test_common_phrase_seeds_fixed_phrases(ctx: TagContext) -> None:
+    text = "Tim wanted to see the bird up close. He stood in front of the tree."
+    got = run("common-phrase", text, ctx)
+    assert [(t, a["source"]) for t, a in got] == [("close", "seed"), ("of", "seed")]

@@ -57,10 +57,13 @@ def test_story_structure_moves(ctx: TagContext) -> None:
         ("day", "event-onset"),
         ("But", "problem"),
         ("Finally", "resolution"),
-        ("\n\n", "paragraph-break"),
     ]
     assert got[0][1]["sentence"] == 2 and got[1][1]["index"] == 1
-    assert got[4][1]["paragraph"] == 1
+    # paragraph breaks are the formatting family now
+    assert run("formatting", text, ctx) == [
+        ("\n\n", {"newlines": 2, "paragraph": 1, "rel_pos": 0.84})
+    ]
+    assert texts("formatting", 'Tom sat\n\nand ran. "Hi!"\n', ctx) == []  # mid-sentence; at the end
 
 
 def test_story_structure_negatives(ctx: TagContext) -> None:
@@ -142,3 +145,47 @@ def test_character_tracking_turns_and_pairs(ctx: TagContext) -> None:
 def test_character_tracking_negatives(ctx: TagContext) -> None:
     assert texts("character-tracking", "Tom ran. Tom jumped. Tom sat.", ctx) == []
     assert texts("character-tracking", "Tom ran. Sue jumped.", ctx) == []  # Sue is new
+
+
+def test_pronoun_objects_groups_contractions_and_long_windows(ctx: TagContext) -> None:
+    text = "Tom saw a kite on the blanket. He wanted to play with it. It was sunny."
+    got = run("pronoun", text, ctx)
+    assert [(t, a["antecedent"], a["gender"]) for t, a in got] == [
+        ("He", "Tom", "m"),
+        ("it", "kite", "n"),  # not the nearer "blanket", inside a prepositional phrase
+    ]
+    fam = run("pronoun", "The family went to the park. They had fun.", ctx)
+    assert [(t, a["antecedent"]) for t, a in fam] == [("They", "family")]
+    con = run("pronoun", "Mia and Ben ran. They're fast. Mia said she'd win.", ctx)
+    assert [(t, a["pronoun"], a["antecedent"]) for t, a in con] == [
+        ("They", "They're", "Mia and Ben"),
+        ("she", "she'd", "Mia"),
+    ]
+    far = "Tom and Sue sat. A bird sang. The sun shone. A cat ran. A dog ran. They smiled."
+    assert [(t, a["antecedent"]) for t, a in run("pronoun", far, ctx)] == [("They", "Tom and Sue")]
+
+
+def test_dialogue_name_answer_is_not_the_speaker_of_the_quote_before(ctx: TagContext) -> None:
+    text = '"I bet you can\'t catch me!" Tom laughed and said, "Yes I can!"'
+    got = run("dialogue-name", text, ctx)
+    assert [(t, a["where"], a["quote_char"]) for t, a in got] == [
+        ("Tom", "before-quote", text.index('"Yes'))
+    ]
+
+
+def test_character_tracking_pronoun_subjects_add_to_repeated_name(ctx: TagContext) -> None:
+    text = "Mia found a ball. Ben ran to Mia. Ben laughed. She threw the ball to him."
+    got = run("character-tracking", text, ctx)
+    assert [(t, a["move"], a["form"], a["name"], a["other"]) for t, a in got] == [
+        ("She", "turn", "pronoun", "Mia", "Ben")
+    ]
+    assert texts("repeated-name", text, ctx) == ["Mia", "Ben"]  # not "She"
+
+
+def test_dialogue_name_speaker_does_not_reach_across_a_sentence_end(ctx: TagContext) -> None:
+    text = '"Mom, can we help the cat?" Lily asked.\n\n"Of course, dear."'
+    got = run("dialogue-name", text, ctx)
+    assert [(t, a["role"], a["where"], a["quote_char"]) for t, a in got] == [
+        ("Mom", "addressee", "in-quote", 0),
+        ("Lily", "speaker", "after-quote", 0),
+    ]

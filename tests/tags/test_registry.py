@@ -30,6 +30,7 @@ FAMILIES = [
     "closing-quote",
     "common-phrase",
     "dialogue-name",
+    "formatting",
     "plural-singular",
     "pronoun",
     "repeated-name",

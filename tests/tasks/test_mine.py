@@ -111,3 +111,41 @@ def test_evaluate_mines_from_given_tags_without_tagging(monkeypatch) -> None:  #
     rep = evaluate(BigramLM(), ["pronoun"], n=3, corpus=STORIES, tags=_tags(),
                    settings=EvalSettings(n_boot=10), progress=False)  # fmt: skip
     assert "mined" in set(rep.results.meta.astype(str).str.extract(r'"source": "(\w+)"')[0])
+
+
+def _one_tag(text: str, word: str, cap: str, nth: int = 0) -> pd.DataFrame:
+    start = [i for i in range(len(text)) if text.startswith(word, i)][nth]
+    return pd.DataFrame([{"corpus": "c", "story": 1, "char_start": start,
+                          "char_end": start + len(word), "capability": cap, "attrs": "{}"}])  # fmt: skip
+
+
+def test_mined_plural_singular_gets_the_other_number_with_a_decision_token() -> None:
+    text = "Tom saw three zebras. Then he saw a unique zebra. It ran."
+    stories = pd.DataFrame({"corpus": ["c"], "story": [1], "text": [text]})
+    (ex,) = mine_examples({"capability": "plural-singular", "wrong": "other-number"}, stories,
+                          _one_tag(text, "zebra", "plural-singular", 1), "t")  # fmt: skip
+    # both run on to the following punctuation: " zebra" + "s" then differs from "."
+    assert ex.prompt == "Tom saw three zebras. Then he saw a unique"
+    assert (ex.answer, ex.wrong) == (" zebra.", (" zebras.",))
+
+
+def test_mined_semantic_association_gets_an_unrelated_noun_after_a_determiner() -> None:
+    text = "Lily went to the beach. She played in the sand all day. Sand is fun."
+    stories = pd.DataFrame({"corpus": ["c"], "story": [1], "text": [text]})
+    spec = {"capability": "semantic-association", "wrong": "unrelated-noun"}
+    (ex,) = mine_examples(spec, stories, _one_tag(text, "sand", "semantic-association"), "t")
+    (w,) = ex.wrong
+    assert ex.answer == " sand" and w.startswith(" ") and w.strip().lower() not in text.lower()
+    after_verb = _one_tag(text, "played", "semantic-association")  # not after a determiner
+    assert mine_examples(spec, stories, after_verb, "t") == []
+
+
+def test_builtin_mined_tasks_all_have_wrong_answers() -> None:
+    text = "Tom had two cats. One cat was black. Tom went to the park and ate a cake."
+    stories = pd.DataFrame({"corpus": ["c"], "story": [1], "text": [text]})
+    tags = pd.concat([_one_tag(text, "cat", "plural-singular", 1),
+                      _one_tag(text, "park", "semantic-association")])  # fmt: skip
+    for task in ("plural-singular", "semantic-association"):
+        t = make(task, n=2, perturb=False, corpus=stories, tags=tags)
+        mined = [e for e in t.examples if e.meta["source"] == "mined"]
+        assert mined and all(e.wrong for e in mined), task

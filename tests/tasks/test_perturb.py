@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 from capgym.tasks import PERTURBATIONS, Example, Fillers, make
 from capgym.tasks.perturb import Context, split_last_sentence
@@ -75,3 +76,31 @@ def test_text_level_rename_and_swap_on_plain_examples() -> None:
 def test_distractor_is_labelled_with_its_kind() -> None:
     kinds = {v.meta["distractor"] for _, v in _pairs("repeated-name", "distractor")}
     assert kinds <= {"name", "object"} and kinds
+
+
+def test_nothing_is_inserted_between_a_quote_and_its_speaker_tag() -> None:
+    t = make("dialogue-name", n=60)
+    tagged = [e for e in t.examples if e.meta.get("template", "").startswith("speaker-tag")]
+    pert = [e for e in tagged if e.meta["perturbation"] in ("lengthen", "distractor")]
+    assert pert
+    for e in pert:
+        assert re.search(r'"[^"]*!" said$', e.prompt), e.prompt  # the quote stays with "said"
+
+
+def test_invalid_variants_are_discarded_and_counted() -> None:
+    from capgym.tasks.perturb import discard_reason
+
+    base = Example("b", 'Sue gave Tom a hat. "Thanks!" said', " Tom", (" Sue",))
+    ok = Example("b~lengthen", 'Sue gave Tom a hat. The sun was warm. "Thanks!" said', " Tom",
+                 (" Sue",), {"perturbation": "lengthen"})  # fmt: skip
+    assert discard_reason(base, ok) is None
+    broken = Example("b~lengthen", 'Sue gave Tom a hat. "Thanks!" The sun was warm. said', " Tom",
+                     (" Sue",), {"perturbation": "lengthen"})  # fmt: skip
+    assert discard_reason(base, broken) == "question sentence changed"
+    pron = Example("p", "Tom had a red ball. He gave the ball to", " Sue", (" Tom",))
+    named = Example("p~distractor", "Tom had a red ball. Ben was there too. He gave the ball to",
+                    " Sue", (" Tom",), {"perturbation": "distractor", "distractor": "name"})  # fmt: skip
+    assert discard_reason(pron, named) == "distractor name before a pronoun or quote"
+    t = make("dialogue-name", n=60)
+    assert t.discarded and all(": " in k and v > 0 for k, v in t.discarded.items())
+    assert t.metadata["perturbations_discarded"] == t.discarded

@@ -65,16 +65,44 @@ def test_user_task_folder(tmp_path: Path) -> None:
         registry._EXTRA_DIRS.remove(tmp_path)
 
 
+def lm_eval_yaml(path: Path) -> dict:  # type: ignore[type-arg]
+    """An lm-eval task file, its ``!function`` tags read as the plain string after them."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, tag, node: f"{tag} {node.value}")
+    return yaml.load(path.read_text(), Loader=Loader)
+
+
 def test_export_jsonl_and_lm_eval(tmp_path: Path) -> None:
     task = make("dialogue-name", n=6, perturb=False)
     (data,) = task.export("jsonl", tmp_path / "plain")
     rows = [json.loads(line) for line in data.read_text().splitlines()]
     assert len(rows) == len(task) and rows[0]["answer"] == task.examples[0].answer
-    cfg, data2 = task.export("lm-eval", tmp_path / "lm")
-    spec = yaml.safe_load(cfg.read_text())
+    cfg, data2, loader = task.export("lm-eval", tmp_path / "lm")
+    spec = lm_eval_yaml(cfg)
     assert spec["output_type"] == "multiple_choice" and spec["target_delimiter"] == ""
     assert spec["doc_to_choice"] == "{{[answer] + wrong}}" and spec["doc_to_target"] == 0
-    assert Path(spec["dataset_kwargs"]["data_files"]["test"]) == data2.resolve()
+    # the data file is named relative to the task file, through the loader next to it
+    assert spec["dataset_kwargs"] == {"data_file": data2.name} and data2.parent == cfg.parent
+    assert spec["custom_dataset"] == "function capgym_data.load" and loader.parent == cfg.parent
     wc = make("word-completion", n=3, perturb=False)
-    spec = yaml.safe_load(wc.export("lm-eval", tmp_path / "wc")[0].read_text())
+    spec = lm_eval_yaml(wc.export("lm-eval", tmp_path / "wc")[0])
     assert spec["output_type"] == "loglikelihood"
+
+
+def test_lm_eval_export_moves_straddling_punctuation_into_every_choice(tmp_path: Path) -> None:
+    task = make("closing-quote", n=30, perturb=False)
+    _, data, _ = task.export("lm-eval", tmp_path)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    assert len(rows) == len(task)
+    for ex, row in zip(task.examples, rows, strict=True):
+        moved = row["resplit"]
+        assert moved and moved in {".", "?", "!"} and ex.prompt == row["prompt"] + moved
+        assert row["answer"] == moved + ex.answer
+        assert row["wrong"] == [moved + w for w in ex.wrong]
+    plain = [
+        json.loads(x) for x in task.export("jsonl", tmp_path / "p")[0].read_text().splitlines()
+    ]
+    assert plain[0]["prompt"] == task.examples[0].prompt  # the plain export is unchanged

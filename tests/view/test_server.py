@@ -212,3 +212,13 @@ def test_stage_vocab_is_used_for_pieces(tmp_path: Path) -> None:
     app = Explorer(run)
     pieces = app.data.pieces("tiny-a")
     assert pieces[0] == "<unk>" and pieces[3] == "ONCE" and pieces[4] == " upon"
+
+
+def test_gym_leads_with_beats_wrong_and_chance(app: Explorer) -> None:
+    status, _, body = app.handle("/api/gym", "")
+    assert status == 200
+    rows = json.loads(body)["rows"]
+    assert rows and list(rows[0])[:7] == ["task", "model", "metric", "score", "lo", "hi", "chance"]
+    assert {r["metric"] for r in rows} == {"beats_wrong"} and {r["chance"] for r in rows} == {0.5}
+    assert all(r["lo"] <= r["score"] <= r["hi"] for r in rows)
+    assert 'id="gym"' in app.page()

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "capgym.cli.spine",
     "capgym.cli.tagging",
     "capgym.cli.discover",
+    "capgym.cli.cluster",
     "capgym.cli.gym",
     "capgym.cli.view",
     "capgym.cli.circuits",

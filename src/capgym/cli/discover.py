@@ -93,9 +93,11 @@ def explain_cmd(
     if report.n_confident == 0:
         return
     console.print(_shares_table(report.shares, f"coverage of {model}'s confident predictions"))
+    named, expl, allc, only = report.layers.values()
     console.print(
-        f"[bold]coverage {report.coverage:.1%}[/] (by mass {report.coverage_mass:.1%}); "
-        f"residue {1 - report.coverage:.1%}"
+        f"[bold]named capabilities {named:.1%}[/]; + n-gram/induction explainers {expl:.1%}; "
+        f"+ word-completion {allc:.1%} (by mass {report.coverage_mass:.1%}); explainers only "
+        f"{only:.1%}; residue {1 - report.coverage:.1%}"
     )
     for dim in DIMENSIONS:
         console.print(_residue_table(report, dim, top))
@@ -125,33 +127,63 @@ def diff_cmd(
     mode: str = typer.Option("auto", "--mode", help="token, word or auto."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     tag: bool = typer.Option(True, "--tag/--no-tag", help="Tag the corpus if it has no tags."),
+    examples_from: str = typer.Option(
+        "change",
+        "--examples-from",
+        help="Example pool: change (gains and losses), gain, loss or rank-gain.",
+    ),
+    cluster: bool = typer.Option(
+        False, "--cluster", help="Also cluster B's untagged gains (candidate capabilities)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Positions B predicts confidently and correctly and A does not (gains), the reverse
-    (losses), per capability, with examples from a quantile range of log p_B - log p_A."""
+    """Positions B predicts confidently and correctly and A does not (gains: rank gains,
+    and confidence-only gains where A already ranked the token first), the reverse
+    (losses), per capability with exclusive counts, and examples of gains and losses from
+    a quantile range of log p_B - log p_A; --cluster groups the untagged gains."""
     from capgym.diff import diff
 
     if examples < 0:
         raise UsageError("--examples must be >= 0")
     report = diff(out, model_a, model_b, corpus, threshold=threshold, quantile=_quantile(quantile),
-                  n_examples=examples, mode=mode, tags=tag)  # fmt: skip
+                  n_examples=examples, mode=mode, tags=tag, examples_from=examples_from)  # fmt: skip
+    clusters = None
+    if cluster:
+        from capgym.cluster import cluster as cluster_fn
+
+        clusters = cluster_fn(out, model_b, against=model_a, corpus=corpus, threshold=threshold)
     if as_json:
-        print(json.dumps(report.to_dict(), indent=1, default=str))
+        data = report.to_dict()
+        if clusters is not None:
+            data["untagged_gain_clusters"] = clusters.to_dict()
+        print(json.dumps(data, indent=1, default=str))
         return
     console.print(f"[bold]{escape(report.headline())}[/]")
     t = Table(title=f"gains and losses of {model_b} over {model_a} per capability")
     t.add_column("capability", no_wrap=True, min_width=20)
-    for col in ("gains", "losses", "net", "both", "units", "mean Δlogp"):
+    for col in ("gains", "rank", "conf.-only", "only this", "losses", "net", "both", "units",
+                "mean Δlogp"):  # fmt: skip
         t.add_column(col, justify="right", no_wrap=True)
     for r in report.per_capability.itertuples(index=False):
-        t.add_row(escape(r.capability), f"{r.gains:,}", f"{r.losses:,}", f"{r.net:+,}",
-                  f"{r.both_correct:,}", f"{r.n:,}", f"{r.mean_delta:+.3f}")  # fmt: skip
+        t.add_row(escape(r.capability), f"{r.gains:,}", f"{r.rank_gains:,}",
+                  f"{r.confidence_gains:,}", f"{r.gains_exclusive:,}", f"{r.losses:,}",
+                  f"{r.net:+,}", f"{r.both_correct:,}", f"{r.n:,}", f"{r.mean_delta:+.3f}")  # fmt: skip
     console.print(t)
     lo, hi = report.quantile
-    e = Table(title=f"examples from Δlogp quantiles {lo:g}-{hi:g} (target in [[ ]])")
+    e = Table(title=f"examples ({report.examples_from}) from Δlogp quantiles {lo:g}-{hi:g} "
+                    "(target in [[ ]])")  # fmt: skip
     for col in ("status", "Δlogp", "story", "capabilities", "context"):
         e.add_column(col, overflow="fold")
     for r in report.examples.itertuples(index=False):
-        e.add_row(r.status, f"{r.delta:+.2f}", str(r.story), ", ".join(r.capabilities),
-                  escape(r.snippet))  # fmt: skip
+        e.add_row(f"{r.status} ({r.change})", f"{r.delta:+.2f}", str(r.story),
+                  ", ".join(r.capabilities), escape(r.snippet))  # fmt: skip
     console.print(e)
+    if clusters is not None:
+        c = Table(title=f"untagged gains of {model_b} over {model_a}, clustered: "
+                        f"{clusters.headline()}")  # fmt: skip
+        for col in ("cluster", "n", "mass", "top words", "top contexts", "labels"):
+            c.add_column(col, overflow="fold")
+        for r in clusters.candidates(10).itertuples(index=False):
+            c.add_row(str(r.cluster), f"{r.n:,}", f"{r.share_mass:.1%}", escape(r.top_words),
+                      escape(r.top_contexts), escape(r.labels))  # fmt: skip
+        console.print(c)

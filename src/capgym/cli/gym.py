@@ -20,7 +20,9 @@ err_console = Console(stderr=True)
 def _print_frame(df: pd.DataFrame, title: str, wrap: tuple[str, ...] = ()) -> None:
     t = Table(title=title)
     for c in df.columns:
-        t.add_column(str(c), no_wrap=str(c) not in wrap, overflow="fold")
+        keep = str(c) not in wrap  # shown whole; the wrapped columns share what is left
+        width = max([len(str(c)), *(len(str(v)) for v in df[c])]) if keep else None
+        t.add_column(str(c), no_wrap=keep, overflow="fold", min_width=width)
     for row in df.itertuples(index=False):
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     console.print(t)
@@ -60,11 +62,20 @@ def _fmt(x: float, sign: str = "") -> str:
 
 
 def _cells(summary: pd.DataFrame, order: list[str]) -> pd.DataFrame:
-    """Tasks x models, each cell "accuracy / mean logit difference"."""
+    """Tasks x models, each cell "beats_wrong [95% CI] / mean logit diff at decision"
+    (without wrong answers: "top1_vocab / -"), with each task's chance level."""
     models = [m for m in dict.fromkeys([*order, *summary.model]) if m in set(summary.model)]
-    out = pd.DataFrame(index=sorted(set(summary.task)), columns=models, dtype=object)
+    out = pd.DataFrame(index=sorted(set(summary.task)), columns=["chance", *models], dtype=object)
+    solved = set(summary.task[summary.get("solved_by_heuristic", pd.Series(dtype=float)) == 1])
     for r in summary.itertuples():
-        out.loc[r.task, r.model] = f"{_fmt(r.accuracy)} / {_fmt(r.mean_logit_diff, '+')}"
+        if pd.notna(getattr(r, "beats_wrong", float("nan"))):
+            ci = f"[{_fmt(r.beats_wrong_lo)}, {_fmt(r.beats_wrong_hi)}]"
+            cell = f"{_fmt(r.beats_wrong)} {ci} / {_fmt(r.mean_logit_diff_at_decision, '+')}"
+            out.loc[r.task, "chance"] = _fmt(r.chance)
+        else:
+            cell = f"top1 {_fmt(r.top1_vocab)} / -"
+        out.loc[r.task, r.model] = cell
+    out.index = [f"{t} †" if t in solved else t for t in out.index]
     return out.fillna("").rename_axis("task").reset_index()
 
 
@@ -118,7 +129,12 @@ def eval_cmd(
                    progress=progress, report=_say, mined=mined)  # fmt: skip
     if rep.summary.empty:
         raise UsageError("no (model, task) pair could be evaluated; see the lines above")
-    _print_frame(_cells(rep.summary, names), "accuracy / mean logit difference per task")
+    cells = _cells(rep.summary, names)
+    _print_frame(cells,
+                 "beats_wrong [95% CI] / mean logit_diff_at_decision per task "
+                 "(beats_wrong: the answer beats every wrong answer at the first token where "
+                 "they differ; chance: a random pick among the candidates; †: a trivial "
+                 "baseline reaches 0.8)", wrap=tuple(cells.columns[2:]))  # fmt: skip
     top = rep.top_slices(slices)
     if len(top):
         _print_frame(_slices(top), "least uniform slices (one per task)", wrap=("slice",))

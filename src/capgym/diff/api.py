@@ -35,6 +35,13 @@ from capgym.store.confident import CONFIDENT
 
 STATUS_SQL = """CASE WHEN ok_a AND ok_b THEN 'both' WHEN ok_b THEN 'gain'
                      WHEN ok_a THEN 'loss' ELSE 'neither' END"""
+# A gain (loss) is confidence-only when the other model already ranked the unit first.
+CHANGE_SQL = """CASE WHEN ok_b AND NOT ok_a THEN (CASE WHEN top_a THEN 'confidence' ELSE 'rank' END)
+                     WHEN ok_a AND NOT ok_b THEN (CASE WHEN top_b THEN 'confidence' ELSE 'rank' END)
+                     ELSE '' END"""
+EXAMPLE_POOLS = {"gain": "status = 'gain'", "loss": "status = 'loss'",
+                 "change": "status IN ('gain', 'loss')",
+                 "rank-gain": "status = 'gain' AND change = 'rank'"}  # fmt: skip
 
 
 def same_tokenizer(run: RunStore, a: str, b: str, corpora: list[str]) -> bool:
@@ -64,14 +71,22 @@ def diff(
     n_examples: int = 10,
     mode: str = "auto",
     tags: bool = True,
+    examples_from: str = "change",
 ) -> DiffReport:
     """Gains (B confident correct, A not) and losses (the reverse) of ``model_b`` over
     ``model_a``, per capability, with examples from a quantile range of
-    ``delta = log p_B - log p_A`` among the units not both correct.
+    ``delta = log p_B - log p_A`` among the gains and losses.
 
-    ``mode`` is ``token``, ``word`` or ``auto`` (token when the tokenizers agree).
-    ``corpus=None`` takes every corpus both models were scored on.
+    A gain is a *rank* gain when A did not rank the unit first, *confidence-only* when
+    it did with p below the threshold (losses likewise with A and B swapped).  Per
+    capability, ``gains_exclusive`` counts the gains that capability alone covers, so
+    overlapping families are not double-counted.  ``examples_from`` picks the pool the
+    examples come from: ``change`` (gains and losses), ``gain``, ``loss`` or
+    ``rank-gain``.  ``mode`` is ``token``, ``word`` or ``auto`` (token when the
+    tokenizers agree).  ``corpus=None`` takes every corpus both models were scored on.
     """
+    if examples_from not in EXAMPLE_POOLS:
+        raise UsageError(f"unknown examples pool '{examples_from}'; use {', '.join(EXAMPLE_POOLS)}")
     check_threshold(threshold)
     lo, hi = quantile
     if not 0.0 <= lo <= hi <= 1.0:
@@ -96,11 +111,14 @@ def diff(
             merged = word_units(con, model_a, model_b, corpora, threshold)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE u AS SELECT *, lp_b - lp_a AS delta, "
-            f"{STATUS_SQL} AS status FROM units"
+            f"{STATUS_SQL} AS status, {CHANGE_SQL} AS change FROM units"
         )
         per_cap = _per_capability(con, mode)
         counts = con.execute("SELECT status, count(*) FROM u GROUP BY status").fetchall()
-        examples = _examples(con, lo, hi, n_examples, mode)
+        n_conf_gains = con.execute(
+            "SELECT count(*) FROM u WHERE status = 'gain' AND change = 'confidence'"
+        ).fetchone()[0]  # type: ignore[index]
+        examples = _examples(con, lo, hi, n_examples, mode, EXAMPLE_POOLS[examples_from])
         units = con.execute("SELECT * FROM u ORDER BY corpus, story, unit").df()
     finally:
         con.close()
@@ -114,12 +132,14 @@ def diff(
         quantile=(lo, hi),
         n_units=sum(by_status.values()),
         n_gains=by_status.get("gain", 0),
+        n_confidence_gains=int(n_conf_gains),
         n_losses=by_status.get("loss", 0),
         n_both=by_status.get("both", 0),
         n_neither=by_status.get("neither", 0),
         n_unaligned=unaligned,
         n_merged=merged,
         per_capability=per_cap,
+        examples_from=examples_from,
         examples=add_snippets(examples, stories, span=("us", "ue")),
         units=units,
         run=store,
@@ -139,14 +159,14 @@ def _common_corpora(store: RunStore, a: str, b: str, corpus: str | None) -> list
 
 def _covers(mode: str) -> str:
     """SQL: tag ``g`` covers unit ``u`` (spans overlap).  ``word-completion`` covers the
-    later pieces of a word in token mode and nothing in word mode, where a unit always
-    holds its word's first piece."""
+    tokens starting inside its span (the determined rest of a word) in token mode and
+    nothing in word mode, where a unit always holds its word's first piece."""
     rule = (
         "g.corpus = u.corpus AND g.story = u.story "
         "AND u.us < greatest(g.char_end, g.char_start + 1) AND g.char_start < u.ue"
     )
     if mode == "token":
-        return rule + f" AND (g.capability <> '{COMPLETION}' OR u.us > g.char_start)"
+        return rule + f" AND (g.capability <> '{COMPLETION}' OR u.us >= g.char_start)"
     return rule + f" AND g.capability <> '{COMPLETION}'"
 
 
@@ -154,20 +174,27 @@ def _per_capability(con: duckdb.DuckDBPyConnection, mode: str) -> pd.DataFrame:
     return con.execute(
         f"""
         WITH cov AS (
-            SELECT DISTINCT g.capability, u.corpus, u.story, u.unit, u.status, u.delta
+            SELECT DISTINCT g.capability, u.corpus, u.story, u.unit, u.status, u.change, u.delta
             FROM u JOIN tags g ON {_covers(mode)}
         ),
+        per_unit AS (SELECT corpus, story, unit, count(*) AS k FROM cov GROUP BY ALL),
         rows AS (
-            SELECT capability, status, delta FROM cov
-            UNION ALL SELECT '(all)', status, delta FROM u
-            UNION ALL SELECT '(no capability)', status, delta FROM u
+            SELECT c.capability, c.status, c.change, c.delta, p.k = 1 AS alone
+            FROM cov c JOIN per_unit p USING (corpus, story, unit)
+            UNION ALL SELECT '(all)', status, change, delta, true FROM u
+            UNION ALL SELECT '(no capability)', status, change, delta, true FROM u
               WHERE NOT EXISTS (SELECT 1 FROM cov c WHERE c.corpus = u.corpus
                                 AND c.story = u.story AND c.unit = u.unit)
         )
         SELECT capability, count(*) AS n,
                count(*) FILTER (WHERE status = 'both') AS both_correct,
                count(*) FILTER (WHERE status = 'gain') AS gains,
+               count(*) FILTER (WHERE status = 'gain' AND change = 'rank') AS rank_gains,
+               count(*) FILTER (WHERE status = 'gain' AND change = 'confidence')
+                   AS confidence_gains,
+               count(*) FILTER (WHERE status = 'gain' AND alone) AS gains_exclusive,
                count(*) FILTER (WHERE status = 'loss') AS losses,
+               count(*) FILTER (WHERE status = 'loss' AND alone) AS losses_exclusive,
                count(*) FILTER (WHERE status = 'gain') - count(*) FILTER (WHERE status = 'loss')
                    AS net,
                avg(delta) AS mean_delta
@@ -178,18 +205,19 @@ def _per_capability(con: duckdb.DuckDBPyConnection, mode: str) -> pd.DataFrame:
 
 
 def _examples(
-    con: duckdb.DuckDBPyConnection, lo: float, hi: float, n: int, mode: str
+    con: duckdb.DuckDBPyConnection, lo: float, hi: float, n: int, mode: str, pool: str
 ) -> pd.DataFrame:
     return con.execute(
         f"""
-        WITH pool AS (SELECT * FROM u WHERE status <> 'both'),
+        WITH pool AS (SELECT * FROM u WHERE {pool}),
         q AS (SELECT quantile_cont(delta, {lo}) AS qlo, quantile_cont(delta, {hi}) AS qhi
               FROM pool),
         picked AS (
             SELECT pool.* FROM pool, q WHERE pool.delta BETWEEN q.qlo AND q.qhi
             ORDER BY hash(pool.corpus, pool.story, pool.unit) LIMIT {int(n)}
         )
-        SELECT p.corpus, p.story, p.unit, p.us, p.ue, p.status, p.lp_a, p.lp_b, p.delta,
+        SELECT p.corpus, p.story, p.unit, p.us, p.ue, p.status, p.change, p.lp_a, p.lp_b,
+               p.delta,
                coalesce(list(DISTINCT g.capability ORDER BY g.capability)
                         FILTER (WHERE g.capability IS NOT NULL), []) AS capabilities
         FROM picked p LEFT JOIN tags g ON {_covers(mode).replace("u.", "p.")}

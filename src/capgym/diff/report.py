@@ -2,9 +2,9 @@
 
 >>> import pandas as pd
 >>> r = DiffReport("a", "b", ["c"], 0.5, "token", (0.9, 1.0), 10, 3, 1, 4, 2, 0, 0,
-...                pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+...                pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), n_confidence_gains=1)
 >>> r.headline()
-'b vs a on c (token units, p >= 0.5): 3 gains, 1 losses, net +2; 4 both correct (filtered out)'
+'b vs a on c (token units, p >= 0.5): 3 gains (2 rank, 1 confidence-only), 1 losses, net +2; 4 both correct (filtered out)'
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ from capgym.store import RunStore
 class DiffReport:
     """What ``model_b`` gains and loses over ``model_a``.
 
-    ``per_capability``: capability, n (units it covers), both_correct, gains, losses,
-    net, mean_delta; plus the rows ``(all)`` and ``(no capability)``.  ``examples``:
-    units sampled from the ``quantile`` range of ``delta = lp_b - lp_a`` among the units
-    not both correct, with status, log-probs, capabilities and a snippet.  ``units``:
-    every compared unit (corpus, story, unit, us, ue, lp_a, lp_b, n_a, n_b, ok_a, ok_b,
-    delta, status).  ``run``: the run it was computed on, read again only to draw the
+    ``per_capability``: capability, n (units it covers), both_correct, gains (of which
+    rank_gains: A did not rank the unit first; confidence_gains: A did, with p below
+    the threshold), gains_exclusive (gains no other capability covers), losses,
+    losses_exclusive, net, mean_delta; plus the rows ``(all)`` and ``(no capability)``.
+    ``examples``: units sampled from the ``quantile`` range of ``delta = lp_b - lp_a``
+    among the ``examples_from`` pool (``change``: gains and losses; ``gain``; ``loss``;
+    ``rank-gain``), with status, change (rank/confidence), log-probs, capabilities and a
+    snippet.  ``units``: every compared unit (corpus, story, unit, us, ue, lp_a, lp_b,
+    n_a, n_b, ok_a, ok_b, top_a, top_b, delta, status, change).  ``run``: the run it was computed on, read again only to draw the
     examples as token views in Jupyter.
     """
 
@@ -49,12 +52,20 @@ class DiffReport:
     examples: pd.DataFrame
     units: pd.DataFrame
     run: RunStore | None = field(default=None, repr=False, compare=False)
+    n_confidence_gains: int = 0  # gains whose unit A already ranked first
+    examples_from: str = "change"
+
+    @property
+    def n_rank_gains(self) -> int:
+        """Gains where A did not rank the unit first."""
+        return self.n_gains - self.n_confidence_gains
 
     def headline(self) -> str:
         net = self.n_gains - self.n_losses
         return (
             f"{self.model_b} vs {self.model_a} on {', '.join(self.corpora)} ({self.mode} units, "
-            f"p >= {self.threshold}): {self.n_gains:,} gains, {self.n_losses:,} losses, "
+            f"p >= {self.threshold}): {self.n_gains:,} gains ({self.n_rank_gains:,} rank, "
+            f"{self.n_confidence_gains:,} confidence-only), {self.n_losses:,} losses, "
             f"net {net:+,}; {self.n_both:,} both correct (filtered out)"
         )
 
@@ -69,6 +80,9 @@ class DiffReport:
             "quantile": list(self.quantile),
             "n_units": self.n_units,
             "n_gains": self.n_gains,
+            "n_rank_gains": self.n_rank_gains,
+            "n_confidence_gains": self.n_confidence_gains,
+            "examples_from": self.examples_from,
             "n_losses": self.n_losses,
             "n_both": self.n_both,
             "n_neither": self.n_neither,
@@ -81,21 +95,26 @@ class DiffReport:
     def to_markdown(self) -> str:
         lines = [f"**{self.headline()}**", ""]
         if not self.per_capability.empty:
-            lines += ["| capability | gains | losses | net | both correct | n | mean Δlogp |"]
-            lines.append("|---|---:|---:|---:|---:|---:|---:|")
+            head = "| capability | gains | rank gains | confidence-only | gains (only this) "
+            lines += [head + "| losses | net | both correct | n | mean Δlogp |"]
+            lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
             for r in self.per_capability.itertuples(index=False):
                 lines.append(
-                    f"| {r.capability} | {r.gains:,} | {r.losses:,} | {r.net:+,} | "
+                    f"| {r.capability} | {r.gains:,} | {r.rank_gains:,} | {r.confidence_gains:,} "
+                    f"| {r.gains_exclusive:,} | {r.losses:,} | {r.net:+,} | "
                     f"{r.both_correct:,} | {r.n:,} | {r.mean_delta:+.3f} |"
                 )
         if not self.examples.empty:
             lo, hi = self.quantile
-            lines += ["", f"Examples, Δlogp quantiles {lo:g}–{hi:g}:", ""]
-            lines += ["| status | Δlogp | capabilities | snippet |", "|---|---:|---|---|"]
+            lines += ["", f"Examples ({self.examples_from}), Δlogp quantiles {lo:g}–{hi:g}:", ""]
+            lines += [
+                "| status | change | Δlogp | capabilities | snippet |",
+                "|---|---|---:|---|---|",
+            ]
             for e in self.examples.itertuples(index=False):
                 caps = ", ".join(e.capabilities) if len(e.capabilities) else ""
                 snip = e.snippet.replace("|", "\\|")
-                lines.append(f"| {e.status} | {e.delta:+.2f} | {caps} | {snip} |")
+                lines.append(f"| {e.status} | {e.change} | {e.delta:+.2f} | {caps} | {snip} |")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -111,7 +130,7 @@ class DiffReport:
         with run_stories(self.run) as data:
             shown = example_views(data, self.examples, [a, b], ("us", "ue"))
         rows = "".join(
-            f"<tr><td>{html.escape(e.status)}</td><td>{e.delta:+.2f}</td>"
+            f"<tr><td>{html.escape(e.status)} ({html.escape(e.change)})</td><td>{e.delta:+.2f}</td>"
             f"<td>{html.escape(', '.join(e.capabilities))}</td>"
             f"<td><div>story {e.story}:</div>{view}</td></tr>"
             for e, view in zip(self.examples.itertuples(index=False), shown)

@@ -21,9 +21,14 @@ A unit is **confident correct** for a model when every one of its tokens has ran
 and the unit's probability (the product) is at least the threshold; for a single
 token that is the usual rule of :mod:`capgym.explain.coverage`.
 
+A unit is **top** for a model when every one of its tokens has rank 0 (whatever the
+probability): a gain whose unit was already top for the other model is a
+*confidence-only* gain (only the probability crossed the threshold), otherwise a *rank*
+gain (the model now ranks the right token first).
+
 Every function here works on a DuckDB connection with the run's views and creates the
-temp table ``units(corpus, story, unit, us, ue, lp_a, lp_b, n_a, n_b, ok_a, ok_b)``
-where ``[us, ue)`` is the unit's character span.
+temp table ``units(corpus, story, unit, us, ue, lp_a, lp_b, n_a, n_b, ok_a, ok_b, top_a,
+top_b)`` where ``[us, ue)`` is the unit's character span.
 """
 
 from __future__ import annotations
@@ -65,7 +70,8 @@ def token_units(
         SELECT x.corpus, x.story, x.pos AS unit, x.us, x.ue,
                x.logprob::DOUBLE AS lp_a, y.logprob::DOUBLE AS lp_b, 1 AS n_a, 1 AS n_b,
                x.rank = 0 AND {confident_sql("x.logprob", "$thr")} AS ok_a,
-               y.rank = 0 AND {confident_sql("y.logprob", "$thr")} AS ok_b
+               y.rank = 0 AND {confident_sql("y.logprob", "$thr")} AS ok_b,
+               x.rank = 0 AS top_a, y.rank = 0 AS top_b
         FROM _sa x JOIN _sb y USING (corpus, story, pos)
         WHERE x.token_id = y.token_id
         """,
@@ -130,7 +136,8 @@ def word_units(
         SELECT s.corpus, s.story, s.unit, s.us, s.ue,
                x.lp AS lp_a, y.lp AS lp_b, x.n AS n_a, y.n AS n_b,
                x.all_top AND {confident_sql("x.lp", "$thr")} AS ok_a,
-               y.all_top AND {confident_sql("y.lp", "$thr")} AS ok_b
+               y.all_top AND {confident_sql("y.lp", "$thr")} AS ok_b,
+               x.all_top AS top_a, y.all_top AS top_b
         FROM spans s
         JOIN (SELECT * FROM _per_model WHERE model = '{_q(a)}') x USING (corpus, story, unit)
         JOIN (SELECT * FROM _per_model WHERE model = '{_q(b)}') y USING (corpus, story, unit)

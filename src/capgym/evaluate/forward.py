@@ -1,6 +1,16 @@
 """Batched forward passes over built examples: log-probabilities, ranks, logit differences.
 
-"First-token" figures (``first_logprob``, ``rank``, ``first_logit_diff``) are taken at
+The contrast between the answer and a wrong answer is read where the two first differ:
+both are teacher-forced along their shared token prefix, so at the first token where
+they part (the *decision token*) the model sees one context and two candidate tokens.
+``logit_diff_at_decision`` is logit(answer token) - logit(wrong token) there (the IOI
+logit difference; equal to the log-probability difference, as both share one softmax),
+taken against the strongest wrong answer (the minimum over wrong answers);
+``beats_wrong`` is 1 when it is > 0 (ties lose), 0 otherwise.  Summed log-probability
+differences over whole candidates of different token counts are kept under their own
+names (``seq_logprob_diff`` and the per-token ``seq_logprob_diff_per_token``).
+
+"First-token" figures (``first_logprob``, ``rank``, ``first_logprob_diff``) are taken at
 the first answer token that is not whitespace only, with the whitespace tokens before
 it: on tokenizers that glue the space to the word that is the first token, and on
 character-level ones it is the first letter rather than the shared space.
@@ -21,8 +31,8 @@ own: its logit sits in the answer's row at the last prompt position.
 ...     def forward(self, ids):
 ...         return torch.zeros(*ids.shape, 4)
 >>> s = score_built(Uniform(), [BuiltExample("e", [1, 2], [3], [[0]])])[0]
->>> round(s.logprob, 4), s.rank, s.logit_diff
-(-1.3863, 0, 0.0)
+>>> round(s.logprob, 4), s.rank, s.logit_diff_at_decision, s.beats_wrong
+(-1.3863, 0, 0.0, 0.0)
 """
 
 from __future__ import annotations
@@ -50,18 +60,57 @@ class ExampleScore:
     wrong_logprobs: list[float] = field(default_factory=list)  # full wrong answers
     wrong_first_logprobs: list[float] = field(default_factory=list)
     top_token: int = -1  # the model's top choice where ``rank`` is taken
+    # per wrong answer: logit(answer) - logit(wrong) at their first differing token
+    # (NaN when one candidate's tokens are a prefix of the other's: no decision token)
+    decision_diffs: list[float] = field(default_factory=list)
+    wrong_lengths: list[int] = field(default_factory=list)  # tokens of each wrong answer
+    single_token: list[bool] = field(default_factory=list)  # per wrong: see single_token_contrast
 
     @property
-    def logit_diff(self) -> float:
-        """Answer log-prob minus the best wrong answer's (NaN without wrong answers)."""
+    def logit_diff_at_decision(self) -> float:
+        """logit(answer) - logit(wrong) at the decision token, against the strongest wrong
+        answer (the minimum over wrong answers); NaN without wrong answers or when a
+        contrast has no decision token."""
+        if not self.decision_diffs or any(math.isnan(d) for d in self.decision_diffs):
+            return math.nan
+        return min(self.decision_diffs)
+
+    @property
+    def beats_wrong(self) -> float:
+        """1.0 if the answer beats every wrong answer at their decision tokens, else 0.0
+        (ties lose); NaN where :attr:`logit_diff_at_decision` is NaN."""
+        d = self.logit_diff_at_decision
+        return math.nan if math.isnan(d) else float(d > 0)
+
+    @property
+    def seq_logprob_diff(self) -> float:
+        """Summed answer log-prob minus the best wrong answer's summed log-prob (NaN
+        without wrong answers); candidates of different token counts are not comparable
+        token for token, so this is not a logit difference."""
         return self.logprob - max(self.wrong_logprobs) if self.wrong_logprobs else math.nan
 
     @property
-    def first_logit_diff(self) -> float:
-        """First-token difference; with one-token answers it is the logit difference."""
+    def seq_logprob_diff_per_token(self) -> float:
+        """Mean log-prob per token of the answer minus the best such mean of a wrong answer."""
+        if not self.wrong_logprobs or not self.token_logprobs:
+            return math.nan
+        per = [lp / n for lp, n in zip(self.wrong_logprobs, self.wrong_lengths, strict=True)]
+        return self.logprob / len(self.token_logprobs) - max(per)
+
+    @property
+    def first_logprob_diff(self) -> float:
+        """Log-prob up to and including the first non-space token, answer minus the best
+        wrong answer (the column once named ``first_logit_diff``)."""
         if not self.wrong_first_logprobs:
             return math.nan
         return self.first_logprob - max(self.wrong_first_logprobs)
+
+    @property
+    def single_token_contrast(self) -> float:
+        """1.0 when, against every wrong answer, the decision token is the last token of
+        both candidates (the whole contrast is one token each), else 0.0; NaN without
+        wrong answers."""
+        return float(all(self.single_token)) if self.single_token else math.nan
 
     @property
     def greedy(self) -> bool:
@@ -75,6 +124,16 @@ class _Seq:
     cand: int  # 0 = answer, j >= 1 = wrong answer j-1
     prompt_len: int
     ids: list[int]
+
+
+def contrast_index(answer: list[int], wrong: list[int]) -> int | None:
+    """Index of the first token where ``answer`` and ``wrong`` differ (None when one is a
+    prefix of the other).
+
+    >>> contrast_index([5, 7, 9], [5, 8]), contrast_index([5], [5, 6])
+    (1, None)
+    """
+    return next((i for i, (a, w) in enumerate(zip(answer, wrong)) if a != w), None)
 
 
 def _sequences(built: list[BuiltExample]) -> list[_Seq]:
@@ -152,6 +211,11 @@ def _run_batch(model: Any, batch: list[list[_Seq]], built: list[BuiltExample],
             sc.top_token = int(rows[at + d].argmax())
             row, z = rows[at].cpu(), lse[at].cpu()
             for j, w in enumerate(b.wrong_ids):
+                k = contrast_index(b.answer_ids, w)
+                if k is not None:  # both candidates share this row's context: one softmax
+                    r = rows[at + k]
+                    sc.decision_diffs[j] = float(r[b.answer_ids[k]] - r[w[k]])
+                    sc.single_token[j] = len(w) == len(b.answer_ids) == k + 1
                 if len(w) == 1:  # its logit is in this row: no sequence of its own
                     sc.wrong_logprobs[j] = sc.wrong_first_logprobs[j] = float(row[w[0]] - z)
         else:
@@ -171,7 +235,10 @@ def score_built(
     if vocab:
         batch_tokens = min(batch_tokens, logits_mb * 2**20 // (4 * vocab))
     scores = [ExampleScore(b.example_id, wrong_logprobs=[math.nan] * len(b.wrong_ids),
-                           wrong_first_logprobs=[math.nan] * len(b.wrong_ids))
+                           wrong_first_logprobs=[math.nan] * len(b.wrong_ids),
+                           decision_diffs=[math.nan] * len(b.wrong_ids),
+                           wrong_lengths=[len(w) for w in b.wrong_ids],
+                           single_token=[False] * len(b.wrong_ids))
               for b in built]  # fmt: skip
     for batch in _batches(share_prefixes(_sequences(built)), max(batch_tokens, 1)):
         _run_batch(model, batch, built, scores)

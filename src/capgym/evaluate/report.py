@@ -1,9 +1,9 @@
 """The result of a grid: data frames, a models x tasks table, and an HTML rendering.
 
 >>> import pandas as pd
->>> s = pd.DataFrame({"model": ["m"], "task": ["t"], "accuracy": [0.5],
-...                   "mean_logit_diff": [1.25]})
->>> EvalReport(pd.DataFrame(), s, pd.DataFrame()).table().loc["t", ("accuracy", "m")].item()
+>>> s = pd.DataFrame({"model": ["m"], "task": ["t"], "beats_wrong": [0.5], "chance": [0.5],
+...                   "mean_logit_diff_at_decision": [1.25]})
+>>> EvalReport(pd.DataFrame(), s, pd.DataFrame()).table().loc["t", ("beats_wrong", "m")].item()
 0.5
 """
 
@@ -46,19 +46,28 @@ class EvalReport:
             errors=errors,
         )
 
-    def table(self, metrics: tuple[str, ...] = ("accuracy", "mean_logit_diff")) -> pd.DataFrame:
-        """Tasks x (metric, model): the headline table."""
+    def table(
+        self, metrics: tuple[str, ...] = ("beats_wrong", "mean_logit_diff_at_decision")
+    ) -> pd.DataFrame:
+        """Tasks x (metric, model): the headline table, with each task's ``chance`` level
+        of ``beats_wrong`` (see :data:`capgym.evaluate.stats.METRICS`)."""
         if self.summary.empty:
             return pd.DataFrame()
-        t = self.summary.pivot_table(index="task", columns="model", values=list(metrics))
-        return t.reindex(columns=list(metrics), level=0)
+        metrics = tuple(m for m in metrics if m in self.summary)
+        t = self.summary.pivot_table(index="task", columns="model", values=list(metrics),
+                                     dropna=False)  # fmt: skip
+        t = t.reindex(columns=list(metrics), level=0)
+        if "chance" in self.summary:
+            t[("chance", "")] = self.summary.groupby("task")["chance"].first()
+        return t
 
-    def plot(self, metric: str = "accuracy") -> Any:
+    def plot(self, metric: str = "beats_wrong") -> Any:
         """A plotly heat-map of ``metric`` over tasks x models (renders in Jupyter)."""
         import plotly.express as px
 
         t = self.summary.pivot_table(index="task", columns="model", values=metric)
         return px.imshow(t, text_auto=".2f", aspect="auto", color_continuous_scale="RdYlGn",
+                         labels={"color": metric},
                          title=f"{metric} per task and model")  # fmt: skip
 
     def top_slices(self, k: int = 3, min_count: int = 20, per_task: bool = True) -> pd.DataFrame:
@@ -79,7 +88,8 @@ class EvalReport:
         top = self.top_slices(10, min_count=10, per_task=False)
         if len(top):
             parts.append("<h4>Least uniform slices</h4>")
-            cols = ["model", "task", "field", "value", "n", "mean_diff", "cohen_d", "acc_slice"]
+            cols = ["model", "task", "field", "value", "metric", "n", "mean_diff", "cohen_d",
+                    "acc_metric", "acc_slice"]  # fmt: skip
             parts.append(top[cols].round(3).to_html(index=False))
         if self.errors:
             items = "".join(f"<li>{html.escape(e)}</li>" for e in self.errors[:20])

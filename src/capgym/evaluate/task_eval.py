@@ -12,7 +12,7 @@
 ...     def forward(self, ids):
 ...         return torch.zeros(*ids.shape, 128)
 >>> task = Task("t", "demo", [Example("e", "ab", "c", ("d",))])
->>> evaluate_task(Chars(), task).results[["example_id", "rank", "logit_diff"]].values.tolist()
+>>> evaluate_task(Chars(), task).results[["example_id", "rank", "beats_wrong"]].values.tolist()
 [['e', 0, 0.0]]
 """
 
@@ -33,10 +33,11 @@ from capgym.evaluate.uniformity import COLUMNS as SLICE_COLUMNS
 from capgym.evaluate.uniformity import slices
 from capgym.models.threads import scoring_threads, torch_threads
 from capgym.store.schema import RESULTS
+from capgym.tasks.baselines import baselines, unigram_counts
 from capgym.tasks.build import BuiltExample, build_examples
 from capgym.tasks.task import Task
 
-EVAL_VERSION = 2  # bump when the numbers or the table layout change
+EVAL_VERSION = 3  # bump when the numbers or the table layout change
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def _details(model: Any, task: Task, built: list[BuiltExample],
         "token_ranks": [s.token_ranks for s in scores],
         "wrong_logprobs": [s.wrong_logprobs for s in scores],
         "wrong_first_logprobs": [s.wrong_first_logprobs for s in scores],
+        "decision_logit_diffs": [s.decision_diffs for s in scores],
         "n_prompt_tokens": [len(b.prompt_ids) for b in built],
         "truncated": [b.truncated for b in built],
         "resplit": [b.resplit for b in built],
@@ -97,8 +99,13 @@ def results_frame(model_name: str, task: Task, built: list[BuiltExample],
         "logprob": [s.logprob for s in scores],
         "first_logprob": [s.first_logprob for s in scores],
         "rank": pd.array([s.rank for s in scores], dtype="int32"),
-        "logit_diff": [s.logit_diff for s in scores],
-        "first_logit_diff": [s.first_logit_diff for s in scores],
+        "beats_wrong": [s.beats_wrong for s in scores],
+        "logit_diff_at_decision": [s.logit_diff_at_decision for s in scores],
+        "seq_logprob_diff": [s.seq_logprob_diff for s in scores],
+        "seq_logprob_diff_per_token": [s.seq_logprob_diff_per_token for s in scores],
+        "first_logprob_diff": [s.first_logprob_diff for s in scores],
+        "single_token_contrast": [s.single_token_contrast for s in scores],
+        "n_wrong": pd.array([len(b.wrong_ids) for b in built], dtype="int32"),
         "n_answer_tokens": pd.array([len(b.answer_ids) for b in built], dtype="int32"),
         "meta": [json.dumps(meta[s.example_id], sort_keys=True) for s in scores],
     })  # fmt: skip
@@ -140,10 +147,14 @@ def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) 
     results = results_frame(model.name, task, built, scores)
     details = _details(model, task, built, scores)
     figures = summarise(results, details["greedy"], seed=settings.seed, n_boot=settings.n_boot)
+    ids = set(results["example_id"])
+    base = baselines([e for e in task.examples if e.id in ids], unigram_counts())
     summary = pd.DataFrame([{
         "model": model.name, "task": task.id, "capability": task.capability,
-        **figures, "n": len(results),
+        **figures, **base, "n": len(results),
         "n_errors": len(errors), "n_not_applicable": skipped,
+        "n_perturbations_discarded": sum(task.discarded.values()),
+        "perturbations_discarded": json.dumps(task.discarded, sort_keys=True),
         "model_hash": model.content_hash, "task_hash": task.content_hash,
         "seconds": time.perf_counter() - t0,
     }])  # fmt: skip

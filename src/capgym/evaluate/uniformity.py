@@ -3,12 +3,14 @@
 Results are broken down by every metadata field (template, slot values, perturbation,
 distance bucket, position, ...).  Each slice is compared with the rest of its task:
 difference of means and Cohen's d of the metric (logit difference where the task
-has wrong answers, else log-probability), accuracies and counts.  The slices with
+has wrong answers: ``logit_diff_at_decision``, else log-probability), accuracies
+(``acc_metric`` names which: ``beats_wrong`` where the task has wrong answers, else
+``top1_vocab``) and counts.  The slices with
 the largest ``|d|`` are where performance is least uniform.
 
 >>> import json, pandas as pd
 >>> df = pd.DataFrame({"model": "m", "task": "t", "rank": [0] * 40,
-...     "logit_diff": [2.0, 3.0] * 15 + [-2.0, -1.0] * 5, "logprob": -1.0,
+...     "logit_diff_at_decision": [2.0, 3.0] * 15 + [-2.0, -1.0] * 5, "logprob": -1.0,
 ...     "meta": [json.dumps({"template": "a" if i < 30 else "b"}) for i in range(40)]})
 >>> top = slices(df, min_count=5).iloc[0]
 >>> top["field"], top["value"], float(top["mean_diff"]), len(slices(df, min_count=5))
@@ -49,15 +51,25 @@ def _cohen_d(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def metric_of(group: pd.DataFrame) -> str:
-    """``logit_diff`` when most examples have wrong answers, else ``logprob``."""
-    return "logit_diff" if group["logit_diff"].notna().mean() >= 0.5 else "logprob"
+    """``logit_diff_at_decision`` when most examples have wrong answers, else ``logprob``."""
+    ld = "logit_diff_at_decision"
+    return ld if ld in group and group[ld].notna().mean() >= 0.5 else "logprob"
+
+
+def accuracy_of(group: pd.DataFrame) -> tuple[str, np.ndarray]:
+    """(name, per-example 0/1): ``beats_wrong`` where the slice metric is the decision
+    logit difference (NaN counts as 0), else ``top1_vocab`` (first answer token ranked first)."""
+    if metric_of(group) == "logit_diff_at_decision":
+        ld = group["logit_diff_at_decision"].to_numpy(dtype=float)
+        return "beats_wrong", (np.nan_to_num(ld, nan=0.0) > 0).astype(float)
+    return "top1_vocab", (group["rank"].to_numpy() == 0).astype(float)
 
 
 def _task_slices(group: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
     metric = metric_of(group)
     x = group[metric].to_numpy(dtype=float)
     ok = ~np.isnan(x)
-    acc = (group["rank"].to_numpy() == 0).astype(float)
+    acc_name, acc = accuracy_of(group)
     meta = meta_frame(group)
     out = []
     for fld in meta.columns:
@@ -78,14 +90,14 @@ def _task_slices(group: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
                 "field": fld, "value": v, "metric": metric, "n": int(mask.sum()),
                 "n_rest": int((~mask).sum()), "mean_slice": float(a.mean()),
                 "mean_rest": float(b.mean()), "mean_diff": float(a.mean() - b.mean()),
-                "cohen_d": _cohen_d(a, b), "acc_slice": float(acc[mask].mean()),
-                "acc_rest": float(acc[~mask].mean()),
+                "cohen_d": _cohen_d(a, b), "acc_metric": acc_name,
+                "acc_slice": float(acc[mask].mean()), "acc_rest": float(acc[~mask].mean()),
             })  # fmt: skip
     return out
 
 
 COLUMNS = ["model", "task", "field", "value", "metric", "n", "n_rest", "mean_slice",
-           "mean_rest", "mean_diff", "cohen_d", "acc_slice", "acc_rest"]  # fmt: skip
+           "mean_rest", "mean_diff", "cohen_d", "acc_metric", "acc_slice", "acc_rest"]  # fmt: skip
 
 
 def slices(results: pd.DataFrame, min_count: int = 10, top: int | None = None) -> pd.DataFrame:

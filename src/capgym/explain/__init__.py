@@ -9,8 +9,10 @@ simple explainers account for, and what is left (the residue)?
   scores; :class:`NgramReference` holds the reference n-gram statistics.
 * :func:`story_heatmap`: one story's tokens as a :mod:`capgym.render` token view (probability
   colours, capability underlines, hover with rank, entropy and top-k).
-* For later stages (diff, report, the explorer), which import only this package: the
-  coverage rule (:data:`COVERS_SQL`, effective spans, word alignment), the run helpers
+* For later stages (diff, cluster, report, the explorer), which import only this
+  package: the coverage rule (:data:`COVERS_SQL`, effective spans, word alignment), the
+  confident set and its hits (:func:`build_confident`, :func:`build_hits`), the coverage
+  layers (:data:`LAYERS`), the run helpers
   (:func:`as_run`, :func:`check_scored`, :func:`connect`, ...) and the HTML pieces.
 
 >>> EXPLAINERS
@@ -35,11 +37,18 @@ from capgym.explain.api import (
     explain,
     story_heatmap,
 )
-from capgym.explain.coverage import COMPLETION, COVERS_SQL
+from capgym.explain.coverage import (
+    COMPLETION,
+    COVERS_SQL,
+    EXPLAINERS_ONLY,
+    LAYERS,
+    build_confident,
+    build_hits,
+)
 from capgym.explain.explainers import EXPLAINER_DOCS, EXPLAINERS, EXPLAINS, explain_tokens
 from capgym.explain.html import example_views, frame_html, page_head, run_stories
 from capgym.explain.ngrams import NgramReference, NgramTable
-from capgym.explain.reference import DEFAULT_REFERENCE, resolve_reference
+from capgym.explain.reference import DEFAULT_MIN_COUNT, DEFAULT_REFERENCE, resolve_reference
 from capgym.explain.report import ExplainReport, records
 from capgym.explain.residue import DIMENSIONS, add_snippets, residue_groups
 from capgym.explain.sequences import Sequences
@@ -49,13 +58,16 @@ from capgym.explain.tables import is_current
 __all__ = [
     "COMPLETION",
     "COVERS_SQL",
+    "DEFAULT_MIN_COUNT",
     "DEFAULT_REFERENCE",
     "DIMENSIONS",
     "EFFECTIVE_END_SQL",
     "EFFECTIVE_START_SQL",
     "EXPLAINERS",
+    "EXPLAINERS_ONLY",
     "EXPLAINER_DOCS",
     "EXPLAINS",
+    "LAYERS",
     "ExplainReport",
     "NgramReference",
     "NgramTable",
@@ -63,6 +75,8 @@ __all__ = [
     "StoryHeatmap",
     "add_snippets",
     "as_run",
+    "build_confident",
+    "build_hits",
     "check_scored",
     "check_threshold",
     "connect",

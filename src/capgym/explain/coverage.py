@@ -10,15 +10,30 @@ Definitions
 * A **tag covers a token** when their character spans overlap: ``token_start < tag_end
   and tag_start < token_end``.  A token with an empty span (the second byte-token of a
   character) is matched on the character before it; an empty tag span on the character
-  it starts at.  For ``word-completion`` the token must also start *inside* the tagged
-  word (``token_start > tag_start``): only the second and later pieces of a word are
-  completions.
+  it starts at.  For ``word-completion`` the token must also start inside the tagged
+  span (``token_start >= tag_start``): the span is the part of a word that its prefix
+  determines, so a token that starts before it (at the word's start, or inside the
+  still-undetermined prefix) is a word choice, not a completion.
 * An **explainer covers a token** when it fires there (the ``explains`` table).
 * **Shares** are taken over the confident correct positions, by count and by
   probability mass (the sum of ``exp(logprob)``).  ``any capability``, ``any explainer``
   and ``any`` count a position once however many cover it; ``residue`` is what nothing
   covers; ``exclusive`` counts the positions covered by that name alone.
 * **Coverage** of a model is the ``any`` share by count (``coverage_mass`` by mass).
+* **Coverage layers** (``total`` rows, each a superset of the one before), because
+  explainers and word-completion fire on most tokens of any fluent text and would make
+  coverage true by construction:
+
+  1. ``named capabilities``: covered by a tag of any capability other than
+     ``word-completion`` (the headline figure of the atlas);
+  2. ``named + explainers``: layer 1, or an explainer (n-gram or in-context copying)
+     fires;
+  3. ``named + explainers + word-completion``: layer 2, or a word-completion tag (equal
+     to ``any``).
+
+  ``explainers only`` is the share that an explainer covers and no tag does: a
+  mechanism-free account (the n-gram or copying rule would also have predicted it),
+  not a capability.
 
 The joins run in DuckDB (an interval join on corpus and story), so they scale to
 millions of tokens.
@@ -37,12 +52,21 @@ from capgym.explain.explainers import EXPLAINERS
 from capgym.store.confident import CONFIDENT, confident_sql
 
 COMPLETION = "word-completion"
+LAYERS: tuple[str, str, str] = (
+    "named capabilities",
+    "named + explainers",
+    "named + explainers + word-completion",
+)
+EXPLAINERS_ONLY = "explainers only"
+# The ``total`` rows of :func:`shares`, in their order.
+TOTALS: tuple[str, ...] = (*LAYERS, EXPLAINERS_ONLY, "any capability", "any explainer", "any",
+                           "residue")  # fmt: skip
 
 # g: a tag, c: a token with effective span (es, ee).
 COVERS_SQL = f"""
     g.corpus = c.corpus AND g.story = c.story
     AND c.es < greatest(g.char_end, g.char_start + 1) AND g.char_start < c.ee
-    AND (g.capability <> '{COMPLETION}' OR c.es > g.char_start)
+    AND (g.capability <> '{COMPLETION}' OR c.es >= g.char_start)
 """
 
 
@@ -114,11 +138,14 @@ def shares(con: duckdb.DuckDBPyConnection, corpora: list[str]) -> pd.DataFrame:
         """
     ).df()
     totals = con.execute(
-        """
+        f"""
         WITH tot AS (SELECT count(*) AS n_all, coalesce(sum(p), 0) AS m_all FROM conf),
         flags AS (
             SELECT c.p,
-                   bool_or(h.kind = 'capability') AS cap, bool_or(h.kind = 'explainer') AS exp
+                   coalesce(bool_or(h.kind = 'capability'), false) AS cap,
+                   coalesce(bool_or(h.kind = 'capability' AND h.name <> '{COMPLETION}'),
+                            false) AS named,
+                   coalesce(bool_or(h.kind = 'explainer'), false) AS exp
             FROM conf c LEFT JOIN hits h USING (corpus, story, pos)
             GROUP BY c.corpus, c.story, c.pos, c.p
         ),
@@ -126,9 +153,13 @@ def shares(con: duckdb.DuckDBPyConnection, corpora: list[str]) -> pd.DataFrame:
             SELECT 'any capability' AS name, p FROM flags WHERE cap
             UNION ALL SELECT 'any explainer', p FROM flags WHERE exp
             UNION ALL SELECT 'any', p FROM flags WHERE cap OR exp
-            UNION ALL SELECT 'residue', p FROM flags WHERE cap IS NOT TRUE AND exp IS NOT TRUE
+            UNION ALL SELECT 'residue', p FROM flags WHERE NOT cap AND NOT exp
+            UNION ALL SELECT '{LAYERS[0]}', p FROM flags WHERE named
+            UNION ALL SELECT '{LAYERS[1]}', p FROM flags WHERE named OR exp
+            UNION ALL SELECT '{LAYERS[2]}', p FROM flags WHERE cap OR exp
+            UNION ALL SELECT '{EXPLAINERS_ONLY}', p FROM flags WHERE exp AND NOT cap
         ),
-        names AS (SELECT unnest(['any capability', 'any explainer', 'any', 'residue']) AS name)
+        names AS (SELECT unnest(?) AS name)
         SELECT 'total' AS kind, names.name, count(r.p) AS n,
                count(r.p) / nullif(any_value(tot.n_all), 0) AS share,
                coalesce(sum(r.p), 0) AS mass,
@@ -136,11 +167,12 @@ def shares(con: duckdb.DuckDBPyConnection, corpora: list[str]) -> pd.DataFrame:
                NULL::BIGINT AS n_exclusive
         FROM names LEFT JOIN rows r USING (name), tot
         GROUP BY names.name
-        """
+        """,
+        [list(TOTALS)],
     ).df()
     out = pd.concat([per_name, totals], ignore_index=True)
     order = {"capability": 0, "explainer": 1, "total": 2}
-    total_order = {"any capability": 0, "any explainer": 1, "any": 2, "residue": 3}
+    total_order = {name: k for k, name in enumerate(TOTALS)}
     out["_k"] = out["kind"].map(order)
     out["_t"] = out["name"].map(total_order).fillna(0)
     out = out.sort_values(["_k", "_t", "share", "name"], ascending=[True, True, False, True])

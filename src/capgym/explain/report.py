@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from capgym.explain.coverage import EXPLAINERS_ONLY, LAYERS
 from capgym.explain.html import example_views, frame_html, frame_view, page_head, run_stories
 from capgym.render.data import StoryData
 from capgym.store import RunStore
@@ -80,12 +81,25 @@ class ExplainReport:
             ),
         }
 
+    @property
+    def layers(self) -> dict[str, float]:
+        """The coverage layers by count (see :mod:`capgym.explain.coverage`): named
+        capabilities, + explainers, + word-completion, and explainers only.
+
+        >>> list(ExplainReport.empty("m", ["c"], 0.5).layers.values())
+        [0.0, 0.0, 0.0, 0.0]
+        """
+        return {name: self.share(name, "total") for name in (*LAYERS, EXPLAINERS_ONLY)}
+
     def headline(self) -> str:
-        """One line: coverage and residue."""
+        """One line: coverage layers (named capabilities first) and residue."""
+        named, expl, allc, only = self.layers.values()
         return (
             f"{self.model} on {', '.join(self.corpora)}: {self.n_confident:,} confident correct "
-            f"of {self.n_scored:,} tokens (p >= {self.threshold}); coverage {self.coverage:.1%} "
-            f"by count, {self.coverage_mass:.1%} by mass; residue {1 - self.coverage:.1%}"
+            f"of {self.n_scored:,} tokens (p >= {self.threshold}); named capabilities cover "
+            f"{named:.1%}; + n-gram/induction explainers {expl:.1%}; + word-completion "
+            f"{allc:.1%} ({self.coverage_mass:.1%} by mass; explainers only {only:.1%}); "
+            f"residue {1 - self.coverage:.1%}"
         )
 
     def to_markdown(self, top: int = 5) -> str:

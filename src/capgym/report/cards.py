@@ -14,6 +14,7 @@ True
 
 from __future__ import annotations
 
+import math
 import re
 
 import pandas as pd
@@ -41,28 +42,63 @@ def plain(doc: str) -> str:
     return re.sub(r"``([^`]+)``", r"\1", doc)
 
 
+def pool_gym(gym: pd.DataFrame) -> tuple[str, float, float, float]:
+    """(metric, successes, examples, chance) of a capability's gym rows pooled over its
+    tasks: the beats-wrong rows when there are any (chance weighted by examples), else the
+    top-1-over-vocabulary rows (no chance level: NaN).
+
+    >>> g = pd.DataFrame({"metric": ["beats_wrong", "beats_wrong"], "score": [0.5, 1.0],
+    ...                   "n": [10.0, 30.0], "chance": [0.5, 0.25]})
+    >>> pool_gym(g)
+    ('beats_wrong', 35.0, 40.0, 0.3125)
+    """
+    bw = gym[gym.metric == "beats_wrong"]
+    use, metric = (bw, "beats_wrong") if len(bw) else (gym, "top1_vocab")
+    n = float(use.n.sum())
+    chance = float((use.chance * use.n).sum() / n) if metric == "beats_wrong" and n else math.nan
+    return metric, float((use.score * use.n).sum()), n, chance
+
+
+def heuristic_tasks(m: pd.DataFrame, cap: str) -> list[str]:
+    """The capability's gym tasks that a trivial baseline solves (see
+    :mod:`capgym.tasks.baselines`)."""
+    if "solved_by_heuristic" not in m:
+        return []
+    g = m[(m.capability == cap) & (m.source == "gym") & (m.solved_by_heuristic == 1)]
+    return sorted(set(g.task))
+
+
 def who_has_it(m: pd.DataFrame, cap: str, params: dict[str, float | None]) -> pd.DataFrame:
     """Per model (in the order of ``params``): gym and corpus scores with intervals, and
-    the verdict."""
+    the verdict: the gym score's interval above its chance level (top-1 tasks and corpus
+    scores: above 0.5)."""
     rows = []
     for model in params:
         g = m[(m.model == model) & (m.capability == cap)]
         gym, cor = g[g.source == "gym"], g[g.source == "corpus"]
-        gym_k, gym_n = float((gym.score * gym.n).sum()), float(gym.n.sum())
-        gym_lo, gym_hi = metrics.wilson(gym_k, gym_n)
-        row = {"model": model, "params": params.get(model)}
-        row["gym acc"] = f"{gym_k / gym_n:.2f} [{gym_lo:.2f}, {gym_hi:.2f}]" if gym_n else ""
+        metric, gym_k, gym_n, chance = pool_gym(gym)
+        used = gym[gym.metric == metric] if "metric" in gym else gym
+        if len(used) == 1:  # one task keeps its own (bootstrap) interval, as the heat-map
+            gym_lo, gym_hi = float(used.lo.iloc[0]), float(used.hi.iloc[0])
+        else:
+            gym_lo, gym_hi = metrics.wilson(gym_k, gym_n)
+        row: dict[str, object] = {"model": model, "params": params.get(model)}
+        label = "gym beats-wrong" if metric == "beats_wrong" else "gym top1_vocab"
+        row["gym metric"] = label
+        row["gym score"] = f"{gym_k / gym_n:.2f} [{gym_lo:.2f}, {gym_hi:.2f}]" if gym_n else ""
+        row["chance"] = f"{chance:.2f}" if not math.isnan(chance) else ""
         row["gym n"] = int(gym_n)
         c = cor.iloc[0] if len(cor) else None
         row["corpus top-1"] = f"{c.score:.2f} [{c.lo:.2f}, {c.hi:.2f}]" if c is not None else ""
         row["tagged n"] = int(c.n) if c is not None else 0
         lo = gym_lo if gym_n else (c.lo if c is not None else float("nan"))
-        row["has it"] = "yes" if lo > 0.5 else "no"
+        bar = chance if gym_n and not math.isnan(chance) else 0.5
+        row["has it"] = "yes" if lo > bar else "no"
         if gym_n or c is not None:
             rows.append(row)
     df = pd.DataFrame(rows)
     if len(df) and not (df["gym n"] > 0).any():
-        df = df.drop(columns=["gym acc", "gym n"])
+        df = df.drop(columns=["gym metric", "gym score", "chance", "gym n"])
     return df
 
 
@@ -125,8 +161,9 @@ def _distributions(ctx: Ctx, cap: str) -> str:
         r = metrics.results_frame(f)
         r = r[r.capability == cap].dropna(subset=["ld"])
         if len(r):
-            title = "gym: logit difference (answer - best wrong), per model"
-            fig = figures.boxes(r, "ld", title, "logit difference", f.model_names)
+            title = "gym: logit diff at the decision token (answer - strongest wrong)"
+            fig = figures.boxes(r, "ld", title, "logit_diff_at_decision", f.model_names,
+                                chance=0.0)  # fmt: skip
             out.append(ctx.figure(f"dist-gym-{cap}", fig, (5.0, 3.0), detail=True))
     return f'<div class="grid2">{"".join(out)}</div>' if out else ""
 
@@ -137,6 +174,9 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
     who = who_has_it(m, cap, params)
     have = [str(x) for x in who[who["has it"] == "yes"].model] if len(who) else []
     badge = f'<span class="badge {"yes" if have else "no"}">{"has it: " + esc(", ".join(have)) if have else "no model has it"}</span>'
+    solved = heuristic_tasks(m, cap)
+    if solved:
+        badge += f'<span class="badge no">a heuristic solves: {esc(", ".join(solved))}</span>'
     parts = [
         f'<details class="card" id="{anchor(cap)}"{" open" if is_open else ""}><summary>{esc(cap)}{badge}</summary>'
     ]
@@ -154,7 +194,12 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
     ]
     parts.append(
         note(
-            "Has it: the 95% interval of gym accuracy lies above 0.5 (without gym results: of top-1 accuracy on tagged positions)."
+            "Has it: the 95% interval (the task's bootstrap interval; Wilson when pooled over "
+            "several tasks of the capability) of gym "
+            "beats-wrong (the answer beats every wrong answer at the first token where they "
+            "differ) lies above its chance level, 1 / (1 + wrong answers); tasks without wrong "
+            "answers use top-1 over the vocabulary and, like corpus top-1 accuracy on tagged "
+            "positions (used without gym results), the bar 0.5."
         )
     )
     parts += [
@@ -190,7 +235,8 @@ def card(ctx: Ctx, cap: str, info: CapabilityInfo, m: pd.DataFrame, is_open: boo
     if len(rt):
         parts.append(
             note(
-                "Accuracy on each perturbation's variants, and in brackets the change from their base examples."
+                "Beats-wrong (top-1 over the vocabulary for tasks without wrong answers) on each "
+                "perturbation's variants, and in brackets the change from their base examples."
             )
         )
         wide = redteam_table(rt, f.model_names)

@@ -16,6 +16,7 @@ import pandas as pd
 
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, nodata, note
+from capgym.store.confident import CONFIDENT, confident_sql
 
 MAX_PAIRS, N_POSITIONS = 4, 6
 
@@ -43,18 +44,29 @@ def story_gains(ctx: Ctx, a: str, b: str) -> pd.DataFrame:
 
 
 def position_gains(ctx: Ctx, a: str, b: str) -> pd.DataFrame:
-    """Positions with identical spans, largest |change| first (top gains and losses)."""
+    """Positions with identical spans where one model is confident correct and the other
+    is not (rank 0 and p >= CONFIDENT, the rule of :mod:`capgym.explain.coverage`): the
+    largest gains of ``b`` and its largest losses, by the change in log-probability.
+    ``kind`` says ``rank gain`` (``a`` did not rank the token first) or ``confidence-only
+    gain`` (it did, with p below the threshold), and the same for losses."""
+    ok_a = f"x.rank = 0 AND {confident_sql('x.logprob', str(CONFIDENT))}"
+    ok_b = f"y.rank = 0 AND {confident_sql('y.logprob', str(CONFIDENT))}"
     return ctx.f.df(
-        """
+        f"""
         WITH d AS (
             SELECT x.corpus, x.story, x.pos, x.char_start, x.char_end,
-                   exp(x.logprob) AS p_a, exp(y.logprob) AS p_b, y.logprob - x.logprob AS dlogp
+                   exp(x.logprob) AS p_a, exp(y.logprob) AS p_b, y.logprob - x.logprob AS dlogp,
+                   {ok_a} AS ok_a, {ok_b} AS ok_b, x.rank = 0 AS top_a, y.rank = 0 AS top_b
             FROM scores x JOIN scores y ON x.corpus = y.corpus AND x.story = y.story
              AND x.char_start = y.char_start AND x.char_end = y.char_end
             WHERE x.model = ? AND y.model = ? AND x.char_end > x.char_start)
-        (SELECT *, 'gain' AS kind FROM d ORDER BY dlogp DESC, corpus, story, pos LIMIT ?)
+        (SELECT * EXCLUDE (ok_a, ok_b, top_a, top_b),
+                CASE WHEN top_a THEN 'confidence-only gain' ELSE 'rank gain' END AS kind
+         FROM d WHERE ok_b AND NOT ok_a ORDER BY dlogp DESC, corpus, story, pos LIMIT ?)
         UNION ALL
-        (SELECT *, 'loss' AS kind FROM d ORDER BY dlogp ASC, corpus, story, pos LIMIT ?)
+        (SELECT * EXCLUDE (ok_a, ok_b, top_a, top_b),
+                CASE WHEN top_b THEN 'confidence-only loss' ELSE 'rank loss' END AS kind
+         FROM d WHERE ok_a AND NOT ok_b ORDER BY dlogp ASC, corpus, story, pos LIMIT ?)
         """,
         [a, b, N_POSITIONS, N_POSITIONS],
     )
@@ -97,7 +109,7 @@ def _pair(ctx: Ctx, a: str, b: str) -> str:
             ctx.table(
                 f"diff-{a}-{b}",
                 shown.drop(columns="context"),
-                f"Largest changes {a} to {b}",
+                f"Largest gains and losses {a} to {b} (confident correct in one model only)",
                 shown=shown,
                 raw_html=("context",),
             )

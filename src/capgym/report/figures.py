@@ -90,19 +90,40 @@ def nll_bars(summary: pd.DataFrame) -> tuple[go.Figure, Draw]:
     return fig, draw
 
 
+def _cell(score: float, lo: float, chance: float) -> str:
+    """A heat-map cell's text: the score, in brackets when its interval does not clear
+    chance (0.5 where there is no chance level).
+
+    >>> _cell(0.83, 0.7, 0.5), _cell(0.55, 0.45, 0.5), _cell(float("nan"), 0.0, 0.5)
+    ('0.83', '(0.55)', '')
+    """
+    if not np.isfinite(score):
+        return ""
+    bar = chance if np.isfinite(chance) else 0.5
+    return f"{score:.2f}" if lo > bar else f"({score:.2f})"
+
+
 def heatmap(
     m: pd.DataFrame, models: list[str], title: str, colorbar: str
 ) -> tuple[go.Figure, Draw]:
-    """Models (rows) by capabilities (columns); ``m``: model, capability, score, lo, hi, n, detail."""
+    """Models (rows) by capabilities (columns); ``m``: model, capability, score, lo, hi, n,
+    detail and optionally chance.  ``colorbar`` names the metric; a score whose 95% interval
+    does not clear its chance level is shown in brackets."""
     caps = sorted(m.capability.unique())
-    z = m.pivot_table(index="model", columns="capability", values="score", aggfunc="mean").reindex(
-        index=models, columns=caps
-    )
-    text = [[_hover(m, a, c) for c in caps] for a in models]
+
+    def grid(col: str) -> pd.DataFrame:
+        return m.pivot_table(index="model", columns="capability", values=col, aggfunc="mean",
+                             dropna=False).reindex(index=models, columns=caps)  # fmt: skip
+
+    z = grid("score")
+    lo = grid("lo")
+    chance = grid("chance") if "chance" in m else z * np.nan
+    cells = [[_cell(z.loc[a, c], lo.loc[a, c], chance.loc[a, c]) for c in caps] for a in models]
+    hover = [[_hover(m, a, c) for c in caps] for a in models]
     fig = go.Figure(
-        go.Heatmap(z=z.values, x=caps, y=models, zmin=0, zmax=1, colorscale="Blues", text=text,
-                   hovertemplate="%{text}<extra></extra>", texttemplate="%{z:.2f}",
-                   colorbar={"title": {"text": colorbar}})
+        go.Heatmap(z=z.values, x=caps, y=models, zmin=0, zmax=1, colorscale="Blues", text=cells,
+                   customdata=hover, hovertemplate="%{customdata}<extra></extra>",
+                   texttemplate="%{text}", colorbar={"title": {"text": colorbar, "side": "right"}})
     )  # fmt: skip
     _layout(fig, "", 90 + 36 * len(models))
     fig.update_layout(margin={"t": 10})
@@ -118,15 +139,8 @@ def heatmap(
             for j in range(len(caps)):
                 v = z.values[i, j]
                 if np.isfinite(v):
-                    ax.text(
-                        j,
-                        i,
-                        f"{v:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=6,
-                        color="white" if v > 0.6 else "black",
-                    )
+                    color = "white" if v > 0.6 else "black"
+                    ax.text(j, i, cells[i][j], ha="center", va="center", fontsize=6, color=color)
         mfig.colorbar(im, ax=ax, label=colorbar)
 
     return fig, draw
@@ -138,12 +152,25 @@ def _hover(m: pd.DataFrame, model: str, cap: str) -> str:
         return f"{model} · {cap}: no data"
     lines = [f"<b>{model}</b> · {cap}"]
     for x in r.itertuples():
-        lines.append(f"{x.score:.3f} [{x.lo:.3f}, {x.hi:.3f}] 95% CI, n={int(x.n)}<br>{x.detail}")
+        ch = getattr(x, "chance", np.nan)
+        chance = f", chance {ch:.2f}" if np.isfinite(ch) else ""
+        lines.append(
+            f"{x.score:.3f} [{x.lo:.3f}, {x.hi:.3f}] 95% CI{chance}, n={int(x.n)}<br>{x.detail}"
+        )
     return "<br>".join(lines)
 
 
-def scaling(m: pd.DataFrame, params: dict[str, float | None], title: str) -> tuple[go.Figure, Draw]:
-    """Score against parameter count (log x), one line per capability."""
+def _chances(d: pd.DataFrame) -> list[float]:
+    if "chance" not in d:
+        return []
+    return sorted({round(float(c), 3) for c in d.chance.dropna()})
+
+
+def scaling(
+    m: pd.DataFrame, params: dict[str, float | None], title: str, ylabel: str = "score"
+) -> tuple[go.Figure, Draw]:
+    """Score against parameter count (log x axis), one line per capability; each distinct
+    chance level (column ``chance``, if any) is a dashed line."""
     d = m.assign(params=m.model.map(params)).dropna(subset=["params"]).sort_values("params")
     fig = go.Figure()
     for cap, g in d.groupby("capability", sort=True):
@@ -152,9 +179,15 @@ def scaling(m: pd.DataFrame, params: dict[str, float | None], title: str) -> tup
             error_y={"type": "data", "symmetric": False, "array": g.hi - g.score, "arrayminus": g.score - g.lo, "thickness": 1},
             hovertemplate="%{customdata[0]} (%{x:,.0f} params)<br>%{y:.3f} [%{customdata[1]:.3f}, %{customdata[2]:.3f}]<extra>" + str(cap) + "</extra>",
         )  # fmt: skip
+    for c in _chances(d):
+        fig.add_hline(y=c, line_dash="dash", line_color="#888", annotation_text=f"chance {c:g}",
+                      annotation_position="bottom right")  # fmt: skip
     _layout(fig, title, 380)
-    fig.update_xaxes(type="log", title="parameters", gridcolor="#eee", dtick="D2", tickformat=".2s")
-    fig.update_yaxes(title="score", range=[0, 1.02], gridcolor="#eee")
+    lo, hi = np.log10(d.params.min()), np.log10(d.params.max())
+    pad = max(0.15, (hi - lo) * 0.08)
+    fig.update_xaxes(type="log", title="parameters (log scale)", gridcolor="#eee",
+                     range=[lo - pad, hi + pad], tickformat=".2s")  # fmt: skip
+    fig.update_yaxes(title=ylabel, range=[0, 1.02], gridcolor="#eee")
 
     def draw(mfig: Any) -> None:
         ax = mfig.subplots()
@@ -162,25 +195,37 @@ def scaling(m: pd.DataFrame, params: dict[str, float | None], title: str) -> tup
             ax.errorbar(
                 g.params,
                 g.score,
-                yerr=[g.score - g.lo, g.hi - g.score],
+                # pooled or bootstrap intervals need not contain the point: no negative bars
+                yerr=[(g.score - g.lo).clip(lower=0), (g.hi - g.score).clip(lower=0)],
                 marker="o",
                 ms=3,
                 capsize=2,
                 label=str(cap),
             )
+        for c in _chances(d):
+            ax.axhline(c, ls="--", color="#888", lw=0.8)
+            ax.annotate(f"chance {c:g}", (1, c), xycoords=("axes fraction", "data"),
+                        ha="right", va="bottom", fontsize=6, color="#666")  # fmt: skip
         ax.set_xscale("log")
+        ax.set_xlim(10 ** (lo - pad), 10 ** (hi + pad))
         ax.set_ylim(0, 1.02)
-        ax.set_xlabel("parameters")
-        ax.set_ylabel("score")
-        ax.legend(fontsize=6, ncol=2)
+        ax.set_xlabel("parameters (log scale)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
 
     return fig, draw
 
 
 def boxes(
-    df: pd.DataFrame, value: str, title: str, label: str, order: list[str]
+    df: pd.DataFrame,
+    value: str,
+    title: str,
+    label: str,
+    order: list[str],
+    chance: float | None = None,
 ) -> tuple[go.Figure, Draw]:
-    """Distribution of ``value`` per model, models in ``order`` with their fixed colours."""
+    """Distribution of ``value`` per model, models in ``order`` with their fixed colours;
+    ``chance``: the value at chance, drawn as a dashed line."""
     fig = go.Figure()
     models = [m for m in order if m in set(df.model)]
     colors = model_colors(order)
@@ -195,9 +240,14 @@ def boxes(
         )
     _layout(fig, title, 300)
     fig.update_yaxes(title=label, gridcolor="#eee")
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dash", line_color="#888",
+                      annotation_text="chance", annotation_position="top left")  # fmt: skip
 
     def draw(mfig: Any) -> None:
         ax = mfig.subplots()
+        if chance is not None:
+            ax.axhline(chance, ls="--", color="#888", lw=0.8, label="chance")
         ax.boxplot(
             [df[df.model == m][value].dropna() for m in models],
             tick_labels=models,

@@ -22,17 +22,17 @@ import pandas as pd
 from capgym.render.data import StoryData, has_table
 from capgym.store import RunStore
 
-COMPLETION = "word-completion"  # its tags measure the pieces after a word's first
+COMPLETION = "word-completion"  # its tags mark the determined rest of a word
 
 # The token that "predicts" a tag: the one holding the tag's first character; for
-# word completion, the first token starting inside the word.
+# word completion, the first token starting inside the tag (the determined rest).
 TAGGED_SQL = f"""
 SELECT s.model, g.corpus, g.story, g.char_start AS tag_start, g.char_end AS tag_end,
        g.capability, CAST(g.attrs AS VARCHAR) AS attrs, s.pos, s.char_start, s.char_end,
        s.logprob, exp(s.logprob) AS p, s.rank, s.entropy
 FROM tags g JOIN scores s ON s.corpus = g.corpus AND s.story = g.story
  AND CASE WHEN g.capability = '{COMPLETION}'
-          THEN s.char_start > g.char_start AND s.char_start < g.char_end
+          THEN s.char_start >= g.char_start AND s.char_start < g.char_end
           ELSE s.char_start <= g.char_start AND s.char_end > g.char_start END
 QUALIFY row_number() OVER (
     PARTITION BY s.model, g.corpus, g.story, g.char_start, g.char_end, g.capability

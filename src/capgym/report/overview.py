@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 
 from capgym.errors import UsageError
+from capgym.explain import EXPLAINERS_ONLY, LAYERS
 from capgym.report import figures, metrics
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, nodata, note
@@ -67,17 +68,26 @@ def coverage_parts(ctx: Ctx) -> list[str]:
     parts = []
     if done:
         s = metrics.coverage_summary(f)
+        l1, l2, l3 = LAYERS
         shown = s.rename(columns={
             "threshold": "p >=", "n_confident": "confident-correct", "mass_confident": "mass",
-            "any capability: share": "by capabilities", "any explainer: share": "by explainers",
-            "any: n": "covered (n)", "any: share": "covered", "any: share_mass": "covered (mass)",
-        })[["model", "corpora", "p >=", "confident-correct", "mass", "by capabilities",
-            "by explainers", "covered (n)", "covered", "covered (mass)"]]  # fmt: skip
+            f"{l1}: share": "named capabilities", f"{l2}: share": "+ n-gram/induction explainers",
+            f"{l3}: share": "+ word-completion", f"{EXPLAINERS_ONLY}: share": "explainers only",
+            f"{l1}: share_mass": "named capabilities (mass)",
+        })[["model", "corpora", "p >=", "confident-correct", "mass", "named capabilities",
+            "named capabilities (mass)", "+ n-gram/induction explainers", "+ word-completion",
+            "explainers only"]]  # fmt: skip
         parts.append(ctx.table("coverage", shown, "Coverage of confident-correct positions"))
         parts.append(note(
-            "As `capgym explain` computed and stored it: the share of confident-correct positions "
-            "(rank 0 and p >= the threshold) that a capability tag covers or an explainer names, "
-            "by count and by probability mass; the rest is the unexplained residue."
+            "As `capgym explain` computed and stored it, in layers over the confident-correct "
+            "positions (rank 0 and p >= the threshold). **Named capabilities** (the headline): "
+            "the share a capability tag other than word-completion covers. **+ n-gram/induction "
+            "explainers**: also counting positions that a mechanism-free explainer (reference "
+            "n-grams, copying from earlier in the story) would have predicted. **+ "
+            "word-completion**: also counting word pieces that their prefix determines "
+            "(P(word | prefix) >= 0.9 in the reference corpus). **Explainers only**: covered by "
+            "an explainer and no tag; explainer coverage says a simple rule would have "
+            "predicted the token, not that a capability was found. The rest is the residue."
         ))  # fmt: skip
         cols = ["model", "kind", "name", "n", "share", "mass", "share (mass)", "only this"]
         detail = cov[cov["model"].isin(done)].rename(

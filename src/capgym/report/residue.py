@@ -16,6 +16,7 @@ import pandas as pd
 
 from capgym.explain import DIMENSIONS, residue_groups
 from capgym.report import metrics
+from capgym.report.clusters import cluster_parts
 from capgym.report.context import Ctx
 from capgym.report.html import Section, esc, note
 from capgym.report.overview import explain_hint
@@ -86,4 +87,5 @@ def residue(ctx: Ctx) -> Section:
             parts.append(
                 f'<div class="ex-label">p {r.p:.3f} · {esc(r.corpus)} story {r.story} pos {r.pos}</div>{v.body}'
             )
+    parts += cluster_parts(ctx)
     return Section("residue", TITLE, "\n".join(parts))

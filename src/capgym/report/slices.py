@@ -92,7 +92,7 @@ def gym_slices(f: Frame, capability: str, top: int = 10) -> pd.DataFrame:
             "ORDER BY abs(cohen_d) DESC, n DESC, model, task, field, value LIMIT ?",
             [tasks, MIN_EFFECT, top],
         )
-    r = results_frame(f)
+    r = results_frame(f).dropna(subset=["ok"])
     return nonuniform(r[r.capability == capability], "meta", "ok", "gym", top)
 
 
@@ -109,12 +109,13 @@ def corpus_slices(f: Frame, capability: str, top: int = 10) -> pd.DataFrame:
 
 
 def redteam(f: Frame, capability: str) -> pd.DataFrame:
-    """Per model and perturbation: accuracy on the perturbed examples, on their base
+    """Per model and perturbation: the headline score (beats-wrong, or top-1 over the
+    vocabulary for tasks without wrong answers) on the perturbed examples, on their base
     examples (paired through ``base_id`` when the meta has it), and the change."""
     cols = ["model", "perturbation", "n", "acc", "base_acc", "delta"]
     if not f.has("results"):
         return pd.DataFrame(columns=cols)
-    r = results_frame(f)
+    r = results_frame(f).dropna(subset=["ok"])
     r = r[r.capability == capability]
     pert, base = r[r.perturbation.notna()], r[r.perturbation.isna()]
     if pert.empty:

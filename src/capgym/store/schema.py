@@ -202,9 +202,15 @@ RESULTS = pa.schema(
         ("prob", pa.float64()),
         ("logprob", pa.float64()),  # sum over the answer's tokens
         ("first_logprob", pa.float64()),  # first answer token only
-        ("rank", pa.int32()),  # rank of the first answer token
-        ("logit_diff", pa.float64()),  # full-answer logprob minus best wrong answer's; NaN if none
-        ("first_logit_diff", pa.float64()),  # first-token logit difference; NaN if none
+        ("rank", pa.int32()),  # over the vocabulary, of the first non-space answer token
+        # against the wrong answers (NaN if none), see capgym.evaluate.forward:
+        ("beats_wrong", pa.float64()),  # 1 if the answer wins at every decision token
+        ("logit_diff_at_decision", pa.float64()),  # logit(answer) - logit(wrong), min over wrong
+        ("seq_logprob_diff", pa.float64()),  # summed logprob minus best wrong answer's
+        ("seq_logprob_diff_per_token", pa.float64()),  # the same with per-token means
+        ("first_logprob_diff", pa.float64()),  # logprob up to the first non-space token
+        ("single_token_contrast", pa.float64()),  # 1 if every contrast is one token each
+        ("n_wrong", pa.int32()),  # wrong answers; chance of beats_wrong = 1 / (1 + n_wrong)
         ("n_answer_tokens", pa.int32()),
         ("meta", pa.string()),  # JSON of the example's metadata
     ]
@@ -220,6 +226,7 @@ EXAMPLE_DETAILS = pa.schema(
         ("token_ranks", pa.list_(pa.int64())),
         ("wrong_logprobs", pa.list_(pa.float64())),
         ("wrong_first_logprobs", pa.list_(pa.float64())),
+        ("decision_logit_diffs", pa.list_(pa.float64())),  # per wrong answer, at its decision
         ("n_prompt_tokens", pa.int64()),
         ("truncated", pa.int64()),  # prompt tokens dropped on the left to fit the context
         ("resplit", pa.string()),  # text moved from the end of the prompt into the answers
@@ -232,9 +239,18 @@ TASK_SUMMARY = pa.schema(
         ("model", pa.string()),
         ("task", pa.string()),
         ("capability", pa.string()),
-        ("accuracy", pa.float64()),
-        ("accuracy_lo", pa.float64()),  # bootstrap 95% interval
-        ("accuracy_hi", pa.float64()),
+        # the headline (capgym.evaluate.stats.METRICS): the answer beats every wrong answer
+        # at the first token where they differ; NaN for a task without wrong answers
+        ("beats_wrong", pa.float64()),
+        ("beats_wrong_lo", pa.float64()),  # bootstrap 95% interval
+        ("beats_wrong_hi", pa.float64()),
+        ("chance", pa.float64()),  # of beats_wrong: mean of 1 / (1 + wrong answers)
+        ("mean_logit_diff_at_decision", pa.float64()),
+        ("top1_vocab", pa.float64()),  # the answer's first token ranked first over the vocab
+        ("top1_vocab_lo", pa.float64()),
+        ("top1_vocab_hi", pa.float64()),
+        ("mean_seq_logprob_diff", pa.float64()),
+        ("single_token_share", pa.float64()),
     ]
 )
 

@@ -29,6 +29,8 @@ MIN_PHRASE_LIFT = 40.0
 MIN_ASSOC_DOCS = 5
 MIN_ASSOC_PMI = math.log(6.0)
 MIN_ASSOC_COND = 0.3
+MIN_COMPLETION_PROB = 0.9
+MIN_PREFIX_COUNT = 5
 
 
 class TagContext:
@@ -104,6 +106,35 @@ class TagContext:
             return None
         g, c = votes.most_common(1)[0]
         return g if c >= 2 and c >= 0.8 * sum(votes.values()) else None
+
+    @cached_property
+    def prefix_counts(self) -> dict[str, int]:
+        """Reference words (lower-cased, with repeats) starting with each prefix (a word
+        starts with itself: "rhino" competes with "rhinoceros" after "rhino")."""
+        out: dict[str, int] = {}
+        for w, c in self.stats.unigrams.items():
+            for k in range(1, len(w) + 1):
+                out[w[:k]] = out.get(w[:k], 0) + c
+        return out
+
+    def completion(self, word: str) -> tuple[int, float, int] | None:
+        """``(k, P(word | word[:k]), count of word[:k])`` for the shortest prefix of the
+        lower-case ``word`` that determines it (see the word-completion family), else None.
+
+        >>> TagContext(["The elephant ate. The elephant ran. An egg."] * 3).completion("elephant")
+        (2, 1.0, 6)
+        >>> TagContext(["An egg. An elf."] * 5).completion("egg")  # "e" is egg or elf
+        (2, 1.0, 5)
+        """
+        c = self.stats.unigrams.get(word, 0)
+        if c == 0:
+            return None
+        counts = self.prefix_counts
+        for k in range(1, len(word)):
+            n = counts.get(word[:k], 0)
+            if n >= MIN_PREFIX_COUNT and c >= MIN_COMPLETION_PROB * n:
+                return k, c / n, n
+        return None
 
     @cached_property
     def phrases(self) -> dict[tuple[str, ...], Phrase]:

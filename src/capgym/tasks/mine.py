@@ -2,8 +2,13 @@
 
 The prompt is the story up to the tagged span, the answer is the span (with the
 space before it, as answers usually start with one), and the wrong answer is a
-plausible alternative: another character's name from the same story, the other
-gender's pronoun, or another repeated noun of the story.
+plausible alternative (the ``wrong`` rule): another character's name from the same
+story (``other-name``), the other gender's pronoun (``other-pronoun``), another
+repeated noun of the story (``other-noun``), the noun in the other grammatical number
+(``other-number``; both candidates then run on to the end of the word's punctuation or
+the next word of the story, so that " zebra" / " zebra" + "s" differ at a token), or a
+common noun from the filler lists that the story never uses, after a determiner
+(``unrelated-noun``).  A tag for which the rule finds no wrong answer is skipped.
 
 >>> import pandas as pd
 >>> stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": ["Sue met Tom. Then Tom ran."]})
@@ -19,11 +24,14 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import zlib
 from typing import Any
 
 import pandas as pd
 
 from capgym.tasks.example import Example
+from capgym.tasks.fillers import Fillers
 
 NAME_CAPABILITIES = ("repeated-name", "dialogue-name", "character-tracking")
 PRONOUN_SWAP = {
@@ -31,6 +39,59 @@ PRONOUN_SWAP = {
     "himself": ("herself",), "herself": ("himself",), "they": ("it",), "them": ("it",),
     "it": ("they", "them"), "their": ("its",),
 }  # fmt: skip
+
+
+IRREGULAR = {"mouse": "mice", "child": "children", "man": "men", "woman": "women",
+             "foot": "feet", "tooth": "teeth", "person": "people", "goose": "geese"}  # fmt: skip
+SAME = {"sheep", "fish", "deer"}
+_NEXT = re.compile(r"[^\w\s]|\s+[\w']+")
+
+
+def other_number(word: str) -> str | None:
+    """``word`` in the other grammatical number (English rules plus a few irregulars), or
+    None when the two forms are the same.
+
+    >>> other_number("zebras"), other_number("zebra"), other_number("bunnies"), other_number("mice")
+    ('zebra', 'zebras', 'bunny', 'mouse')
+    >>> other_number("box"), other_number("boxes"), other_number("sheep")
+    ('boxes', 'box', None)
+    """
+    low = word.lower()
+    if low in SAME:
+        return None
+    back = {v: k for k, v in IRREGULAR.items()}
+    if low in IRREGULAR or low in back:
+        return _match_case(IRREGULAR.get(low) or back[low], word)
+    if low.endswith("ies") and len(low) > 4:
+        return word[:-3] + "y"
+    if re.search(r"(s|x|z|ch|sh)es$", low):
+        return word[:-2]
+    if low.endswith("s") and not low.endswith("ss"):
+        return word[:-1]
+    if re.search(r"[^aeiou]y$", low):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", low):
+        return word + "es"
+    return word + "s"
+
+
+DETERMINERS = {"the", "a", "an", "some", "his", "her", "their", "my", "your", "its", "our"}
+
+
+def _unrelated(text: str, prompt: str, answer: str, key: str) -> tuple[str, ...]:
+    """A common noun from the filler lists that ``text`` never uses, picked by ``key``;
+    only where the prompt ends with a determiner (so the answer is a noun phrase's head
+    and a noun fits the sentence; other answers get no wrong answer and are skipped)."""
+    last = re.findall(r"[A-Za-z]+", prompt[-20:])
+    if not last or last[-1].lower() not in DETERMINERS:
+        return ()
+    used = {w.lower() for w in re.findall(r"[A-Za-z]+", text)} | {answer.strip().lower()}
+    pool = sorted({r["value"] for lst in ("objects", "foods", "places") for r in
+                   Fillers.default().get(lst) if r["value"].lower() not in used})  # fmt: skip
+    if not pool:
+        return ()
+    lead = answer[: len(answer) - len(answer.lstrip())]
+    return (lead + pool[zlib.crc32(key.encode()) % len(pool)],)
 
 
 def _match_case(word: str, like: str) -> str:
@@ -91,6 +152,15 @@ def mine_examples(
         if not prompt.strip() or len(answer.strip()) < max(1, spec.get("min_chars", 1)):
             continue
         wrong = _wrongs(rule, answer, alts.get(key, []))
+        if rule == "other-number":
+            other = other_number(answer.strip())
+            nxt = _NEXT.match(text, end)
+            if other is None or nxt is None:
+                continue
+            lead = answer[: len(answer) - len(answer.lstrip())]
+            answer, wrong = answer + nxt.group(), (lead + other + nxt.group(),)
+        elif rule == "unrelated-noun":
+            wrong = _unrelated(text, prompt, answer, f"{r.corpus}:{key[1]}:{start}")
         if rule != "none" and not wrong:
             continue
         names = [answer.strip(), *[w.strip() for w in wrong]] if rule == "other-name" else []

@@ -221,14 +221,77 @@ def change_number(ex: Example, ctx: Context) -> Example | None:
 def split_last_sentence(prompt: str) -> tuple[str, str]:
     """(everything before the last sentence, the last sentence).
 
+    A sentence starts with a capital letter or a quote mark: a speech tag after a quote
+    (``"Thanks!" said``) belongs to the quote's sentence, so nothing is inserted between
+    a quote and its speaker.
+
     >>> split_last_sentence("Tom ran. Sue sat. Then")
     ('Tom ran. Sue sat. ', 'Then')
+    >>> split_last_sentence('Tom ran. "Thanks!" said')
+    ('Tom ran. ', '"Thanks!" said')
     """
     cut = 0
     for m in _BOUNDARY.finditer(prompt):
-        if m.end() < len(prompt):
+        if m.end() < len(prompt) and sentence_start(prompt[m.end() :]):
             cut = m.end()
     return prompt[:cut], prompt[cut:]
+
+
+def sentence_start(text: str) -> bool:
+    """Whether ``text`` can begin a sentence (a capital letter, a digit or a quote)."""
+    return bool(text) and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'")
+
+
+_PRONOUNS = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its)\b", re.IGNORECASE)
+_WORDS = re.compile(r"[A-Za-z']+")
+_GENDER = {"he": "boy", "him": "boy", "his": "boy", "himself": "boy",
+           "she": "girl", "her": "girl", "hers": "girl", "herself": "girl"}  # fmt: skip
+
+
+def discard_reason(base: Example, variant: Example) -> str | None:
+    """Why a perturbed ``variant`` of ``base`` is not a valid example (None if it is).
+
+    Well-formed: the question sentence is unchanged and still starts a sentence.
+    Answer still determined: an inserted character is not placed where it could be the
+    referent or speaker the question asks about (before a question sentence holding a
+    pronoun or a quote), and no inserted text names a candidate answer.  The control
+    perturbation ``remove-antecedent`` removes the answer's support on purpose and is only
+    checked for form.
+
+    >>> b = Example("b", 'Sue had a hat. "Thanks!" said', " Tom", (" Sue",))
+    >>> v = Example("v", 'Sue had a hat. Ben was there too. "Thanks!" said', " Tom", (" Sue",),
+    ...             {"perturbation": "distractor", "distractor": "name"})
+    >>> discard_reason(b, v)
+    'distractor name before a pronoun or quote'
+    """
+    name = str(variant.meta.get("perturbation", ""))
+    if name not in TEXT_LEVEL:
+        return None
+    _, tail = split_last_sentence(base.prompt)
+    if not variant.prompt.endswith(tail):
+        return "question sentence changed"
+    head = variant.prompt[: len(variant.prompt) - len(tail)]
+    if head and not head[-1].isspace() and tail:
+        return "question sentence glued to inserted text"
+    if name == "remove-antecedent":
+        return None
+    cands = {w.lower() for c in (base.answer, *base.wrong) for w in _WORDS.findall(c)}
+    cands = {w for w in cands if len(w) > 2 and not _PRONOUNS.fullmatch(w)}  # content words
+    added = _added_words(base.prompt, variant.prompt)
+    if added & cands:
+        return "inserted text names a candidate"
+    if variant.meta.get("distractor") == "name":
+        if _PRONOUNS.search(tail) or '"' in tail:
+            return "distractor name before a pronoun or quote"
+        g = _GENDER.get(base.answer.strip().lower())
+        if g and g == variant.meta.get("distractor_gender"):
+            return "distractor of the answer pronoun's gender"
+    return None
+
+
+def _added_words(before: str, after: str) -> set[str]:
+    old = {w.lower() for w in _WORDS.findall(before)}
+    return {w.lower() for w in _WORDS.findall(after)} - old
 
 
 def _insert(ex: Example, sentences: list[str]) -> Example:
@@ -236,6 +299,9 @@ def _insert(ex: Example, sentences: list[str]) -> Example:
     sep = "" if not head or head[-1].isspace() else " "
     prompt = head + sep + " ".join(sentences) + " " + tail
     return Example(ex.id, prompt, ex.answer, ex.wrong, ex.meta)
+
+
+TEXT_LEVEL = ("distractor", "lengthen", "remove-antecedent", "paraphrase", "deep")
 
 
 @perturbation("distractor")
@@ -247,14 +313,16 @@ def distractor(ex: Example, ctx: Context) -> Example | None:
         if rec is None:
             return None
         sentence, kind = ctx.rng.choice(DISTRACTOR_SENTENCES).replace("{X}", rec["value"]), "name"
+        gender = rec.get("gender", "")
     else:
         obj = _fresh(ctx, "objects", avoid)
         col = _fresh(ctx, "colours", avoid)
         if obj is None or col is None:
             return None
         sentence = ctx.rng.choice(OBJECT_DISTRACTORS).format(c=col["value"], o=obj["value"])
-        kind = "object"
-    return _label(_insert(ex, [sentence]), ex, "distractor", distractor=kind)
+        kind, gender = "object", ""
+    extra = {"distractor_gender": gender} if gender else {}
+    return _label(_insert(ex, [sentence]), ex, "distractor", distractor=kind, **extra)
 
 
 @perturbation("lengthen")

@@ -131,7 +131,16 @@ TASK_SCHEMA: dict[str, Any] = {
             "required": ["capability"],
             "properties": {
                 "capability": _TEXT,
-                "wrong": {"enum": ["other-name", "other-pronoun", "other-noun", "none"]},
+                "wrong": {
+                    "enum": [
+                        "other-name",
+                        "other-pronoun",
+                        "other-noun",
+                        "other-number",
+                        "unrelated-noun",
+                        "none",
+                    ]
+                },
                 "max": {"type": "integer", "minimum": 0},
                 "min_chars": {"type": "integer", "minimum": 0},
             },

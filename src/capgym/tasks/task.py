@@ -27,7 +27,7 @@ from capgym.tasks.example import Example, with_distance
 from capgym.tasks.fillers import Fillers, Record
 from capgym.tasks.generators import resolve, to_example
 from capgym.tasks.mine import mine_examples
-from capgym.tasks.perturb import PERTURBATIONS, Context
+from capgym.tasks.perturb import PERTURBATIONS, Context, discard_reason
 from capgym.tasks.schema import LineMap, line_of, read_task_file
 from capgym.tasks.templates import Template, expand, parse_slots
 
@@ -51,6 +51,8 @@ class Task:
     target: str = "answer"  # "word-rest": score only the pieces after a word's first
     path: Path | None = None
     seed: int = 0
+    # perturbed variants discarded as invalid, "<perturbation>: <reason>" -> count
+    discarded: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.examples)
@@ -80,6 +82,7 @@ class Task:
             "n_examples": len(self),
             "sources": dict(Counter(e.meta.get("source", "?") for e in self.examples)),
             "perturbations": dict(Counter(e.meta.get("perturbation") for e in self.examples)),
+            "perturbations_discarded": dict(self.discarded),
             "path": str(self.path) if self.path else None,
         }
 
@@ -174,8 +177,11 @@ def _perturb(
     seed: int,
     lines: LineMap,
     where: str,
-) -> list[Example]:
+) -> tuple[list[Example], Counter[str]]:
+    """The perturbed variants that are still valid examples, and the discards by reason
+    (see :func:`capgym.tasks.perturb.discard_reason`)."""
     out: list[Example] = []
+    discarded: Counter[str] = Counter()
     for i, spec in enumerate(specs):
         name, n = (
             (spec, DEFAULT_PERTURB_N)
@@ -191,9 +197,14 @@ def _perturb(
         for j in picked:
             ex, tpl, values = bases[j]
             new = fn(ex, Context(task_id, rng, fillers, tpl, values))
-            if new is not None:
+            if new is None:
+                continue
+            reason = discard_reason(ex, new)
+            if reason is None:
                 out.append(new)
-    return out
+            else:
+                discarded[f"{name}: {reason}"] += 1
+    return out, discarded
 
 
 def load_task(
@@ -240,8 +251,11 @@ def load_task(
             ex = to_example(item, i, f"task {task_id}")
             bases.append((ex.with_meta(source=ex.meta.get("source", "generator")), None, None))
     examples = [b[0] for b in bases]
+    discarded: Counter[str] = Counter()
     if perturb and data.get("perturbations"):
-        examples += _perturb(task_id, data["perturbations"], bases, fillers, seed, lines, where)
+        variants, discarded = _perturb(task_id, data["perturbations"], bases, fillers, seed,
+                                       lines, where)  # fmt: skip
+        examples += variants
     if "mine" in data and stories is not None and tags is not None:
         examples += mine_examples(
             data["mine"], stories, tags, task_id, random.Random(seed), limit=mined
@@ -262,11 +276,16 @@ def load_task(
         target=data.get("target", "answer"),
         path=path,
         seed=seed,
+        discarded=dict(sorted(discarded.items())),
     )
 
 
 def _finish(ex: Example, task_id: str) -> Example:
+    """Checks and default metadata, plus ``recency``: which candidate occurs last in the
+    prompt (``answer``, ``wrong`` or ``none``; a slice of the uniformity analysis)."""
+    from capgym.tasks.baselines import recency_label
+
     if not ex.answer.strip():
         raise TaskError(f"task {task_id} example {ex.id}: the answer is empty")
-    meta = {"perturbation": "none", "position": "start", **ex.meta}
+    meta = {"perturbation": "none", "position": "start", "recency": recency_label(ex), **ex.meta}
     return with_distance(Example(ex.id, ex.prompt, ex.answer, ex.wrong, meta))

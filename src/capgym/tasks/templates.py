@@ -3,7 +3,8 @@
 A template's ``prompt``, ``answer`` and ``wrong`` hold placeholders: ``{name}`` is the
 slot's value, ``{name.pron}`` one of its attributes, and a capitalised spelling
 (``{Name}``, ``{name.Pron}``) capitalises the result; ``{{``/``}}`` are literal braces.
-All slots of one example take different values.  ``symmetric: [a, b]`` emits each
+All slots of one example take different values, none a prefix of another (``Tim`` and
+``Timmy`` would leave a contrast with no token where the candidates differ).  ``symmetric: [a, b]`` emits each
 sample twice, the second time with ``a`` and ``b`` exchanged (as in IOI datasets).
 
 >>> import random
@@ -151,8 +152,18 @@ def _candidates(slot: Slot, fillers: Fillers) -> list[Record]:
     return fillers.get(slot.source)
 
 
+def clashes(value: str, taken: set[str]) -> bool:
+    """Whether ``value`` equals, or is a prefix of or extends, a taken value.
+
+    >>> clashes("Timmy", {"Tim"}), clashes("Tom", {"Tim"})
+    (True, False)
+    """
+    return any(value.startswith(t) or t.startswith(value) for t in taken)
+
+
 def sample_values(t: Template, fillers: Fillers, rng: random.Random) -> dict[str, Record]:
-    """One assignment of records to the template's slots (all values distinct)."""
+    """One assignment of records to the template's slots (all values distinct, none a
+    prefix of another)."""
     values: dict[str, Record] = {}
     for name in t.used():
         slot = t.slots[name]
@@ -160,7 +171,7 @@ def sample_values(t: Template, fillers: Fillers, rng: random.Random) -> dict[str
         pool = [
             r
             for r in _candidates(slot, fillers)
-            if r["value"] not in taken
+            if not clashes(r["value"], taken)
             and all(r.get(a) == values[o].get(a) for a, o in slot.same.items())
             and all(r.get(a) != values[o].get(a) for a, o in slot.differ.items())
         ]

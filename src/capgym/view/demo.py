@@ -149,7 +149,9 @@ def _result(
 ) -> dict[str, object]:
     return {
         "model": model, "task": task, "example_id": eid, "prob": math.exp(lp), "logprob": lp,
-        "first_logprob": lp, "rank": 0 if ld > 0 else 1, "logit_diff": ld, "first_logit_diff": ld,
+        "first_logprob": lp, "rank": 0 if ld > 0 else 1, "beats_wrong": float(ld > 0),
+        "logit_diff_at_decision": ld, "seq_logprob_diff": ld, "seq_logprob_diff_per_token": ld,
+        "first_logprob_diff": ld, "single_token_contrast": 1.0, "n_wrong": 1,
         "n_answer_tokens": 1, "meta": json.dumps(meta),
     }  # fmt: skip
 

@@ -29,6 +29,7 @@ from urllib.parse import parse_qs
 import duckdb
 
 from capgym.errors import CapgymError
+from capgym.evaluate.stats import wilson
 from capgym.render.data import StoryData
 from capgym.render.tokens import assets_html, palette_for
 from capgym.store import RunStore
@@ -78,6 +79,7 @@ class Explorer:
             "/api/positions": self.positions,
             "/api/stories": self.stories,
             "/api/story": self.story,
+            "/api/gym": lambda p: self.gym(),
         }
 
     def _col(self, sql: str) -> list[str]:
@@ -159,6 +161,15 @@ class Explorer:
             "compare": compare,
         }
 
+    def gym(self) -> dict[str, Any]:
+        """Gym results per (task, model), headline first: ``score`` is beats-wrong (the
+        answer beats every wrong answer at the first token where they differ; top1_vocab
+        for tasks without wrong answers, named in ``metric``) with its 95% interval (the
+        gym's bootstrap one from ``task_summary``, else Wilson over ``results``) and
+        ``chance``; then the mean logit difference at the decision token and top1_vocab."""
+        rows = [{k: _clean(v) for k, v in r.items()} for r in gym_rows(self.run)]
+        return {"rows": rows, "models": self.meta.models}
+
     def page(self) -> str:
         html = _static("explorer.html")
         return (
@@ -189,6 +200,48 @@ class Explorer:
 
     def close(self) -> None:
         self.db.close()
+
+
+GYM_SQL = """
+SELECT task, model, count(*) AS n_all,
+       count(*) FILTER (WHERE n_wrong > 0 AND NOT isnan(beats_wrong)) AS n,
+       sum(beats_wrong) FILTER (WHERE n_wrong > 0 AND NOT isnan(beats_wrong)) AS k,
+       avg(1.0 / (1 + n_wrong)) FILTER (WHERE n_wrong > 0) AS chance,
+       avg(logit_diff_at_decision) FILTER (WHERE NOT isnan(logit_diff_at_decision)) AS mean_ld,
+       avg((rank = 0)::DOUBLE) AS top1
+FROM results GROUP BY ALL ORDER BY task, model
+"""
+
+
+def gym_rows(run: RunStore) -> list[dict[str, Any]]:
+    """The rows of :meth:`Explorer.gym` (empty for a run without gym results)."""
+    cols = set(run.sql("SELECT * FROM results LIMIT 0").columns)
+    if not {"beats_wrong", "n_wrong", "logit_diff_at_decision"} <= cols:
+        return []
+    df = run.sql(GYM_SQL)
+    summary: dict[tuple[str, str], dict[str, Any]] = {}
+    if "task_summary" in run.views():
+        ts = run.sql("SELECT * FROM task_summary")
+        if "beats_wrong_lo" in ts:
+            summary = {(str(r["task"]), str(r["model"])): r for r in ts.to_dict("records")}
+    out = []
+    for r in df.to_dict("records"):
+        s = summary.get((str(r["task"]), str(r["model"])))
+        contrast = r["n"] > 0
+        if s is not None and contrast:
+            score, lo, hi = s["beats_wrong"], s["beats_wrong_lo"], s["beats_wrong_hi"]
+        elif contrast:
+            score = r["k"] / r["n"]
+            lo, hi = wilson(r["k"], r["n"])
+        else:
+            score, (lo, hi) = r["top1"], wilson(r["top1"] * r["n_all"], r["n_all"])
+        out.append({"task": r["task"], "model": r["model"],
+                    "metric": "beats_wrong" if contrast else "top1_vocab",
+                    "score": score, "lo": lo, "hi": hi,
+                    "chance": r["chance"] if contrast else None, "mean_ld": r["mean_ld"],
+                    "top1": r["top1"], "n": int(r["n"] if contrast else r["n_all"]),
+                    "solved_by_heuristic": s.get("solved_by_heuristic") if s else None})  # fmt: skip
+    return out
 
 
 def make_server(

@@ -1,15 +1,21 @@
 """character-tracking: choosing which character acts or speaks next.
 
 With two characters on stage, the next sentence's subject or speaker is often the other
-one ("Tom asked ... Sue said ..."), and "X and Y" pairs come back together.  Predicting
-the right name needs a model of who is present and whose turn it is.
+one ("Tom asked ... Sue said ..."), "X and Y" pairs come back together, and a pronoun
+subject can name a character other than the last one who acted ("Spot was so happy.
+Buddy barked. He and Buddy ran": "He" is Spot again).  Predicting it needs a model of
+who is present and whose turn it is, not only copying the last name.
 
-Span: a character mention (see repeated-name) that was mentioned before and is either
-(a) ``turn``: the subject of a narrative sentence (its first word, outside quotations)
-or a speaker tag next to a speech verb after a quotation, when the previous such
-subject was a different character; or (b) ``pair``: the second member of "X and Y"
-where X is another character.  attrs: ``move``, ``name``, ``other`` (the previous
-subject or the partner), ``n_characters`` (distinct characters mentioned so far).
+Span: a subject that refers to a character already in the story, when the previous
+subject was a different character (``turn``): the first word of a narrative sentence
+(outside quotations) or a speaker tag next to a speech verb after a quotation, being
+either a character mention (see repeated-name) or a he/she/they pronoun whose
+antecedent the pronoun family finds (``form`` "pronoun"; the referent is the
+antecedent); or the second member of "X and Y" where X is another character
+(``pair``, names only).  Pronoun subjects are what this family adds beyond
+repeated-name.  attrs: ``move``, ``form`` ("name"/"pronoun"), ``name`` (the referent),
+``other`` (the previous subject or the partner), ``n_characters`` (distinct characters
+mentioned so far).
 """
 
 from __future__ import annotations
@@ -17,53 +23,89 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from capgym.tags.context import TagContext
-from capgym.tags.doc import Doc, Mention
+from capgym.tags.doc import Doc
+from capgym.tags.families.pronoun import pronoun
 from capgym.tags.registry import Span, tagger
-from capgym.tags.words import SPEECH_VERBS
+from capgym.tags.words import SPEECH_VERBS, lexicon
+
+_SUBJECT_PRONOUNS = lexicon("he she they")
 
 
 @tagger("character-tracking", doc=__doc__)
 def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
-    """Turn-taking subjects and second members of character pairs.
+    """Turn-taking subjects (names and pronouns) and second members of character pairs.
 
     >>> text = "Tom and Sue played. Tom fell. Sue helped him. Then Tom and Sue ran."
     >>> [(s.attrs["name"], s.attrs["move"]) for s in character_tracking(text, TagContext())]
     [('Sue', 'turn'), ('Sue', 'pair')]
+    >>> text = "Spot was happy. Spot saw Lily. Lily sang. He ran to her."
+    >>> [(s.attrs["name"], s.attrs["form"]) for s in character_tracking(text, TagContext())]
+    [('Lily', 'name'), ('Spot', 'pronoun')]
     """
     doc = ctx.doc(text)
+    by_first = {m.first: m for m in doc.mentions}
     by_last = {m.last: m for m in doc.mentions}
+    by_start = {m.start: m.key for m in doc.mentions}
+    referents = _pronoun_referents(text, ctx, doc, by_start)
     seen: set[str] = set()
     last_subject: str | None = None
     spans = []
-    for m in doc.mentions:
+    for i in range(len(doc.words)):
+        m = by_first.get(i)
+        if m is not None:
+            key, end, last, form = m.key, m.end, m.last, "name"
+        elif i in referents:
+            key, end, last, form = referents[i], doc.words[i][1], i, "pronoun"
+        else:
+            continue
+        subject = _is_subject(doc, i, last)
         pair = (
-            by_last.get(m.first - 2) if m.first >= 2 and doc.lower[m.first - 1] == "and" else None
+            by_last.get(i - 2) if form == "name" and i >= 2 and doc.lower[i - 1] == "and" else None
         )
-        subject = _is_subject(doc, m)
         move, other = "", ""
-        if m.key in seen and pair is not None and pair.key != m.key and not doc.gap_punct[m.first]:
+        if key in seen and pair is not None and pair.key != key and not doc.gap_punct[i]:
             move, other = "pair", pair.key
-        elif m.key in seen and subject and last_subject not in (None, m.key):
+        elif key in seen and subject and last_subject not in (None, key):
             move, other = "turn", str(last_subject)
         if move:
-            attrs = {"move": move, "name": m.key, "other": other, "n_characters": len(seen)}
-            spans.append(Span(m.start, m.end, attrs))
+            attrs = {"move": move, "form": form, "name": key, "other": other,
+                     "n_characters": len(seen)}  # fmt: skip
+            spans.append(Span(doc.words[i][0], end, attrs))
         if subject:
-            last_subject = m.key
-        seen.add(m.key)
+            last_subject = key
+        if form == "name":
+            seen.add(key)
     return spans
 
 
-def _is_subject(doc: Doc, m: Mention) -> bool:
+def _pronoun_referents(
+    text: str, ctx: TagContext, doc: Doc, by_start: dict[int, str]
+) -> dict[int, str]:
+    """Word index -> referent of each he/she/they pronoun the pronoun family resolves to a
+    character mention (or to a pair of them, "Tom and Sue")."""
+    index = {s: i for i, s in enumerate(doc.starts)}
+    out = {}
+    for sp in pronoun(text, ctx):
+        if sp.attrs["pronoun"].lower() not in _SUBJECT_PRONOUNS:
+            continue
+        ante = by_start.get(sp.attrs["antecedent_char"])
+        if ante is not None and sp.attrs["gender"] != "pl":
+            out[index[sp.char_start]] = ante
+        elif sp.attrs["gender"] == "pl" and " and " in sp.attrs["antecedent"]:
+            out[index[sp.char_start]] = sp.attrs["antecedent"]
+    return out
+
+
+def _is_subject(doc: Doc, first: int, last: int) -> bool:
     """Sentence-initial outside quotations, or a speaker tag right after a quotation."""
-    if doc.quote_of[m.first] >= 0:
+    if doc.quote_of[first] >= 0:
         return False
-    if doc.sent_start[m.first]:
+    if doc.sent_start[first]:
         return True
-    if m.first > 0 and doc.lower[m.first - 1] in SPEECH_VERBS:  # '," said Tom'
-        return _quote_in_gap(doc, m.first - 1)
-    if m.last + 1 < len(doc.words) and doc.lower[m.last + 1] in SPEECH_VERBS:  # '," Tom said'
-        return _quote_in_gap(doc, m.first)
+    if first > 0 and doc.lower[first - 1] in SPEECH_VERBS:  # '," said Tom'
+        return _quote_in_gap(doc, first - 1)
+    if last + 1 < len(doc.words) and doc.lower[last + 1] in SPEECH_VERBS:  # '," Tom said'
+        return _quote_in_gap(doc, first)
     return False
 
 

@@ -10,7 +10,8 @@ skip-gram context with one skipped word ("as * as he -> could"), seen at least
 MIN_PHRASE_COUNT times, giving the word probability >= MIN_PHRASE_PROB and lift >=
 MIN_PHRASE_LIFT (so "went to -> the" is grammar, not a phrase); the shortest matching
 context is reported.  Contexts do not cross sentence boundaries.  A small seed list
-(``SEEDS``) adds the predictable part of a few expressions ("as fast // as he could").
+(``SEEDS``) adds the predictable part of a few expressions ("as fast // as he could",
+"see something up // close", "in front // of").
 attrs: ``phrase`` (context words + word, "*" for a skipped word), ``source`` ("corpus"
 or "seed"), and for corpus phrases ``prob``, ``lift``, ``count``.
 """
@@ -44,6 +45,26 @@ SEEDS = [
     "a lot // of",
     "lots // of",
     "at the same // time",
+    r"(?:see|look at|saw|looked at) (?:\w+ ){1,2}up // close",
+    "from far // away",
+    "far, far // away",
+    "out of // breath",
+    "in front // of",
+    "on top // of",
+    "in the middle // of",
+    "for the first // time",
+    "once in a // while",
+    "make a // wish",
+    "give it a // try",
+    "fast // asleep",
+    "fell // asleep",
+    "safe and // sound",
+    "sooner or // later",
+    "little by // little",
+    "step by // step",
+    "side by // side",
+    "hand in // hand",
+    "the rest // of",
 ]
 
 

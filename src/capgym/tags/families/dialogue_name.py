@@ -8,7 +8,10 @@ quotation, right after the opening mark or after ", " or a greeting ("Hi Tom"), 
 followed by , . ! or ? (a kinship word in lower case counts here too: "Thank you, mom");
 or (b) ``speaker``: next to a speech verb ("said", "asked", ...) that directly follows a
 closing quote ('," said Mom', '," Mom said') or directly precedes an opening one ('Mom
-said, "').  attrs: ``name``, ``role``, ``where`` ("in-quote", "after-quote",
+said, "', 'Mom laughed and said, "'; not across a sentence end: in '?" Lily asked.
+"Of course"' Lily spoke the quotation before).  A name between a quotation and "VERB and
+said" answers it ('"I bet you can't!" Tom laughed and said, "..."') and is the speaker
+of the next quotation only.  attrs: ``name``, ``role``, ``where`` ("in-quote", "after-quote",
 "before-quote") and ``quote_char`` (the related quotation's opening mark).
 """
 
@@ -78,11 +81,15 @@ def _speaker(
         if o is not None:
             return "after-quote", o
     if verb_after:
-        after = doc.words[last + 1][1]  # 'Mom said, "' (even right after another quotation)
-        for k in range(after, min(after + 4, len(doc.text))):
-            if k in opens:
+        v = last + 1
+        # '"I bet you can't!" Tom laughed and said, "..."': Tom answers; he is the speaker
+        # of the next quotation, not of the one before him
+        chained = v + 2 < n and doc.lower[v + 1] == "and" and doc.lower[v + 2] in SPEECH_VERBS
+        after = doc.words[v + 2 if chained else v][1]
+        for k in range(after, min(after + 4, len(doc.text))):  # 'Mom said, "'
+            if k in opens and not any(ch in ".!?\n" for ch in doc.text[after:k]):
                 return "before-quote", k
-        o = _quote_closed_before(doc, first, closes)  # '," Mom said'
+        o = None if chained else _quote_closed_before(doc, first, closes)  # '," Mom said'
         if o is not None:
             return "after-quote", o
     return None

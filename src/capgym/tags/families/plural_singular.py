@@ -5,8 +5,9 @@ stem and choosing the inflection that the new noun phrase needs.
 
 Span: a noun in a noun phrase (determiner, possessive or number within the two words
 before it) whose other number (singular <-> plural, regular or irregular) occurred
-earlier in the story and whose singular is in the reference noun lexicon.  The same
-form occurring earlier too does not matter (that is also a repeated-noun).  attrs:
+earlier in the story, whose own form did *not* occur earlier (so predicting it needs a
+change of number, not a copy: "went to see the zebras, ... a unique zebra"), and whose
+singular is in the reference noun lexicon.  attrs:
 ``word``, ``lemma`` (singular), ``number`` ("singular"/"plural", of this word),
 ``other_form``, ``other_char`` (start of the latest earlier other-number form),
 ``distance_words``.
@@ -24,11 +25,13 @@ from capgym.tags.words import CLOSED_CLASS, singular
 
 @tagger("plural-singular", doc=__doc__)
 def plural_singular(text: str, ctx: TagContext) -> Iterable[Span]:
-    """Nouns whose other number appeared earlier.
+    """Nouns whose other number, and not their own form, appeared earlier.
 
     >>> ctx = TagContext(["The puppy ran. A puppy, a puppy and the puppies."])
     >>> [s.attrs["other_form"] for s in plural_singular("Two puppies. One puppy.", ctx)]
     ['puppies']
+    >>> plural_singular("A puppy. Two puppies. The puppy.", ctx)[1:]  # "puppy" again: a copy
+    []
     """
     doc = ctx.doc(text)
     nouns = ctx.nouns
@@ -43,7 +46,7 @@ def plural_singular(text: str, ctx: TagContext) -> Iterable[Span]:
             continue
         forms = last.setdefault(lemma, {})
         others = [(j, f) for f, j in forms.items() if f != low]
-        if others and doc.np_determiner(i) >= 0:
+        if others and low not in forms and doc.np_determiner(i) >= 0:
             j, form = max(others)
             attrs = {
                 "word": low,

@@ -1,20 +1,32 @@
 """pronoun: a third-person pronoun that must agree with its antecedent.
 
 After "Sara found a shell", the next "she"/"her" must be feminine; after "the cookies",
-"them" must be plural.  The model has to find the antecedent and copy its gender and
-number.
+"them" must be plural; after "a lemon on the ground", "play with it" refers to the
+lemon.  The model has to find the antecedent and copy its gender and number.
 
-Span: a personal pronoun with an antecedent of matching gender and number within the
-three sentences before it (outside quotations when the pronoun is).
+Span: a personal pronoun, or the pronoun part of a contraction ("she" of "she'd",
+"they" of "they're"), with an antecedent of matching gender and number before it
+(outside quotations when the pronoun is): within WINDOW_SENTENCES (3) sentences for
+he/she forms, WINDOW_PLURAL (6) for they/them/their forms, and for "it" only the same
+or the previous sentence (WINDOW_IT = 1; further back, "it" was wrong in 3 of 8 read).
+A pronoun with no antecedent in its window takes the antecedent of the last pronoun of
+the same gender resolved within that window ("Lily ... She ... She ... Then, she"), in
+narration and in quotations separately.
 he/him/his/himself and she/her/hers/herself: the nearest person (a name, a kinship
 word, or a person noun like "girl") of that gender, else the nearest person of unknown
 gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons, else the
-nearest plural of a being ("the kids", "the birds").  them: the nearest such pair or
-plural noun, whichever is nearer.  "it" is not tagged: its antecedent is as often an
-event or an animal as a thing, which agreement alone cannot settle.  Genders come from
-built-in lexicons, "a girl named X", and he/she votes in the reference corpus.  attrs:
-``pronoun``, ``gender`` (m/f/pl), ``number`` (sg/pl), ``antecedent``,
-``antecedent_char``, ``antecedent_gender`` (m/f/pl, or "unknown"), ``distance_words``.
+nearest plural of a being ("the kids", "the birds") or a group noun ("the family",
+"the team").  them: the nearest such pair, group or plural noun, whichever is nearer.
+it/itself as an *object* only (after a verb or preposition, not sentence-initial, not
+"it is/was": subject "it" is as often the weather or an event): the nearest singular
+thing noun in a noun phrase (after a determiner; a reference-corpus noun, or a word
+that ends the phrase: "a peach on", "his toy truck and"; not a person, name or generic
+noun like "day"), one outside a prepositional phrase first ("a lemon
+on the ground ... with it": the lemon).  Genders come from built-in lexicons, "a girl named
+X", and he/she votes in the reference corpus.  attrs: ``pronoun`` (the word as
+written, contraction included), ``gender`` (m/f/pl/n), ``number`` (sg/pl),
+``antecedent``, ``antecedent_char``, ``antecedent_gender`` (m/f/pl/n, or "unknown"),
+``distance_words``.
 """
 
 from __future__ import annotations
@@ -24,13 +36,16 @@ from dataclasses import dataclass
 
 from capgym.tags.context import TagContext
 from capgym.tags.doc import Doc
+from capgym.tags.families.repeated_noun import GENERIC_NOUNS
 from capgym.tags.registry import Span, tagger
 from capgym.tags.words import (
     ANIMATE,
     CLOSED_CLASS,
     DETERMINERS,
     GENDER,
+    NUMBERS,
     PERSON_NOUNS,
+    PREPOSITIONS,
     lexicon,
     singular,
 )
@@ -38,7 +53,16 @@ from capgym.tags.words import (
 _PRONOUNS = {w: "m" for w in lexicon("he him his himself")}
 _PRONOUNS |= {w: "f" for w in lexicon("she her hers herself")}
 _PRONOUNS |= {w: "pl" for w in lexicon("they them their theirs themselves")}
+_PRONOUNS |= {w: "n" for w in lexicon("it itself")}
+_CONTRACTED = lexicon("d s ll re ve")  # she'd, he's, they'll, they're, they've
+# Singular nouns for groups of beings, which "they" can refer to.
+GROUPS = lexicon("family team group class crowd herd flock band club gang")
+# Before an object "it": a word that ends a clause makes "it" a subject instead.
+_CLAUSE_WORDS = lexicon("and but so because when if that then or while as until after before")
+_SUBJECT_VERBS = lexicon("is was will would can could did does has had isn't wasn't")
 WINDOW_SENTENCES = 3
+WINDOW_PLURAL = 6
+WINDOW_IT = 1
 
 
 @dataclass(frozen=True)
@@ -46,8 +70,8 @@ class _Cand:
     index: int  # last word of the antecedent
     start: int
     end: int
-    gender: str | None  # m/f for persons, "pl" for plurals, None when unknown
-    kind: str = "person"  # person, pair, being (plural), thing (plural)
+    gender: str | None  # m/f for persons, "pl" for plurals, "n" for things, None unknown
+    kind: str = "person"  # person, pair, group, being (plural), thing, thing-in-pp
 
 
 @tagger("pronoun", doc=__doc__)
@@ -60,21 +84,42 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
     """
     doc = ctx.doc(text)
     persons, plurals = _candidates(doc, ctx)
+    things: list[_Cand] | None = None
+    chain: dict[str, tuple[int, bool, _Cand]] = {}  # gender -> last resolved pronoun
     spans = []
-    for i, low in enumerate(doc.lower):
-        gender = _PRONOUNS.get(low)
-        if gender is None:
+    for i, word in enumerate(doc.lower):
+        base, _, rest = word.partition("'")
+        gender = _PRONOUNS.get(base)
+        if gender is None or (rest and (rest not in _CONTRACTED or gender == "n")):
             continue
-        lo_sent = doc.sent_id[i] - WINDOW_SENTENCES
         if gender == "pl":
-            if low == "them":  # objects are as often things: the nearest plural
-                ante = _nearest_plural(plurals, i, lo_sent, doc, ("pair", "being", "thing"))
+            lo_sent = doc.sent_id[i] - WINDOW_PLURAL
+            if base == "them":  # objects are as often things: the nearest plural
+                kinds = ("pair", "group", "being", "thing")
+                ante = _nearest_plural(plurals, i, lo_sent, doc, kinds)
             else:  # a pair of characters in the window wins: "Tom and Sue ... they"
-                ante = _nearest_plural(plurals, i, lo_sent, doc, ("pair", "being"), "pair")
+                ante = _nearest_plural(plurals, i, lo_sent, doc, ("pair", "group", "being"), "pair")
+        elif gender == "n":
+            if not _object_it(doc, i):
+                continue
+            things = _things(doc, ctx) if things is None else things
+            near = list(_window(things, i, doc.sent_id[i] - WINDOW_IT, doc))
+            # the same sentence first; within a sentence a noun outside a prepositional
+            # phrase first ("saw a peach on the ground and picked it up": the peach)
+            rank = [(doc.sent_id[c.index] != doc.sent_id[i], c.kind != "thing") for c in near]
+            ante = near[min(range(len(near)), key=rank.__getitem__)] if near else None
         else:
-            ante = _nearest_person(persons, i, lo_sent, doc, gender)
+            ante = _nearest_person(persons, i, doc.sent_id[i] - WINDOW_SENTENCES, doc, gender)
+        narrated = doc.quote_of[i] < 0
+        if ante is None and gender in chain:  # "Lily ... She ... She ... Then, she"
+            sent, was_narrated, prev = chain[gender]
+            window = WINDOW_PLURAL if gender == "pl" else WINDOW_SENTENCES
+            if doc.sent_id[i] - sent <= window and was_narrated == narrated:
+                ante = prev
         if ante is None:
             continue
+        if gender != "n":
+            chain[gender] = (doc.sent_id[i], narrated, ante)
         attrs = {
             "pronoun": doc.words[i][2],
             "gender": gender,
@@ -84,8 +129,41 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
             "antecedent_gender": ante.gender or "unknown",
             "distance_words": i - ante.index,
         }
-        spans.append(Span(doc.words[i][0], doc.words[i][1], attrs))
+        start = doc.words[i][0]
+        spans.append(Span(start, start + len(base), attrs))
     return spans
+
+
+def _object_it(doc: Doc, i: int) -> bool:
+    """Whether "it" at word ``i`` is an object: after a verb or preposition in its clause,
+    not sentence-initial and not followed by a verb that makes it a subject."""
+    if i == 0 or doc.sent_start[i] or doc.quote_start[i] or doc.gap_punct[i]:
+        return False
+    if doc.lower[i - 1] in _CLAUSE_WORDS or doc.lower[i - 1] in _PRONOUNS:
+        return False
+    return not (i + 1 < len(doc.words) and doc.lower[i + 1] in _SUBJECT_VERBS)
+
+
+def _things(doc: Doc, ctx: TagContext) -> list[_Cand]:
+    """Singular thing nouns in noun phrases: the antecedents "it" may take."""
+    out = []
+    for i, low in enumerate(doc.lower):
+        if low in CLOSED_CLASS | NUMBERS or low in PERSON_NOUNS | GROUPS | GENERIC_NOUNS:
+            continue
+        if singular(low) != low or doc.cap_informative(i):
+            continue
+        np_final = (
+            i + 1 == len(doc.words) or doc.gap_punct[i + 1] or doc.lower[i + 1] in CLOSED_CLASS
+        )
+        verbal = low.endswith(("ing", "ly", "ed"))
+        if low not in ctx.nouns and (verbal or not np_final):  # a corpus noun, or ends an NP
+            continue
+        d = doc.np_determiner(i)
+        if d >= 0:
+            in_pp = d > 0 and not doc.gap_punct[d] and doc.lower[d - 1] in PREPOSITIONS
+            kind = "thing-in-pp" if in_pp else "thing"
+            out.append(_Cand(i, doc.words[i][0], doc.words[i][1], "n", kind))
+    return out
 
 
 def _window(pool: list[_Cand], i: int, lo_sent: int, doc: Doc) -> Iterable[_Cand]:
@@ -145,6 +223,8 @@ def _candidates(doc: Doc, ctx: TagContext) -> tuple[list[_Cand], list[_Cand]]:
         if sg != low and (sg in nouns or low in nouns):
             kind = "being" if sg in ANIMATE else "thing"
             plurals.append(_Cand(i, doc.words[i][0], doc.words[i][1], "pl", kind))
+        elif low in GROUPS and doc.np_determiner(i) >= 0:  # "the family ... they"
+            plurals.append(_Cand(i, doc.words[i][0], doc.words[i][1], "pl", "group"))
     for i, low in enumerate(doc.lower):  # "Tom and Sue", "the boy and his mom"
         if low != "and" or i - 1 not in by_last:
             continue

@@ -2,18 +2,17 @@
 
 TinyStories follow a plan: a setup, then "One day" starts the event, "But" or
 "Suddenly" brings the problem, "Then"/"After that" move it on, "Finally"/"In the end"
-resolve it, and paragraph breaks separate the parts.  Predicting the move needs a sense
-of the story's progress.
+resolve it.  Predicting the move needs a sense of the story's progress.  (Paragraph
+breaks are layout, not discourse: they are the ``formatting`` family.)
 
 Span: each word of a discourse marker that opens a narrative sentence (outside
 quotations, not the story's first sentence) where that move usually happens:
 ``event-onset`` ("One day", "One sunny morning", before 70% of the story), ``problem``
 ("But", "Suddenly", "However", "Unfortunately", "All of a sudden", 10-90%),
 ``sequence`` ("Then", "After that", "The next day", "Later", "Soon", "After a while",
-"Next"), ``resolution`` ("Finally", "In the end", "At last", after 40%); and the
-newline characters of every paragraph break after a finished sentence
-(``paragraph-break``, the whole run of newlines).  attrs: ``move``, ``marker``,
-``sentence`` (index), ``rel_pos``, ``index`` (word index within the marker).
+"Next"), ``resolution`` ("Finally", "In the end", "At last", after 40%).  attrs:
+``move``, ``marker``, ``sentence`` (index), ``rel_pos``, ``index`` (word index within
+the marker).
 """
 
 from __future__ import annotations
@@ -41,16 +40,15 @@ _MOVES: list[tuple[str, re.Pattern[str], float, float]] = [
     ),
     ("resolution", re.compile(r"(?:finally|in the end|at last)\b"), 0.4, 1.0),
 ]
-_BREAK = re.compile(r"(?<=[.!?\"”])[ \t]*(\n+)(?=[ \t]*\S)")
 
 
 @tagger("story-structure", doc=__doc__)
 def story_structure(text: str, ctx: TagContext) -> Iterable[Span]:
-    """Discourse markers at sentence starts, and paragraph breaks.
+    """Discourse markers at sentence starts.
 
     >>> text = "Ann had a dog. One day, the dog ran off. But Ann found it.\\n\\nThey were happy."
     >>> [s.attrs["move"] for s in story_structure(text, TagContext()) if s.attrs["index"] == 0]
-    ['event-onset', 'problem', 'paragraph-break']
+    ['event-onset', 'problem']
     """
     doc = ctx.doc(text)
     n = max(len(text), 1)
@@ -73,15 +71,4 @@ def story_structure(text: str, ctx: TagContext) -> Iterable[Span]:
                     rel_pos=round(rel, 2),
                 )
                 break
-    for k, m in enumerate(_BREAK.finditer(text)):
-        s, e = m.span(1)
-        attrs = {
-            "move": "paragraph-break",
-            "marker": "\\n" * (e - s),
-            "sentence": -1,
-            "rel_pos": round(s / n, 2),
-            "index": 0,
-            "paragraph": k + 1,
-        }
-        spans.append(Span(s, e, attrs))
     return spans

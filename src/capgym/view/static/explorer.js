@@ -200,5 +200,35 @@
     });
     refresh();
   }
+  function gym(j) {
+    if (!j.rows.length) return;
+    var tasks = [], byKey = {}, models = j.models.filter(function (m) { return j.rows.some(function (r) { return r.model === m; }); });
+    j.rows.forEach(function (r) { if (tasks.indexOf(r.task) < 0) tasks.push(r.task); byKey[r.task + "\u0000" + r.model] = r; });
+    var head = el("tr");
+    ["task", "metric", "chance"].concat(models).forEach(function (h) { head.appendChild(el("th", h)); });
+    $("gym-table").tHead.replaceChildren(head);
+    var body = $("gym-table").tBodies[0];
+    body.replaceChildren();
+    tasks.forEach(function (t) {
+      var first = j.rows.filter(function (r) { return r.task === t; })[0];
+      var tr = el("tr");
+      tr.appendChild(el("td", t + (first.solved_by_heuristic === 1 ? " †" : "")));
+      tr.appendChild(el("td", first.metric));
+      tr.appendChild(el("td", fmt(first.chance, 2)));
+      models.forEach(function (m) {
+        var r = byKey[t + "\u0000" + m], td = el("td", "", "num");
+        if (r) {
+          var above = r.lo > (r.chance === null ? 0.5 : r.chance);
+          td.appendChild(el("b", fmt(r.score, 2), above ? "above" : "at-chance"));
+          td.appendChild(el("span", " [" + fmt(r.lo, 2) + ", " + fmt(r.hi, 2) + "]", "hint"));
+          td.appendChild(el("div", r.mean_ld === null ? "" : "Δlogit " + (r.mean_ld >= 0 ? "+" : "") + fmt(r.mean_ld, 2), "hint"));
+        }
+        tr.appendChild(td);
+      });
+      body.appendChild(tr);
+    });
+    $("gym").hidden = false;
+  }
   api("/api/meta", {}).then(init).catch(function (e) { showError(e.message); });
+  api("/api/gym", {}).then(gym).catch(function () {});
 })();
