@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -25,3 +26,29 @@ def assert_one_line_error(res: subprocess.CompletedProcess[str], *needles: str) 
     assert len(lines) == 1, res.stderr
     for n in needles:
         assert n in lines[0], lines[0]
+
+
+def capgym_script() -> Path | None:
+    """The installed ``capgym`` console script next to this Python, if there is one."""
+    import shutil
+
+    here = Path(sys.executable).with_name("capgym")
+    found = here if here.is_file() else shutil.which("capgym")
+    return Path(found) if found else None
+
+
+def capgym_entry(
+    *args: str, cwd: Path, prefix: Sequence[str] = (), timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``capgym`` entry point (what users type), offline, wide terminal;
+    ``prefix`` is a command that runs it (``setpriv ... --``)."""
+    import pytest
+
+    script = capgym_script()
+    if script is None:
+        pytest.skip("no installed capgym console script (pip install -e .)")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", COLUMNS="200")
+    return subprocess.run(
+        [*prefix, str(script), *args], check=False, cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=timeout,
+    )  # fmt: skip

@@ -139,6 +139,8 @@ def test_story_view(app: Explorer) -> None:
         ("/api/positions", {"model": "tiny-a", "page_size": "100000"}),
         ("/api/positions", {"model": "tiny-a", "pmin": "nan"}),
         ("/api/positions", {"model": "tiny-a", "sort": "diff"}),  # needs compare
+        ("/api/positions", {"model": "tiny-a", "compare": "tiny-a", "sort": "diff"}),  # was 500
+        ("/api/stories", {"model": "tiny-a", "compare": "tiny-a", "sort": "diff"}),  # was 500
         ("/api/positions", {"model": "tiny-a", "capability": "x' OR 1=1 --"}),
         ("/api/positions", {"model": "tiny-a", "token": "x" * 500}),
         ("/api/story", {"model": "tiny-a", "corpus": "demo", "story": "99"}),

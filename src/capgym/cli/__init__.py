@@ -8,7 +8,6 @@ Errors of the :class:`capgym.errors.CapgymError` family are caught once, in
 from __future__ import annotations
 
 import importlib
-import sys
 
 from capgym.cli.app import app
 
@@ -30,30 +29,12 @@ def _load_commands() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``capgym`` console script."""
-    from capgym.errors import CapgymError
+    """Entry point of the ``capgym`` console script: returns when the command succeeds, else
+    exits with one line and a status (see :mod:`capgym.cli.edge`)."""
+    from capgym.cli.edge import run_app
 
     _load_commands()
-    try:
-        app(args=argv, standalone_mode=False)
-    except CapgymError as e:
-        print(f"capgym: error: {e}", file=sys.stderr)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        print("capgym: interrupted; finished parts are kept, rerun to resume", file=sys.stderr)
-        sys.exit(130)
-    except Exception as e:
-        import click
-
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
-            print(f"capgym: error: {e.format_message()}", file=sys.stderr)
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            print("capgym: aborted", file=sys.stderr)
-            sys.exit(130)
-        raise
+    run_app(app, argv)
 
 
 __all__ = ["app", "main"]

@@ -17,6 +17,15 @@ app = typer.Typer(
 DEFAULT_OUT = Path("capgym-out")
 
 
+def require_writable_folder(folder: Path, stage: str, option: str = "--out") -> None:
+    """Refuse a writing ``stage`` in one line when ``folder`` exists but is read-only
+    (before any work is done; a folder that does not exist yet is created by the stage)."""
+    from capgym.store.checks import require_writable
+
+    if folder.is_dir():
+        require_writable(folder, f"capgym {stage}", option)
+
+
 def split_list(value: str | None) -> list[str]:
     """``"a,b"`` -> ``["a", "b"]``; empty or None -> ``[]``."""
     return [v.strip() for v in (value or "").split(",") if v.strip()]

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import UsageError
 from capgym.store.confident import CONFIDENT
 
@@ -82,6 +82,7 @@ def explain_cmd(
 
     if min_count < 1 or top < 1 or examples < 0:
         raise UsageError("--min-count and --top must be >= 1 and --examples >= 0")
+    require_writable_folder(out, "explain")
     report = explain(out, model, corpus, threshold=threshold, reference=reference,
                      min_count=min_count, tags=tag, top=max(top, 10), n_examples=examples,
                      progress=not as_json)  # fmt: skip

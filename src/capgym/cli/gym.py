@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import UsageError
 
 console = Console()
@@ -33,9 +33,20 @@ def tasks_cmd(
     examples: bool = typer.Option(False, "--examples", help="Also count each task's examples."),
 ) -> None:
     """List the task suite (built-in tasks plus folders in CAPGYM_TASKS)."""
+    from capgym.errors import TaskError
     from capgym.tasks import list_tasks, make
+    from capgym.tasks.schema import read_task_file
 
     df = list_tasks()
+    good = []
+    for path in df.path:
+        try:
+            read_task_file(path)
+            good.append(True)
+        except TaskError as e:  # listed with a made-up id and '?' before; name it instead
+            _say(f"warning: skipped a broken task file: {' '.join(str(e).split())}")
+            good.append(False)
+    df = df[good].reset_index(drop=True)
     if examples:
         df["examples"] = [len(make(t)) for t in df.id]
     df["description"] = df.description.str.slice(0, 60)
@@ -91,12 +102,15 @@ def eval_cmd(
     mined: int = typer.Option(
         None, "--mined", min=0, help="With --corpus: at most N mined examples per task."
     ),
-    n: int = typer.Option(None, "--n", help="Synthetic examples per task (default: the task's)."),
+    n: int = typer.Option(
+        None, "--n", min=1, help="Synthetic examples per task (default: the task's)."
+    ),
     seed: int = typer.Option(None, "--seed", help="Sampling seed (default: the task's)."),
-    slices: int = typer.Option(3, "--slices", help="How many non-uniform slices to show."),
+    slices: int = typer.Option(3, "--slices", min=0, help="How many non-uniform slices to show."),
     threads: int = typer.Option(
         None,
         "--threads",
+        min=0,
         help="CPU threads for torch (default: CAPGYM_THREADS, else one per core; 0: torch's).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -110,6 +124,7 @@ def eval_cmd(
     chosen = split_list(tasks) or None
     t0 = time.perf_counter()
     settings = EvalSettings(threads=threads)
+    require_writable_folder(out, "eval")
     rep = evaluate(names, chosen, out=out, n=n, seed=seed, corpus=corpus, settings=settings,
                    progress=progress, report=_say, mined=mined)  # fmt: skip
     if rep.summary.empty:
@@ -132,7 +147,7 @@ def export_task_cmd(
     task: str = typer.Argument(..., help="Task id or task file."),
     fmt: str = typer.Option("jsonl", "--format", "-f", help="lm-eval or jsonl."),
     dest: Path = typer.Option(Path("."), "--dest", "-d", help="Folder to write to."),
-    n: int = typer.Option(None, "--n", help="Synthetic examples (default: the task's)."),
+    n: int = typer.Option(None, "--n", min=1, help="Synthetic examples (default: the task's)."),
 ) -> None:
     """Export a task to lm-evaluation-harness (YAML + jsonl) or plain jsonl."""
     from capgym.tasks import export_task, make

@@ -11,7 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.errors import ModelsFailed, UsageError
 from capgym.store.confident import CONFIDENT
 
@@ -118,7 +118,7 @@ def score_cmd(
     ),
     engine: str = typer.Option("local", "--engine", help="local or ray."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (--engine ray)."),
-    workers: int = typer.Option(2, "--workers", help="Ray workers (--engine ray)."),
+    workers: int = typer.Option(2, "--workers", min=1, help="Ray workers (--engine ray)."),
 ) -> None:
     """Score every predicted token of a corpus with one or more models."""
     from capgym.score import ScoreSettings
@@ -126,6 +126,7 @@ def score_cmd(
     budget = {} if token_budget is None else {"token_budget": token_budget}
     settings = ScoreSettings(topk=topk, dtype=dtype, **budget)  # same cache key as the API's
     names = _resolve_models(models, model)
+    require_writable_folder(out, "score")
     corp = _load_corpus(corpus, limit, clean)
     for name in names:
         t0 = time.perf_counter()
@@ -193,7 +194,7 @@ def sql_cmd(
     query: str = typer.Argument(..., help="A DuckDB query over the run's views."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     fmt: str = typer.Option("table", "--format", help="table, csv or json."),
-    max_rows: int = typer.Option(50, "--max-rows", help="Rows shown in table format."),
+    max_rows: int = typer.Option(50, "--max-rows", min=0, help="Rows shown in table format."),
     write: bool = typer.Option(
         False, "--write", help="Allow statements that write files (COPY ... TO, EXPORT)."
     ),
@@ -247,6 +248,7 @@ def run_cmd(
     from capgym.pipeline import run_main
 
     t0 = time.perf_counter()
+    require_writable_folder(out, "run")
     names = split_list(models) or default_suite()
     done = run_main(
         names,

@@ -8,7 +8,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
+from capgym.errors import UsageError
 
 console = Console()
 
@@ -28,6 +29,7 @@ def tag_cmd(
     from capgym.store import open_run
     from capgym.tags.store import tag_corpus
 
+    require_writable_folder(out, "tag")
     run = open_run(out)
     if (
         corpus is not None
@@ -37,6 +39,10 @@ def tag_cmd(
         run.add_stories(loaded.name, loaded.ids, loaded.texts)
         corpus = loaded.name
     corpora = [corpus] if corpus else run.sql("SELECT DISTINCT corpus FROM stories").corpus.tolist()
+    if not corpora:
+        raise UsageError(
+            f"run {out} holds no stories to tag; score a corpus into it first or pass --corpus NAME"
+        )
     for name in corpora:
         n, warnings = tag_corpus(
             run,

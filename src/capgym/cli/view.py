@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from capgym.cli.app import DEFAULT_OUT, app
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder
+from capgym.errors import UsageError
 
 console = Console(stderr=True)
 
@@ -16,7 +17,7 @@ console = Console(stderr=True)
 def report_cmd(
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     html: Path = typer.Option(None, "--html", help="Report path (default RUN/atlas.html)."),
-    n_stories: int = typer.Option(5, "--stories", help="Stories shown as token heat-maps."),
+    n_stories: int = typer.Option(5, "--stories", min=0, help="Stories shown as token heat-maps."),
     exports: str = typer.Option(
         "all", "--exports", help="Paper exports: all, main (tables and main figures) or none."
     ),
@@ -25,14 +26,23 @@ def report_cmd(
     from capgym.report import report
     from capgym.store import open_run
 
-    path = report(open_run(out, create=False), out_html=html, n_stories=n_stories, exports=exports)
+    store = open_run(out, create=False)
+    if html is not None and html.is_dir():
+        raise UsageError(f"--html {html} is a folder; pass a file such as {html / 'atlas.html'}")
+    if html is None:
+        require_writable_folder(out, "report")
+    else:
+        require_writable_folder(html.parent, "report", "--html")
+    path = report(store, out_html=html, n_stories=n_stories, exports=exports)
     print(path)
 
 
 @app.command("view")
 def view_cmd(
     run: Path = typer.Argument(DEFAULT_OUT, help="Run folder."),
-    port: int = typer.Option(8765, "--port", "-p", help="Port (0 picks a free one)."),
+    port: int = typer.Option(
+        8765, "--port", "-p", min=0, max=65535, help="Port (0 picks a free one)."
+    ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface; 0.0.0.0 exposes the run to your network."
     ),
@@ -41,18 +51,12 @@ def view_cmd(
     ),
 ) -> None:
     """Serve the explorer over a run: browse stories, filter positions, compare models."""
-    from capgym.errors import UsageError
     from capgym.store import open_run
     from capgym.view.server import make_server
 
     store = open_run(run, create=False)
     console.print(f"preparing {run} ...")
-    try:
-        srv = make_server(store, host, port, cache=cache)
-    except OSError as e:
-        raise UsageError(
-            f"cannot listen on {host}:{port} ({e.strerror}); choose another --port"
-        ) from None
+    srv = make_server(store, host, port, cache=cache)  # a port in use: one-line UsageError
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     console.print(f"capgym explorer on http://{shown}:{srv.server_address[1]}/  (Ctrl-C stops)")
     try:

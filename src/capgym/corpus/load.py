@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from capgym.errors import CorpusError, CorpusNotFound
+from capgym.errors import CorpusError, CorpusNotFound, UsageError
 
 HUB_CORPORA = {
     "tinystories-validation": ("roneneldan/TinyStories", "validation"),
@@ -27,6 +27,7 @@ HUB_CORPORA = {
 }
 SEPARATOR = "<|endoftext|>"
 _SUFFIXES = (".jsonl.gz", ".jsonl", ".txt.gz", ".txt")
+MAX_IDX = 2**62  # story ids are stored as int64; the explorer's bound too
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,20 @@ def _parse_jsonl(name: str, path: Path, text: str) -> Corpus:
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             raise CorpusError(f"{path}:{lineno}: expected an object with a string 'text' field")
         idx = obj.get("idx", obj.get("id", len(ids)))
-        if not isinstance(idx, int):
+        if not isinstance(idx, int) or isinstance(idx, bool):
             raise CorpusError(f"{path}:{lineno}: 'idx' must be an integer, got {idx!r}")
+        if not 0 <= idx < MAX_IDX:
+            raise CorpusError(f"{path}:{lineno}: 'idx' {idx} is out of range; use 0 <= idx < 2**62")
+        text = obj["text"]
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON escapes can spell lone surrogates
+            raise CorpusError(
+                f"{path}:{lineno}: 'text' holds a lone surrogate ({text[e.start]!r} at "
+                f"character {e.start}), which is not Unicode text; fix the escape"
+            ) from None
         ids.append(idx)
-        texts.append(obj["text"])
+        texts.append(text)
     return Corpus(name, ids, texts, source=str(path))
 
 
@@ -148,6 +159,10 @@ def _parse_text(name: str, path: Path, text: str) -> Corpus:
 
 def load_file(path: Path, name: str | None = None) -> Corpus:
     """Load a jsonl(.gz) or text(.gz) corpus file."""
+    if path.is_dir():
+        raise CorpusNotFound(
+            f"corpus {path} is a folder; pass one .jsonl(.gz) or .txt(.gz) file inside it"
+        )
     if not path.is_file():
         raise CorpusNotFound(f"corpus file {path} does not exist")
     stem = path.name
@@ -191,8 +206,12 @@ def _load_hub(name: str) -> Corpus:
 def load_corpus(name_or_path: str, limit: int | None = None) -> Corpus:
     """Resolve a corpus by name (``CAPGYM_ASSETS/corpora/<stem>``, then the Hub) or path.
 
-    ``limit`` keeps only the first ``limit`` stories.
+    ``limit`` keeps only the first ``limit`` stories (a positive number).
     """
+    if not name_or_path.strip():
+        raise UsageError("no corpus given; pass --corpus NAME (see `capgym corpora`) or a file")
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise UsageError(f"--limit must be a positive number of stories, got {limit}")
     p = Path(name_or_path).expanduser()
     if p.suffix or os.sep in name_or_path or p.exists():
         corpus = load_file(p)

@@ -376,19 +376,10 @@ def load_hf(
             source, dtype=torch.float32, attn_implementation="eager", **kwargs
         )
     except (OSError, ValueError, KeyError) as err:
-        if local:
-            cause = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            raise CheckpointError(
-                f"model folder {source} could not be loaded ({cause}); check its config.json, "
-                "weights and tokenizer files"
-            ) from err
-        where = "the local Hugging Face cache (offline)"
-        if not hub_offline():
-            where = "the Hub or the local cache"
-        raise AssetNotFound(
-            f"model {source!r} is not a local path and could not be loaded from {where}; "
-            "it needs internet access, or pass a folder (or set CAPGYM_ASSETS)"
-        ) from err
+        from capgym.models.load_errors import hf_load_failure
+
+        message = hf_load_failure(source, local, hub_offline(), err)
+        raise (CheckpointError if local else AssetNotFound)(message) from err
     roneneldan = is_roneneldan(source)
     lm = wrap(model, tok, name=name or source, source=origin or source, roneneldan=roneneldan)
     return lm.to(device) if device != "cpu" else lm

@@ -28,6 +28,7 @@ from typing import ClassVar, TypeVar
 from capgym.assets import assets_dir, cache_dir
 from capgym.errors import CapgymError, ModelNotFound
 from capgym.models.base import LanguageModel
+from capgym.models.devices import check_device
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def load_model(name_or_path: str, device: str = "cpu") -> LanguageModel:
     >>> lm.n_params, lm.context_len  # doctest: +SKIP
     (260032, 512)
     """
+    check_device(device)  # before a long load, not after
     lm = _resolve(name_or_path)
     return lm.to(device) if str(device) != "cpu" else lm
 

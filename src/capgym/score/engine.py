@@ -30,7 +30,7 @@ import pyarrow as pa
 import torch
 
 from capgym.corpus import Corpus
-from capgym.errors import UsageError
+from capgym.errors import CheckpointError, UsageError
 from capgym.models.base import LanguageModel
 from capgym.models.batching import batch_plan
 from capgym.models.threads import MapFn, batch_workers, scoring_threads, serial_map, torch_threads
@@ -181,6 +181,8 @@ class Scorer:
             rows=torch.from_numpy(batch.rows),
         )
         del logits
+        if not (torch.isfinite(m.logprob).all() and torch.isfinite(m.entropy).all()):
+            self._non_finite(batch, m.logprob, m.entropy)
         return {
             "story": batch.story,
             "pos": batch.pos,
@@ -192,6 +194,17 @@ class Scorer:
             "topk_ids": m.topk_ids.numpy(),
             "topk_logprobs": m.topk_logprobs.numpy(),
         }
+
+    def _non_finite(self, batch: Batch, logprob: torch.Tensor, entropy: torch.Tensor) -> None:
+        """Stop scoring: non-finite log-probabilities mean broken weights (or overflow)."""
+        bad = ~(torch.isfinite(logprob) & torch.isfinite(entropy))
+        i = int(bad.nonzero()[0, 0])
+        raise CheckpointError(
+            f"model '{self.name}' gives non-finite logits ({int(bad.sum())} of {bad.numel()} "
+            f"positions of a batch, first at story {int(batch.story[i])} position "
+            f"{int(batch.pos[i])}); its weights may hold NaN/inf: check the checkpoint"
+            + ("" if self.settings.dtype == "float32" else ", or score with --dtype float32")
+        )
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         return self.precision.forward(self.model, batch)
@@ -240,10 +253,14 @@ def prepare_score_set(
     a set scored on CPUs; resuming it with another count is refused (:func:`check_threads`).
     """
     key = score_key(model, corpus, settings, device)
-    if (device or model.device.type) != "cpu":
+    dev = device or model.device.type
+    if dev != "cpu":
         threads = None  # GPU kernels do not depend on the CPU thread count
     check_threads(run, key, threads)
     run.add_stories(corpus.name, corpus.ids, corpus.texts)
+    larger = covering_set(run, model, corpus, name, settings, dev)
+    if larger is not None and not run.is_complete(key):
+        return larger  # a --limit must not replace a larger finished set in the views
     info = model.info
     run.add_model_info(
         name,
@@ -268,11 +285,80 @@ def prepare_score_set(
                 "n_chunks": -(-len(corpus) // settings.chunk_stories),
                 "settings": asdict(settings),
                 "threads": threads,
+                "model_hash": model.content_hash,
+                "tokenizer_hash": model.tokenizer.content_hash,
+                "device": dev,
+                "algorithm": ALGORITHM_VERSION,
+                "story_runs": id_runs(corpus.ids),
             },
         )
     else:
         run.make_current(key)
     return key
+
+
+MAX_RANGES = 64  # story-id runs recorded per score set; more, and --limit rescoring replaces
+
+
+def id_runs(ids: list[int], cap: int = MAX_RANGES) -> list[list[int]] | None:
+    """Story ids in corpus order as runs ``[first, last]`` of consecutive ids (None if more
+    than ``cap``): a few numbers for real corpora, whose ids count up.
+
+    >>> id_runs([0, 1, 2, 7, 8])
+    [[0, 2], [7, 8]]
+    """
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+            if len(runs) > cap:
+                return None
+    return runs
+
+
+def _is_prefix(ids: list[int], runs: list[list[int]]) -> bool:
+    n = 0
+    for first, last in runs:
+        for i in range(first, min(last, first + len(ids) - n - 1) + 1):
+            if ids[n] != i:
+                return False
+            n += 1
+        if n == len(ids):
+            return True
+    return n == len(ids)
+
+
+def covering_set(
+    run: RunStore,
+    model: LanguageModel,
+    corpus: Corpus,
+    name: str,
+    settings: ScoreSettings,
+    device: str,
+) -> str | None:
+    """The current finished set of (``name``, corpus) if ``corpus`` is a shorter prefix (in
+    corpus order) of the corpus it scored, by the same model the same way; else None.
+
+    Scoring the first N stories (``--limit N``) of a corpus whose larger set is finished
+    then reuses that set instead of replacing it in the views; a cleaned or otherwise
+    filtered corpus is no prefix and replaces it as before.  The stored texts of a corpus
+    never change under an id (:meth:`RunStore.add_stories`), so equal ids mean equal text.
+    """
+    key = run.current_score_sets().get((name, corpus.name))
+    entry = run.manifest.get("score_sets", {}).get(key or "", {})
+    runs = entry.get("story_runs")
+    if not entry.get("complete") or not runs or entry.get("n_stories", 0) <= len(corpus):
+        return None
+    same = (
+        entry.get("model_hash") == model.content_hash
+        and entry.get("tokenizer_hash") == model.tokenizer.content_hash
+        and entry.get("device") == device
+        and entry.get("algorithm") == ALGORITHM_VERSION
+        and entry.get("settings") == asdict(settings)
+    )
+    return str(key) if same and _is_prefix(corpus.ids, runs) else None
 
 
 def check_threads(run: RunStore, key: str, threads: int | None) -> None:
@@ -324,6 +410,7 @@ def score(
     settings = settings or ScoreSettings()
     run = out if isinstance(out, RunStore) else open_run(out)
     name = name or model.name
+    run.require_writable("score")  # even a cached set records itself as current
     threads = scoring_threads()
     key = prepare_score_set(model, corpus, run, name, settings, threads=threads)
     if run.is_complete(key):

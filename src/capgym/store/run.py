@@ -44,6 +44,7 @@ from filelock import FileLock
 
 from capgym.errors import StoreError
 from capgym.store import schema
+from capgym.store.checks import check_manifest, make_folder, require_writable
 from capgym.store.files import TMP_PREFIX, digest, slug, write_json_atomic, write_parquet_atomic
 from capgym.store.query import check_read_only, from_files, models_sql
 
@@ -66,13 +67,7 @@ class RunStore:
         if not self.path.exists():
             if not create:
                 raise StoreError(f"run folder {self.path} does not exist; run `capgym run` first")
-            try:
-                self.path.mkdir(parents=True, exist_ok=True)
-            except (FileExistsError, NotADirectoryError):
-                raise StoreError(
-                    f"cannot create run folder {self.path}: a parent is a file; "
-                    "choose another --out"
-                ) from None
+            make_folder(self.path)
         self.manifest = self._open_manifest(create)
 
     # -- manifest -------------------------------------------------------------------
@@ -127,7 +122,12 @@ class RunStore:
                 f"run folder {self.path} was written by an incompatible capgym "
                 f"(schema {v}, this capgym reads {schema.SCHEMA_VERSION}); use a new --out"
             )
+        check_manifest(m, p)
         return m
+
+    def require_writable(self, stage: str) -> None:
+        """One-line :class:`StoreError` if ``stage`` could not write into this folder."""
+        require_writable(self.path, stage)
 
     def update_manifest(self, change: Callable[[dict[str, Any]], None]) -> None:
         """Apply ``change`` to the manifest as it is on disk now, under the run's lock."""
@@ -394,12 +394,17 @@ class RunStore:
         could write (``COPY ... TO``, ``EXPORT``, ``ATTACH``, ``SET``, ...) is refused
         before anything runs.
         """
+        if not query.strip():
+            raise StoreError("the query is empty; pass a SELECT over the run's views")
         con = self.connect()
         try:
             if not self.sql_writes:
                 check_read_only(con, query)
                 con.execute("SET lock_configuration = true")
-            return con.execute(query, params or []).df()
+            res = con.execute(query, params or [])
+            if res is None or res.description is None:
+                raise StoreError("the query returns no rows (not a SELECT); pass a SELECT")
+            return res.df()
         except duckdb.Error as e:
             msg = str(e).splitlines()[0]
             raise StoreError(f"query failed: {msg}") from None

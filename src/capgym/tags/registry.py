@@ -203,7 +203,7 @@ def _import_file(f: Path) -> str:
         module = importlib.util.module_from_spec(spec)
         sys.modules[mod_name] = module
         spec.loader.exec_module(module)
-    except Exception as err:  # any failure of user code is reported the same way
+    except (Exception, SystemExit) as err:  # any failure of user code, sys.exit() included
         sys.modules.pop(mod_name, None)
         msg = " ".join(str(err).split()) or "no message"
         raise TaggerError(

@@ -112,7 +112,7 @@ def _checked(t: Tagger, text: str, ctx: TagContext | None) -> Iterator[tuple[str
             if (s, e) not in seen:
                 seen.add((s, e))
                 yield "", span
-    except Exception as err:  # noqa: BLE001 -- a user tagger may raise anything; report it
+    except (Exception, SystemExit) as err:  # noqa: BLE001 -- a user tagger may raise anything
         yield f"raised {type(err).__name__}: {' '.join(str(err).split())}", None
 
 

@@ -37,11 +37,13 @@ class BadRequest(ValueError):
 
 
 def model_pair(p: Params, meta: Meta) -> tuple[str, str | None]:
-    """The validated ``model`` (default: the first scored one) and optional ``compare``."""
+    """The validated ``model`` (default: the first scored one) and optional ``compare``
+    (None when it names ``model`` itself: there is nothing to compare)."""
     model = member(p, "model", meta.models, meta.models[0] if meta.models else None)
     if model is None:
         raise BadRequest("the run has no scored models")
-    return model, member(p, "compare", meta.models)
+    compare = member(p, "compare", meta.models)
+    return model, compare if compare != model else None
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""`capgym view`: a local web app over a run store (stdlib HTTP server, vanilla JS).
+"""`capgym view`: a local web app over a run store (the routing here, HTTP in :mod:`.asgi`).
 
-Routes (GET only): ``/`` the page; ``/api/meta``; ``/api/positions`` and
+Routes (GET and HEAD only): ``/`` the page; ``/api/meta``; ``/api/positions`` and
 ``/api/stories`` (filtered, sorted, paginated); ``/api/story`` (one story as a token
 view, optionally against a second model, with one position outlined).  Every value
 from the request is validated (:mod:`capgym.view.queries`) and bound; no file path is
-ever taken from a request.  Bound to 127.0.0.1 by default, and requests naming
-another host are refused (DNS rebinding).
+ever taken from a request.  :class:`Explorer` is independent of HTTP; the server
+(:func:`make_server`, Starlette on uvicorn) binds 127.0.0.1 by default and refuses
+requests naming another host (DNS rebinding).
 
 >>> import tempfile
 >>> from capgym.view.demo import demo_run
@@ -19,13 +20,11 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Callable
 from functools import cache
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import duckdb
 
@@ -34,18 +33,13 @@ from capgym.evaluate.stats import wilson
 from capgym.render.data import StoryData
 from capgym.render.tokens import assets_html, palette_for
 from capgym.store import RunStore
+from capgym.view.asgi import ExplorerServer, Limits, listen
 from capgym.view.cache import ExplorerDB
 from capgym.view.queries import BadRequest, Meta, PositionQuery, StoryQuery, integer, member
 
 JSON = "application/json; charset=utf-8"
 Response = tuple[int, str, bytes]
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-    "style-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'",
-}
+MEMORY_MB = 2048  # DuckDB memory shared by the explorer's queries
 
 
 @cache
@@ -73,9 +67,11 @@ def _rows(cur: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[d
 class Explorer:
     """The app: routes a path and query string to a response, independent of HTTP."""
 
-    def __init__(self, run: RunStore, cache: bool = True):
+    def __init__(self, run: RunStore, cache: bool = True, memory_mb: int = MEMORY_MB):
         self.run = run
         self.db = ExplorerDB(run, cache=cache)
+        # one budget shared by every concurrent query; beyond it DuckDB spills or refuses
+        self.db.con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
         self.meta = self._meta()
         self.data = StoryData(self.db.con, palette=palette_for(self.meta.capabilities))
         self.routes: dict[str, Callable[[dict[str, list[str]]], Any]] = {
@@ -184,7 +180,7 @@ class Explorer:
 
     def handle(self, path: str, query: str) -> Response:
         """Route one GET request; errors become JSON ``{"error": ...}`` with a 4xx status."""
-        if path == "/":
+        if path in ("/", "/index.html"):
             return 200, "text/html; charset=utf-8", self.page().encode()
         if path == "/favicon.ico":
             return 204, "image/x-icon", b""
@@ -196,6 +192,10 @@ class Explorer:
             body = route(params)
         except (BadRequest, ValueError, CapgymError) as e:
             return 400, JSON, json.dumps({"error": str(e)}).encode()
+        except duckdb.OutOfMemoryException:
+            return 503, JSON, json.dumps({"error": "the explorer is busy; retry"}).encode()
+        except duckdb.Error as e:
+            return 500, JSON, json.dumps({"error": str(e).splitlines()[0]}).encode()
         return 200, JSON, json.dumps(body, ensure_ascii=False, allow_nan=False).encode()
 
     def close(self) -> None:
@@ -244,65 +244,30 @@ def gym_rows(run: RunStore) -> list[dict[str, Any]]:
     return out
 
 
-def _handler(app: Explorer, allowed_hosts: set[str] | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "capgym-view"
-        sys_version = ""
-
-        def do_GET(self) -> None:
-            host = (self.headers.get("Host") or "").lower()
-            if allowed_hosts is not None and host not in allowed_hosts:
-                self._send(403, JSON, json.dumps({"error": "unexpected Host header"}).encode())
-                return
-            url = urlsplit(self.path)
-            try:
-                status, ctype, body = app.handle(url.path, url.query)
-            except duckdb.Error as e:
-                status, ctype, body = (
-                    500,
-                    JSON,
-                    json.dumps({"error": str(e).splitlines()[0]}).encode(),
-                )
-            self._send(status, ctype, body)
-
-        def do_POST(self) -> None:
-            self._send(405, JSON, b'{"error": "read-only"}')
-
-        def _send(self, status: int, ctype: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in SECURITY_HEADERS.items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # quiet; errors reach the browser as JSON
-
-    return Handler
-
-
 def make_server(
-    run: RunStore, host: str = "127.0.0.1", port: int = 8765, cache: bool = True
-) -> ThreadingHTTPServer:
-    """A ready (not yet serving) explorer server; ``port=0`` picks a free port."""
-    app = Explorer(run, cache=cache)
-    srv = ThreadingHTTPServer((host, port), _handler(app, None))
-    real_port = srv.server_address[1]
-    wildcard = host in ("0.0.0.0", "::", "")
-    names = {host, "localhost", "127.0.0.1", "[::1]"}
-    allowed = None if wildcard else {f"{n}:{real_port}" for n in names} | names
-    srv.RequestHandlerClass = _handler(app, allowed)
-    srv.daemon_threads = True
-    srv.explorer = app  # type: ignore[attr-defined]
-    return srv
+    run: RunStore,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    cache: bool = True,
+    limits: Limits | None = None,
+) -> ExplorerServer:
+    """A bound, not yet serving, explorer server; ``port=0`` picks a free port."""
+    limits = limits or Limits()
+    sock = listen(host, port, limits.backlog)  # a taken port fails before the cache is built
+    try:
+        return ExplorerServer(Explorer(run, cache=cache), host, port, limits, sock)
+    except BaseException:
+        sock.close()
+        raise
 
 
 def serve_in_thread(
-    run: RunStore, host: str = "127.0.0.1", port: int = 0, cache: bool = True
-) -> tuple[ThreadingHTTPServer, str]:
+    run: RunStore,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    cache: bool = True,
+    limits: Limits | None = None,
+) -> tuple[ExplorerServer, str]:
     """Start an explorer in a background thread (tests, notebooks); returns (server, url).
 
     >>> import tempfile
@@ -312,6 +277,7 @@ def serve_in_thread(
     True
     >>> srv.shutdown(); srv.server_close()
     """
-    srv = make_server(run, host, port, cache)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://{host}:{srv.server_address[1]}/"
+    srv = make_server(run, host, port, cache, limits)
+    srv.start_thread()
+    shown = f"[{host}]" if ":" in host else host
+    return srv, f"http://{shown}:{srv.server_address[1]}/"

@@ -1,0 +1,1 @@
+"""Tests of what users do wrong: bad usage, bad inputs, interruptions, read-only runs."""
