@@ -60,31 +60,39 @@ def test_gpu_models_get_larger_batches() -> None:
     assert token_budget(model, ScoreSettings()) == GPU_SCALE * cpu
 
 
-def test_resume_with_another_thread_count_is_refused(tmp_path, monkeypatch) -> None:
-    """Rows depend on the torch thread count in the last bits, so one set is never mixed."""
+def test_resume_with_another_torch_thread_count_is_refused(tmp_path, monkeypatch) -> None:
+    """Rows depend on the torch threads of a batch in the last bits, so one set is never
+    mixed; the number of batch workers (one torch thread each) may change on resume."""
     settings = ScoreSettings(topk=2, token_budget=50, chunk_stories=4)
     corpus = Corpus.from_texts("toy", TEXTS)
-    monkeypatch.setenv("CAPGYM_THREADS", "1")
+    monkeypatch.setenv("CAPGYM_THREADS", "2")
     first = score(ToyLM(), corpus, tmp_path, settings, progress=False)
     want = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, pos")
     run = open_run(tmp_path)
-    assert run.manifest["score_sets"][first.key]["threads"] == 1
-    run.manifest["score_sets"][first.key]["complete"] = False  # as if killed before the end
-    run.save_manifest()
-    (first.path / "part-00005.parquet").unlink()
+    assert run.manifest["score_sets"][first.key]["threads"] == 1  # torch threads per batch
 
-    monkeypatch.setenv("CAPGYM_THREADS", "2")
-    with pytest.raises(UsageError, match="resume it with CAPGYM_THREADS=1") as err:
+    def interrupt() -> None:
+        run = open_run(tmp_path)
+        run.manifest["score_sets"][first.key]["complete"] = False  # as if killed
+        run.manifest["score_sets"][first.key]["threads"] = 2  # as if a Ray replica's count
+        run.save_manifest()
+        (first.path / "part-00005.parquet").unlink(missing_ok=True)
+
+    interrupt()
+    with pytest.raises(UsageError, match="started with 2 torch threads per batch") as err:
         score(ToyLM(), corpus, tmp_path, settings, progress=False)
     assert "\n" not in str(err.value)
 
-    monkeypatch.setenv("CAPGYM_THREADS", "1")
+    run = open_run(tmp_path)
+    run.manifest["score_sets"][first.key]["threads"] = 1
+    run.save_manifest()
+    monkeypatch.setenv("CAPGYM_THREADS", "1")  # another number of workers resumes it
     resumed = score(ToyLM(), corpus, tmp_path, settings, progress=False)
     got = open_run(tmp_path).sql("SELECT * FROM scores ORDER BY story, pos")
     assert resumed.key == first.key and not resumed.cached
     pd.testing.assert_frame_equal(got, want)
 
-    monkeypatch.setenv("CAPGYM_THREADS", "2")  # a finished set is reused whatever the count
+    monkeypatch.setenv("CAPGYM_THREADS", "3")  # a finished set is reused whatever the count
     assert score(ToyLM(), corpus, tmp_path, settings, progress=False).cached
 
 

@@ -367,10 +367,10 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
 
     Rows computed with several torch threads per batch depend on the count in the last
     float32 bits: an element-wise kernel (``silu``) computes the last elements of each
-    thread's range, when fewer than a vector, on another path.  On CPUs every batch now
-    runs with one torch thread (batch workers), so rows no longer depend on the count
-    (tested); the guard is kept as a conservative check.  A finished set is reused
-    whatever the count.
+    thread's range, when fewer than a vector, on another path.  On CPUs every batch of
+    :func:`score` runs with one torch thread (batch workers), which is what it records, so
+    it resumes with any number of workers; the Ray engine records its replicas' torch
+    threads.  A finished set is reused whatever the count.
     """
     entry = run.score_set(key)
     started = entry.get("threads")
@@ -378,9 +378,10 @@ def check_threads(run: RunStore, key: str, threads: int | None) -> None:
         return
     if run.score_parts(key):
         raise UsageError(
-            f"score set {key} ({entry.get('model')}) was started with {started} threads: "
-            f"resume it with CAPGYM_THREADS={started}, "
-            f"or delete {run.score_set_dir(key)} to rescore it with {threads}"
+            f"score set {key} ({entry.get('model')}) was started with {started} torch threads "
+            f"per batch, this run computes with {threads}: resume it with the engine that "
+            f"started it (--engine ray with CAPGYM_THREADS={started}), "
+            f"or delete {run.score_set_dir(key)} to rescore it"
         )
 
 
@@ -395,8 +396,10 @@ def score(
     """Score every predicted token of every story of ``corpus`` into the run at ``out``.
 
     Cached: a finished (model, corpus, settings) set is returned at once; an
-    interrupted one resumes from its last finished part, with the torch thread count it
-    started with (another count is refused: :func:`check_threads`).  Runs batches on one
+    interrupted one resumes from its last finished part with any number of batch workers
+    (each batch computes with one torch thread on CPUs; a set whose parts were computed
+    with another torch thread count per batch, e.g. by the Ray engine, is refused:
+    :func:`check_threads`).  Runs batches on one
     worker thread per physical core, or ``CAPGYM_THREADS``, each with one torch thread
     (:func:`~capgym.models.threads.batch_workers`; torch's count is restored afterwards),
     with large freed blocks kept for reuse (:mod:`capgym.score.allocator`).
@@ -412,7 +415,10 @@ def score(
     name = name or model.name
     run.require_writable("score")  # even a cached set records itself as current
     threads = scoring_threads()
-    key = prepare_score_set(model, corpus, run, name, settings, threads=threads)
+    # rows depend on the torch threads of a batch, not on how many workers run batches:
+    # on CPUs each batch computes with one torch thread (batch workers)
+    per_batch = 1 if model.device.type == "cpu" else threads
+    key = prepare_score_set(model, corpus, run, name, settings, threads=per_batch)
     if run.is_complete(key):
         n = int(run.score_set(key)["n_rows"])
         return ScoreSet(key, name, corpus.name, run.score_set_dir(key), n, cached=True)
