@@ -65,7 +65,7 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
         move, other = "", ""
         if key in seen and pair is not None and pair.key != key and not doc.gap_punct[i]:
             move, other = "pair", pair.key
-        elif key in seen and subject and last_subject not in (None, key):
+        elif key in seen and subject and last_subject is not None and _apart(key, last_subject):
             move, other = "turn", str(last_subject)
         if move:
             attrs = {"move": move, "form": form, "name": key, "other": other,
@@ -94,6 +94,16 @@ def _pronoun_referents(
         elif sp.attrs["gender"] == "pl" and " and " in sp.attrs["antecedent"]:
             out[index[sp.char_start]] = sp.attrs["antecedent"]
     return out
+
+
+def _apart(a: str, b: str) -> bool:
+    """Whether characters ``a`` and ``b`` share no member ("Sara" is part of "Sara and
+    Ben", so a turn from the pair to Sara is no turn).
+
+    >>> _apart("Sara", "Ben"), _apart("Sara", "Sara and Ben")
+    (True, False)
+    """
+    return set(a.split(" and ")).isdisjoint(b.split(" and "))
 
 
 def _is_subject(doc: Doc, first: int, last: int) -> bool:
