@@ -83,6 +83,13 @@ def cluster(
         if against == model:
             raise UsageError(f"both models are '{model}'; cluster gains over another model")
         base = check_scored(store, against, corpus)
+        ha = store.model_info(model).get("tokenizer_hash")
+        hb = store.model_info(against).get("tokenizer_hash")
+        if ha and hb and ha != hb:
+            raise UsageError(
+                f"'{model}' and '{against}' tokenize differently; untagged gains compare the "
+                "same token at the same position (use `capgym diff` for word-level gains)"
+            )
         corpora = [c for c in corpora if c in base]
         if not corpora:
             raise StoreError(f"'{model}' and '{against}' share no scored corpus in {store.path}")
@@ -103,14 +110,19 @@ def cluster(
             pool = untagged_gains(con, model, against, corpora, threshold)
         n_by_label = pool["label"].value_counts().to_dict()
         picked = _sample(pool, max_positions, tuple(hide), seed)
-        picked = _with_prev_token(con, model, picked, lm.bos_id)
+        if context_weight > 0:  # the context block is dropped at weight 0 (the default)
+            picked = _with_prev_token(con, model, picked, lm.bos_id)
     finally:
         con.close()
     if len(picked) < 2:
         raise UsageError(f"only {len(picked)} positions to cluster for '{model}'; nothing to do")
     texts = {(str(c), int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
     states = final_states(lm, texts, picked)
-    context = input_embeddings(lm)[picked["prev_token_id"].to_numpy()]
+    context = (
+        input_embeddings(lm)[picked["prev_token_id"].to_numpy()]
+        if context_weight > 0
+        else np.zeros((len(picked), 0), dtype=np.float32)
+    )
     x = features(states, context, context_weight=context_weight, seed=seed)
     size = min_cluster_size or max(10, len(picked) // 200)
     hdb = HDBSCAN(min_cluster_size=size, min_samples=5, copy=True)
