@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from capgym.cli.app import DEFAULT_OUT, app, split_list
+from capgym.cli.app import DEFAULT_OUT, app, require_writable_folder, split_list
 from capgym.cli.discover import console
 from capgym.errors import UsageError
 
@@ -45,6 +45,7 @@ def cluster_cmd(
     hidden = HIDDEN if hide == "known" else tuple(split_list(hide))
     if against and hidden:
         raise UsageError("--hide rediscovers families in the residue; drop --against with it")
+    require_writable_folder(out, "cluster")  # before the forwards and HDBSCAN, not after
     report = cluster(out, model, against=against, corpus=corpus, threshold=threshold,
                      hide=hidden, max_positions=max_positions, min_cluster_size=min_size)  # fmt: skip
     if skeletons is not None:
