@@ -161,9 +161,10 @@ def read_circuit(path: str | Path) -> tuple[str, list[str]]:
                          '{"name": "mine", "nodes": ["embed", "L4H3"]}') from None  # fmt: skip
     if isinstance(data, list):
         return Path(path).stem, [str(x) for x in data]
-    if not isinstance(data, dict) or not ({"nodes", "edges"} & set(data)):
+    lists = [data.get(k, []) for k in ("nodes", "edges")] if isinstance(data, dict) else [None]
+    if not all(isinstance(x, list) for x in lists) or not ({"nodes", "edges"} & set(data)):
         raise UsageError(f"circuit {path} needs a 'nodes' or 'edges' list")
-    items = data.get("nodes", []) + data.get("edges", [])
+    items = [x for xs in lists for x in xs]
     return str(data.get("name", Path(path).stem)), [str(x) for x in items]
 
 
