@@ -67,6 +67,16 @@ class Env:
         ids = self.pairs.clean if on == "clean" else self.pairs.corrupt
         return self.metric(self.hooked.run(ids, edits=edits)[0])
 
+    @cached_property
+    def m_clean(self) -> float:
+        """Mean metric of the unedited model on the clean prompts (computed once)."""
+        return float(self.run().mean())
+
+    @cached_property
+    def m_corrupt(self) -> float:
+        """Mean metric of the unedited model on the corrupted prompts (computed once)."""
+        return float(self.run(on="corrupt").mean())
+
     def sources(self, mode: str = "patch") -> Sources:
         if mode not in self._sources:
             self._sources[mode] = sources(self.hooked, self.pairs, mode)
