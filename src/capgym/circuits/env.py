@@ -33,6 +33,13 @@ METHODS = ("patching", "attribution", "eap-ig")
 DEFAULT_PAIRS = 200
 
 
+def check_methods(methods: Sequence[str]) -> None:
+    """A one-line usage error for the first name in ``methods`` not in :data:`METHODS`."""
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+
+
 class Env:
     """A task's counterfactual pairs on one model, with interventions and scoring."""
 
@@ -109,9 +116,7 @@ class Env:
         runners = {"patching": lambda: node_patching(self.hooked, self.pairs, self.sources()),
                    "attribution": lambda: attribution_patching(self.hooked, self.pairs),
                    "eap-ig": lambda: eap_ig(self.hooked, self.pairs)}  # fmt: skip
-        bad = [m for m in methods if m not in runners]
-        if bad:
-            raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+        check_methods(methods)
         return {m: runners[m]() for m in methods}
 
     def curve(self, ranking: Ranking, mode: str = "patch") -> Curve:

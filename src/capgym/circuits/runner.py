@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from capgym.circuits import tables
-from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, make_env
+from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, check_methods, make_env
 from capgym.errors import TaskError, UsageError
 
 STAMP_VERSION = 2  # bump when the circuits computations change their results
@@ -106,9 +106,7 @@ def circuits(
     from capgym.models import load_model
     from capgym.tasks import make as make_task
 
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+    check_methods(methods)
     if not models:
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`)")
     store = tables.open_store(out)
