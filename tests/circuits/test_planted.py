@@ -45,3 +45,19 @@ def test_auroc() -> None:
 def test_hooked_planted_model_has_the_components() -> None:
     hm = HookedModel(planted_model())
     assert [c.name for c in hm.components][:3] == ["embed", "L0H0", "L0H1"]
+
+
+def test_auroc_equals_pairwise_count() -> None:
+    """head_auroc against an independent count over every (positive, negative) pair."""
+    import random
+
+    rng = random.Random(0)
+    heads = [f"L{layer}H{h}" for layer in range(3) for h in range(4)]
+    for _ in range(20):
+        order = rng.sample([*heads, "embed", "MLP0", "MLP1"], 15)
+        positives = set(rng.sample(heads, rng.randint(1, 6)))
+        r = Ranking("x", "node", tuple(order), tuple(range(15, 0, -1)), 0.0)
+        pos = [order.index(h) for h in heads if h in positives]
+        neg = [order.index(h) for h in heads if h not in positives]
+        expect = sum(p < q for p in pos for q in neg) / (len(pos) * len(neg))
+        assert abs(head_auroc(r, positives) - expect) < 1e-12

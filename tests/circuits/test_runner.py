@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -18,14 +19,12 @@ from capgym.store import open_run
 
 def test_circuits_fills_tables_and_resumes(assets: Path, tmp_path: Path) -> None:
     said: list[str] = []
-    board = circuits(
-        ["stories260K"],
-        ["repeated-name"],
-        out=tmp_path,
-        n_pairs=8,
-        methods=["patching", "eap-ig"],
-        report=said.append,
-    )
+
+    def run_circuits() -> pd.DataFrame:
+        return circuits(["stories260K"], ["repeated-name"], out=tmp_path, n_pairs=8,
+                        methods=["patching", "eap-ig"], report=said.append)  # fmt: skip
+
+    board = run_circuits()
     assert sorted(board.method) == ["eap-ig", "patching"]
     assert board.n_pairs.tolist() == [8, 8] and bool((board.valid_share < 1).all())
     run = open_run(tmp_path)
@@ -45,14 +44,7 @@ def test_circuits_fills_tables_and_resumes(assets: Path, tmp_path: Path) -> None
     ).read_text()
     assert "How could a transformer implement this?" in html and "Open challenge" in html
     said.clear()
-    circuits(
-        ["stories260K"],
-        ["repeated-name"],
-        out=tmp_path,
-        n_pairs=8,
-        methods=["patching", "eap-ig"],
-        report=said.append,
-    )
+    run_circuits()
     assert said == ["stories260K x repeated-name: cached"]
 
 
@@ -150,3 +142,13 @@ def test_hooks_agree_across_backends(stories: LanguageModel, tmp_path: Path) -> 
         assert torch.allclose(ca[n], cb[n], atol=1e-4), n
     ra, rb = node_patching(a, ps).as_dict(), node_patching(b, ps).as_dict()
     assert max(abs(ra[k] - rb[k]) for k in ra) < 1e-3
+
+
+@pytest.mark.parametrize("text", ['{"nodes": {"L0H0": 1}}', '{"nodes": "L0H0"}', "5", '{"x": 1}'])
+def test_malformed_circuit_files_are_usage_errors(tmp_path: Path, text: str) -> None:
+    from capgym.circuits.runner import read_circuit
+
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    with pytest.raises(UsageError, match="needs a 'nodes' or 'edges' list"):
+        read_circuit(path)

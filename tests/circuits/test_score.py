@@ -60,3 +60,14 @@ def test_curve_of_a_ranking_ends_at_one(env_name: Env) -> None:
     assert curve.faithfulness[0] == 0.0 and curve.faithfulness[-1] == 1.0
     assert curve.sizes[-1] == len(env_name.components)
     assert 0 < curve.cpr <= 1.5 and curve.cmd >= 0
+
+
+def test_curve_integrals_equal_numpy_trapezoid() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        faith = rng.normal(0.5, 0.6, len(FRACTIONS))
+        cpr, cmd = integrals(FRACTIONS, faith.tolist())
+        assert abs(cpr - np.trapezoid(faith, FRACTIONS)) < 1e-12
+        assert abs(cmd - np.trapezoid(np.abs(1 - faith), FRACTIONS)) < 1e-12

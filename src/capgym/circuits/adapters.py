@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import torch
@@ -56,6 +57,26 @@ class Points:
     # (layer, resid_pre of that layer) -> logits, running only the layers from there on;
     # None where the backend's layers cannot be called one by one (then: full forwards)
     run_from: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+
+
+def _points(
+    layers: list[nn.Module],
+    *,
+    attn_in: str,
+    z: str,
+    mlp_in: str,
+    mlp: str,
+    attention: str,
+    **rest: Any,
+) -> Points:
+    """A :class:`Points` whose per-layer modules are given as attribute paths inside a
+    layer (e.g. ``z="attn.attention.out_proj"``), looked up on each of ``layers``."""
+
+    def each(path: str) -> list[nn.Module]:
+        return [attrgetter(path)(b) for b in layers]
+
+    return Points(blocks=layers, attn_in=each(attn_in), z=each(z), mlp_in=each(mlp_in),
+                  mlp=each(mlp), attention=each(attention), **rest)  # fmt: skip
 
 
 def _llama_pattern(module: Any, layer: int, x: torch.Tensor) -> torch.Tensor:
@@ -95,20 +116,20 @@ def _llama2c(lm: Any) -> Points:
             x = block(x, cos, sin)
         return m.output(m.norm(x)).float()
 
-    return Points(
+    return _points(
+        layers,
         backend="bitllama" if bit else "llama2c",
         n_layers=cfg.n_layers,
         n_heads=cfg.n_heads,
         head_dim=cfg.head_dim,
         d_model=cfg.dim,
         embed=m.tok_embeddings,
-        blocks=layers,
-        attn_in=[b.attention_norm for b in layers],
-        z=[b.attention.wo for b in layers],
-        mlp_in=[b.ffn_norm for b in layers],
-        mlp=[b.feed_forward for b in layers],
+        attn_in="attention_norm",
+        z="attention.wo",
+        mlp_in="ffn_norm",
+        mlp="feed_forward",
         final_norm=m.norm,
-        attention=[b.attention for b in layers],
+        attention="attention",
         forward=forward,
         pattern=lambda layer, inputs, output: _llama_pattern(m, layer, inputs[0]),
         run_from=run_from,
@@ -135,20 +156,20 @@ def _hf_llama(lm: Any) -> Points:
     core = lm.model.model
     cfg = lm.model.config
     layers = list(core.layers)
-    return Points(
+    return _points(
+        layers,
         backend="hf-llama",
         n_layers=cfg.num_hidden_layers,
         n_heads=cfg.num_attention_heads,
         head_dim=getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads,
         d_model=cfg.hidden_size,
         embed=core.embed_tokens,
-        blocks=layers,
-        attn_in=[b.input_layernorm for b in layers],
-        z=[b.self_attn.o_proj for b in layers],
-        mlp_in=[b.post_attention_layernorm for b in layers],
-        mlp=[b.mlp for b in layers],
+        attn_in="input_layernorm",
+        z="self_attn.o_proj",
+        mlp_in="post_attention_layernorm",
+        mlp="mlp",
         final_norm=core.norm,
-        attention=[b.self_attn for b in layers],
+        attention="self_attn",
         forward=_hf_forward(lm),
         pattern=_weights_pattern,
     )
@@ -158,20 +179,20 @@ def _hf_gpt_neo(lm: Any) -> Points:
     core = lm.model.transformer
     cfg = lm.model.config
     layers = list(core.h)
-    return Points(
+    return _points(
+        layers,
         backend="hf-gpt-neo",
         n_layers=cfg.num_layers,
         n_heads=cfg.num_heads,
         head_dim=cfg.hidden_size // cfg.num_heads,
         d_model=cfg.hidden_size,
         embed=core.drop,  # token + position embedding, after (inactive) dropout
-        blocks=layers,
-        attn_in=[b.ln_1 for b in layers],
-        z=[b.attn.attention.out_proj for b in layers],
-        mlp_in=[b.ln_2 for b in layers],
-        mlp=[b.mlp for b in layers],
+        attn_in="ln_1",
+        z="attn.attention.out_proj",
+        mlp_in="ln_2",
+        mlp="mlp",
         final_norm=core.ln_f,
-        attention=[b.attn.attention for b in layers],
+        attention="attn.attention",
         forward=_hf_forward(lm),
         pattern=_weights_pattern,
     )

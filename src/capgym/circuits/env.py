@@ -33,6 +33,13 @@ METHODS = ("patching", "attribution", "eap-ig")
 DEFAULT_PAIRS = 200
 
 
+def check_methods(methods: Sequence[str]) -> None:
+    """A one-line usage error for the first name in ``methods`` not in :data:`METHODS`."""
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+
+
 class Env:
     """A task's counterfactual pairs on one model, with interventions and scoring."""
 
@@ -67,6 +74,16 @@ class Env:
         ids = self.pairs.clean if on == "clean" else self.pairs.corrupt
         return self.metric(self.hooked.run(ids, edits=edits)[0])
 
+    @cached_property
+    def m_clean(self) -> float:
+        """Mean metric of the unedited model on the clean prompts (computed once)."""
+        return float(self.run().mean())
+
+    @cached_property
+    def m_corrupt(self) -> float:
+        """Mean metric of the unedited model on the corrupted prompts (computed once)."""
+        return float(self.run(on="corrupt").mean())
+
     def sources(self, mode: str = "patch") -> Sources:
         if mode not in self._sources:
             self._sources[mode] = sources(self.hooked, self.pairs, mode)
@@ -99,9 +116,7 @@ class Env:
         runners = {"patching": lambda: node_patching(self.hooked, self.pairs, self.sources()),
                    "attribution": lambda: attribution_patching(self.hooked, self.pairs),
                    "eap-ig": lambda: eap_ig(self.hooked, self.pairs)}  # fmt: skip
-        bad = [m for m in methods if m not in runners]
-        if bad:
-            raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+        check_methods(methods)
         return {m: runners[m]() for m in methods}
 
     def curve(self, ranking: Ranking, mode: str = "patch") -> Curve:

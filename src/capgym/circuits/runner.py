@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from capgym.circuits import tables
-from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, make_env
+from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, check_methods, make_env
 from capgym.errors import TaskError, UsageError
 
 STAMP_VERSION = 2  # bump when the circuits computations change their results
@@ -33,7 +33,7 @@ def _note(env: Env, method: str) -> str:
 def _pair_stats(env: Env) -> dict[str, Any]:
     ps = env.pairs
     return {"n_pairs": ps.n_valid, "valid_share": ps.valid_share,
-            "m_clean": float(env.run().mean()), "m_corrupt": float(env.run(on="corrupt").mean())}  # fmt: skip
+            "m_clean": env.m_clean, "m_corrupt": env.m_corrupt}  # fmt: skip
 
 
 TOP_HEADS = 3
@@ -106,9 +106,7 @@ def circuits(
     from capgym.models import load_model
     from capgym.tasks import make as make_task
 
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise UsageError(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
+    check_methods(methods)
     if not models:
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`)")
     store = tables.open_store(out)
@@ -161,9 +159,10 @@ def read_circuit(path: str | Path) -> tuple[str, list[str]]:
                          '{"name": "mine", "nodes": ["embed", "L4H3"]}') from None  # fmt: skip
     if isinstance(data, list):
         return Path(path).stem, [str(x) for x in data]
-    if not isinstance(data, dict) or not ({"nodes", "edges"} & set(data)):
+    lists = [data.get(k, []) for k in ("nodes", "edges")] if isinstance(data, dict) else [None]
+    if not all(isinstance(x, list) for x in lists) or not ({"nodes", "edges"} & set(data)):
         raise UsageError(f"circuit {path} needs a 'nodes' or 'edges' list")
-    items = data.get("nodes", []) + data.get("edges", [])
+    items = [x for xs in lists for x in xs]
     return str(data.get("name", Path(path).stem)), [str(x) for x in items]
 
 
