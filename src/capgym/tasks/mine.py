@@ -105,6 +105,12 @@ def _wrongs(rule: str, answer: str, alternatives: list[str]) -> tuple[str, ...]:
         return tuple(lead + _match_case(w, word) for w in PRONOUN_SWAP.get(word.lower(), ()))
     if rule in ("other-name", "other-noun"):
         others = [a for a in dict.fromkeys(alternatives) if a != word]
+        if rule == "other-name":
+            # character-tracking tags also mark pronouns: a pronoun is no other name (and
+            # after a sentence "He" is as valid as the name), nor is a pronoun answer a name
+            if word.lower() in PRONOUN_SWAP:
+                return ()
+            others = [a for a in others if a.lower() not in PRONOUN_SWAP]
         return tuple(lead + a for a in others[:2])
     return ()
 
