@@ -165,3 +165,14 @@ def test_mined_names_never_use_a_pronoun_as_a_name() -> None:
         (" Tim", (" Sue",)),
         (" Sue", (" Tim",)),
     ]
+
+
+def test_mined_wrong_names_are_not_the_answer_in_another_case() -> None:
+    text = "Mom met Sue. Then mom saw Sue. Mom"
+    tags = pd.DataFrame({"corpus": "c", "story": 0, "capability": "repeated-name",
+                         "char_start": [0, 8, 18, 26, 31], "char_end": [3, 11, 21, 29, 34],
+                         "attrs": "{}"})  # fmt: skip
+    stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": [text]})
+    exs = mine_examples({"capability": "repeated-name", "wrong": "other-name"}, stories,
+                        tags, "t")  # fmt: skip
+    assert [(e.answer, e.wrong) for e in exs][-1] == (" Mom", (" Sue",))
