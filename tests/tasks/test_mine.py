@@ -149,3 +149,30 @@ def test_builtin_mined_tasks_all_have_wrong_answers() -> None:
         t = make(task, n=2, perturb=False, corpus=stories, tags=tags)
         mined = [e for e in t.examples if e.meta["source"] == "mined"]
         assert mined and all(e.wrong for e in mined), task
+
+
+def test_mined_names_never_use_a_pronoun_as_a_name() -> None:
+    # character-tracking tags mark pronouns too: neither answer nor wrong may be one
+    text = "Tim met Sue. She had a ball. Then Tim saw her. Sue"
+    tags = pd.DataFrame({"corpus": "c", "story": 0, "capability": "character-tracking",
+                         "char_start": [0, 8, 13, 34, 47], "char_end": [3, 11, 16, 37, 50],
+                         "attrs": "{}"})  # fmt: skip
+    stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": [text]})
+    exs = mine_examples({"capability": "character-tracking", "wrong": "other-name"}, stories,
+                        tags, "t")  # fmt: skip
+    assert [(e.answer, e.wrong) for e in exs] == [
+        (" Sue", (" Tim",)),
+        (" Tim", (" Sue",)),
+        (" Sue", (" Tim",)),
+    ]
+
+
+def test_mined_wrong_names_are_not_the_answer_in_another_case() -> None:
+    text = "Mom met Sue. Then mom saw Sue. Mom"
+    tags = pd.DataFrame({"corpus": "c", "story": 0, "capability": "repeated-name",
+                         "char_start": [0, 8, 18, 26, 31], "char_end": [3, 11, 21, 29, 34],
+                         "attrs": "{}"})  # fmt: skip
+    stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": [text]})
+    exs = mine_examples({"capability": "repeated-name", "wrong": "other-name"}, stories,
+                        tags, "t")  # fmt: skip
+    assert [(e.answer, e.wrong) for e in exs][-1] == (" Mom", (" Sue",))

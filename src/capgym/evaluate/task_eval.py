@@ -69,18 +69,20 @@ class TaskEval:
     cached: bool = False
 
 
+def _score_columns(scores: list[ExampleScore], *names: str, **renamed: str) -> dict[str, list[Any]]:
+    """Columns of ``ExampleScore`` fields (``renamed``: column=field), one value per score."""
+    fields = {**{n: n for n in names}, **renamed}
+    return {col: [getattr(s, f) for s in scores] for col, f in fields.items()}
+
+
 def _details(model: Any, task: Task, built: list[BuiltExample],
              scores: list[ExampleScore]) -> pd.DataFrame:  # fmt: skip
     piece = getattr(model, "piece", lambda i: str(i))
     return pd.DataFrame({
         "model": model.name, "task": task.id,
         "example_id": [b.example_id for b in built],
-        "greedy": [s.greedy for s in scores],
-        "token_logprobs": [s.token_logprobs for s in scores],
-        "token_ranks": [s.token_ranks for s in scores],
-        "wrong_logprobs": [s.wrong_logprobs for s in scores],
-        "wrong_first_logprobs": [s.wrong_first_logprobs for s in scores],
-        "decision_logit_diffs": [s.decision_diffs for s in scores],
+        **_score_columns(scores, "greedy", "token_logprobs", "token_ranks", "wrong_logprobs",
+                         "wrong_first_logprobs", decision_logit_diffs="decision_diffs"),
         "n_prompt_tokens": [len(b.prompt_ids) for b in built],
         "truncated": [b.truncated for b in built],
         "resplit": [b.resplit for b in built],
@@ -96,15 +98,11 @@ def results_frame(model_name: str, task: Task, built: list[BuiltExample],
         "model": model_name, "task": task.id,
         "example_id": [s.example_id for s in scores],
         "prob": [math.exp(s.logprob) for s in scores],
-        "logprob": [s.logprob for s in scores],
-        "first_logprob": [s.first_logprob for s in scores],
         "rank": pd.array([s.rank for s in scores], dtype="int32"),
-        "beats_wrong": [s.beats_wrong for s in scores],
-        "logit_diff_at_decision": [s.logit_diff_at_decision for s in scores],
-        "seq_logprob_diff": [s.seq_logprob_diff for s in scores],
-        "seq_logprob_diff_per_token": [s.seq_logprob_diff_per_token for s in scores],
-        "first_logprob_diff": [s.first_logprob_diff for s in scores],
-        "single_token_contrast": [s.single_token_contrast for s in scores],
+        **_score_columns(scores, "logprob", "first_logprob", "beats_wrong",
+                         "logit_diff_at_decision", "seq_logprob_diff",
+                         "seq_logprob_diff_per_token", "first_logprob_diff",
+                         "single_token_contrast"),
         "n_wrong": pd.array([len(b.wrong_ids) for b in built], dtype="int32"),
         "n_answer_tokens": pd.array([len(b.answer_ids) for b in built], dtype="int32"),
         "meta": [json.dumps(meta[s.example_id], sort_keys=True) for s in scores],

@@ -58,10 +58,13 @@ def metric_of(group: pd.DataFrame) -> str:
 
 def accuracy_of(group: pd.DataFrame) -> tuple[str, np.ndarray]:
     """(name, per-example 0/1): ``beats_wrong`` where the slice metric is the decision
-    logit difference (NaN counts as 0), else ``top1_vocab`` (first answer token ranked first)."""
+    logit difference (the results' column, NaN without a decision token, as in the task's
+    summary), else ``top1_vocab`` (first answer token ranked first)."""
     if metric_of(group) == "logit_diff_at_decision":
+        if "beats_wrong" in group:
+            return "beats_wrong", group["beats_wrong"].to_numpy(dtype=float)
         ld = group["logit_diff_at_decision"].to_numpy(dtype=float)
-        return "beats_wrong", (np.nan_to_num(ld, nan=0.0) > 0).astype(float)
+        return "beats_wrong", np.where(np.isnan(ld), np.nan, ld > 0)
     return "top1_vocab", (group["rank"].to_numpy() == 0).astype(float)
 
 
@@ -91,7 +94,8 @@ def _task_slices(group: pd.DataFrame, min_count: int) -> list[dict[str, Any]]:
                 "n_rest": int((~mask).sum()), "mean_slice": float(a.mean()),
                 "mean_rest": float(b.mean()), "mean_diff": float(a.mean() - b.mean()),
                 "cohen_d": _cohen_d(a, b), "acc_metric": acc_name,
-                "acc_slice": float(acc[mask].mean()), "acc_rest": float(acc[~mask].mean()),
+                "acc_slice": float(acc[mask & ok].mean()),
+                "acc_rest": float(acc[~mask & ok].mean()),
             })  # fmt: skip
     return out
 

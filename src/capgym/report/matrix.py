@@ -22,6 +22,7 @@ from capgym.report import figures, metrics
 from capgym.report.context import Ctx
 from capgym.report.frame import Frame
 from capgym.report.html import Section, nodata, note
+from capgym.tasks.baselines import SOLVES
 
 LABELS = {
     "gym": (
@@ -49,7 +50,7 @@ TASK_NOTE = (
     "(unigram), ties at random. Single-token contrasts: the share of examples where the answer "
     "and every wrong answer are one token each beyond their shared prefix, for each model's "
     "tokenizer (a range when the models' tokenizers differ; hover the heat-map for each). "
-    "A task whose best baseline reaches 0.8 is flagged: its score "
+    f"A task whose best baseline reaches {SOLVES} is flagged: its score "
     "may measure that heuristic. Discarded: perturbed variants dropped as invalid (not "
     "well-formed, or the answer no longer determined)."
 )

@@ -104,7 +104,17 @@ def _wrongs(rule: str, answer: str, alternatives: list[str]) -> tuple[str, ...]:
     if rule == "other-pronoun":
         return tuple(lead + _match_case(w, word) for w in PRONOUN_SWAP.get(word.lower(), ()))
     if rule in ("other-name", "other-noun"):
-        others = [a for a in dict.fromkeys(alternatives) if a != word]
+        # one spelling per word, never the answer's own in another case ("Mom" / "mom")
+        first: dict[str, str] = {}
+        for a in alternatives:
+            first.setdefault(a.lower(), a)
+        others = [a for low, a in first.items() if low != word.lower()]
+        if rule == "other-name":
+            # character-tracking tags also mark pronouns: a pronoun is no other name (and
+            # after a sentence "He" is as valid as the name), nor is a pronoun answer a name
+            if word.lower() in PRONOUN_SWAP:
+                return ()
+            others = [a for a in others if a.lower() not in PRONOUN_SWAP]
         return tuple(lead + a for a in others[:2])
     return ()
 
