@@ -27,6 +27,11 @@ def throughput_line(r: dict[str, Any]) -> str:
     )
 
 
+def _failed_row(r: dict[str, Any], rule: str) -> str:
+    """A table row saying a model failed, padded to the columns of the ``|---|`` rule."""
+    return f"| {r['model']} | failed: {r['error']} |" + " |" * (rule.count("|") - 3)
+
+
 def _machine(m: dict[str, Any], res: dict[str, Any]) -> list[str]:
     return [
         "## Machine",
@@ -70,9 +75,10 @@ def _throughput(rows: list[dict[str, Any]]) -> list[str]:
         ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    rule = out[-1]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 13)
+            out.append(_failed_row(r, rule))
             continue
         out.append(
             f"| {r['model']} | {r['n_params']:,} | {r['n_tokens']:,} | "
@@ -142,9 +148,10 @@ def versus_section(rows: list[dict[str, Any]]) -> list[str]:
         ),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
+    rule = out[-1]
     for r in rows:
         if "error" in r:
-            out.append(f"| {r['model']} | failed: {r['error']} |" + " |" * 9)
+            out.append(_failed_row(r, rule))
             continue
         naive = r.get("naive_tok_cpu_s")
         out.append(

@@ -1,4 +1,5 @@
-"""Running the ``capgym`` command in a subprocess, and checking its one-line errors."""
+"""Running the ``capgym`` command (in a subprocess or in-process) and checking its one-line
+errors."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 
 def capgym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -16,6 +21,19 @@ def capgym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "capgym", *args], check=False, cwd=cwd, env=env,
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
+
+
+def run_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``capgym ARGV`` in this process: (exit code, stdout, stderr) read from ``capsys``."""
+    from capgym.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def assert_one_line_error(res: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -63,3 +63,16 @@ class ModelsFailed(CapgymError):
     """The main job finished, but some models failed to load, score or explain."""
 
     exit_code = 1
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: capgym's own message, else its type and first line.
+
+    >>> one_line(ValueError("bad\\nmore")), one_line(KeyError("k"))
+    ('ValueError: bad', "KeyError: 'k'")
+    """
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(err, CapgymError):
+        return first or type(err).__name__
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__

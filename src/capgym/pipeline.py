@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from rich.console import Console
 
+from capgym.errors import one_line
 from capgym.store import open_run
 
 if TYPE_CHECKING:
@@ -39,21 +40,6 @@ class MainRun:
 
     report: Path
     failed: dict[str, str] = field(default_factory=dict)
-
-
-def one_line(err: BaseException) -> str:
-    """An exception as one line: capgym's own message, else its type and first line.
-
-    >>> one_line(ValueError("bad\nmore")), one_line(KeyError("k"))
-    ('ValueError: bad', "KeyError: 'k'")
-    """
-    from capgym.errors import CapgymError
-
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else ""
-    if isinstance(err, CapgymError):
-        return first or type(err).__name__
-    return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
 def _guard(

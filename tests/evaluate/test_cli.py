@@ -6,18 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from capgym.cli import main
 from capgym.evaluate import grid
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+from tests.cli import run_in_process as run
 
 
 def test_tasks_lists_the_suite(capsys: pytest.CaptureFixture[str]) -> None:

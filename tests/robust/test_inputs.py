@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from capgym.cli import main
+from tests.cli import run_in_process as run
 from tests.robust.conftest import N_STORIES, copy_run
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_line_error(code: int, err: str, *needles: str) -> str:

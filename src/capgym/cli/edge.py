@@ -59,7 +59,8 @@ def _usage_line(e: Any) -> str:
 
 
 def _os_error_line(e: OSError) -> str | None:
-    """One line for an OSError that users cause (read-only folders, a file in a path)."""
+    """One line for an OSError that users cause (read-only folders, a file in a path, a
+    folder that cannot be created such as ``--html /proc/x/atlas.html``)."""
     where = e.filename or "a file"
     if e.errno == errno.EROFS:
         return (
@@ -71,7 +72,7 @@ def _os_error_line(e: OSError) -> str | None:
             f"permission denied: {where}; check its permissions (for a read-only run "
             "folder, copy it somewhere writable or choose another --out)"
         )
-    if e.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR):
+    if e.errno in (errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.ENOENT):
         return f"{where}: {e.strerror}; choose another --out or path"
     if e.errno == errno.ENOSPC:
         return f"no space left writing {where}; free disk space and rerun to resume"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from capgym.assets import assets_dir, cache_dir
-from capgym.errors import CapgymError, ModelNotFound
+from capgym.errors import ModelNotFound, one_line
 from capgym.models.base import LanguageModel
 from capgym.models.devices import check_device
 
@@ -178,11 +178,8 @@ def describe_path(path: Path, name: str, source: str) -> ModelEntry:
     """The listing row of a local model; an unreadable one says why in ``details``."""
     try:
         return _reader(path).describe(path, name, source)
-    except CapgymError as err:
-        return ModelEntry(name, None, "unreadable", "?", source, details=str(err))
     except Exception as err:  # noqa: BLE001 - a listing shows every folder, broken ones too
-        reason = f"{type(err).__name__}: {err}".splitlines()[0]
-        return ModelEntry(name, None, "unreadable", "?", source, details=reason)
+        return ModelEntry(name, None, "unreadable", "?", source, details=one_line(err))
 
 
 def list_models(describe: bool = True) -> list[ModelEntry]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +33,7 @@ from capgym.report.matrix import matrix
 from capgym.report.overview import overview, stories
 from capgym.report.residue import residue
 from capgym.store import RunStore, open_run
+from capgym.store.files import write_atomic
 
 SECTIONS: dict[str, Callable[[Ctx], Section]] = {
     "overview": overview,
@@ -66,17 +66,6 @@ def _clear_exports(root: Path) -> None:
         d = root / sub
         if d.is_dir():
             shutil.rmtree(d)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
-    os.replace(tmp, path)
 
 
 def report(
@@ -127,7 +116,8 @@ def report(
     head = assets_html() + (
         _plotly_js() + _RESIZE_JS if any("Plotly.newPlot" in s.body for s in built) else ""
     )
-    _write_atomic(out, page(title, subtitle, built, head))
+    html = page(title, subtitle, built, head).encode()
+    write_atomic(out, lambda fh: fh.write(html))
     return out
 
 

@@ -347,7 +347,7 @@ def covering_set(
     never change under an id (:meth:`RunStore.add_stories`), so equal ids mean equal text.
     """
     key = run.current_score_sets().get((name, corpus.name))
-    entry = run.manifest.get("score_sets", {}).get(key or "", {})
+    entry = run.score_set(key) if key else {}
     runs = entry.get("story_runs")
     if not entry.get("complete") or not runs or entry.get("n_stories", 0) <= len(corpus):
         return None

@@ -182,8 +182,12 @@ class RunStore:
 
     # -- declared tables ------------------------------------------------------------
     def _part(self, name: str, key: str) -> Path:
-        t = schema.table(name)
-        return self.path / (t.folder or f"tables/{slug(name)}") / f"{slug(key)}.parquet"
+        schema.table(name)  # a declared table, or a one-line error
+        return self._folder(name) / f"{slug(key)}.parquet"
+
+    def _folder(self, name: str) -> Path:
+        t = schema.TABLES.get(name)
+        return self.path / (t.folder if t is not None and t.folder else f"tables/{slug(name)}")
 
     def write_table(
         self,
@@ -234,9 +238,7 @@ class RunStore:
 
     def table_parts(self, name: str) -> list[Path]:
         """Files of every part of table ``name``, sorted."""
-        t = schema.TABLES.get(name)
-        folder = t.folder if t is not None and t.folder else f"tables/{slug(name)}"
-        return _parts_in(self.path / folder)
+        return _parts_in(self._folder(name))
 
     def read_table(self, name: str, key: str | None = None) -> pd.DataFrame:
         """Part ``key`` of table ``name`` (every part when None) as a data frame; a table
