@@ -10,6 +10,7 @@ unknown command or option, a bad value or a missing argument prints one
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -114,6 +115,9 @@ def run_app(app: typer.Typer, argv: Sequence[str] | None) -> None:
     except aborts:
         print(INTERRUPT_HINT, file=sys.stderr)
         sys.exit(INTERRUPTED)
+    except BrokenPipeError:  # `capgym ... | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error at exit
+        sys.exit(128 + 13)  # as a shell reports a process ended by SIGPIPE
     except OSError as e:
         line = _os_error_line(e)
         if line is None:
