@@ -50,12 +50,18 @@ story-structure     16        1.00   0
 formatting          11        1.00   0
 word-completion     59        1.00   -
 story-opening       35        1.00   0
-plural-singular     3         0.33   2
+plural-singular     3         1.00   0
 =================== ========= ====== =====
 
-character-tracking misses "Tom replied" after "Tom's mom ... asked" and the pronoun turn
-"They told Max"; plural-singular misses "friend's" and "a big, yummy cake" and tags
-"her best friend" (a copy of "friend's") and "became good friends".
+character-tracking misses "Tom replied" after "Tom's mom ... asked" (a possessive name
+opening the sentence is taken as the subject) and the pronoun turn "They told Max" (a
+pronoun whose referent is a pair is never tagged: the pair is not a "seen" name).  Both
+were tried and left out: counting pair pronouns added 16 tags on the 1,000 stories, 6
+right (the pronoun family's plural antecedent is usually the latest "X and Y", often the
+wrong group); tracking "Tom's mom"/"His mom" as subjects added about 240, of which 19 of
+30 read were right (the previous subject is only tracked at sentence starts, so "But the
+next day, Timmy ..." is not seen).  plural-singular was 1/3 with 2 extra tags before its
+fix (possessive nouns, "a big, yummy cake", "they all became good friends").
 """
 
 from __future__ import annotations
@@ -81,7 +87,7 @@ MEASURED = {
     "formatting": (11, 11, 0),
     "word-completion": (59, 59, None),
     "story-opening": (35, 35, 0),
-    "plural-singular": (3, 1, 2),
+    "plural-singular": (3, 3, 0),
 }
 
 
