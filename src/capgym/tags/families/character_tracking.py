@@ -51,6 +51,10 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
     last_subject: str | None = None
     spans = []
     for i in range(len(doc.words)):
+        if doc.lower[i] == "they" and doc.lower[i + 1 : i + 2] == ["all"]:
+            if _is_subject(doc, i, i):  # "They all ran": everyone, whatever the antecedent
+                last_subject = None
+            continue
         m = by_first.get(i)
         if m is not None:
             key, end, last, form = m.key, m.end, m.last, "name"
@@ -63,9 +67,10 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
             by_last.get(i - 2) if form == "name" and i >= 2 and doc.lower[i - 1] == "and" else None
         )
         move, other = "", ""
-        if key in seen and pair is not None and pair.key != key and not doc.gap_punct[i]:
+        known = all(k.strip(", ") in seen for k in key.split(" and "))  # a pair: both seen
+        if known and pair is not None and pair.key != key and not doc.gap_punct[i]:
             move, other = "pair", pair.key
-        elif key in seen and subject and last_subject is not None and _apart(key, last_subject):
+        elif known and subject and last_subject is not None and _apart(key, last_subject):
             move, other = "turn", str(last_subject)
         if move:
             attrs = {"move": move, "form": form, "name": key, "other": other,
@@ -103,7 +108,9 @@ def _apart(a: str, b: str) -> bool:
     >>> _apart("Sara", "Ben"), _apart("Sara", "Sara and Ben")
     (True, False)
     """
-    return set(a.split(" and ")).isdisjoint(b.split(" and "))
+    return {k.strip(", ") for k in a.split(" and ")}.isdisjoint(
+        k.strip(", ") for k in b.split(" and ")
+    )
 
 
 def _is_subject(doc: Doc, first: int, last: int) -> bool:
