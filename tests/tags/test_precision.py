@@ -9,7 +9,9 @@ produced were replaced by a new seeded draw, read the same way; new kinds of tag
 their own draw on top (pronoun: object "it" 10, contractions 5, groups 5, long-distance
 chains 6; character-tracking: pronoun subjects 6; common-phrase: new seed phrases 5;
 plural-singular: all 8 tags its possessive and comma-noun-phrase fix added, see
-test_recall.py).
+test_recall.py; character-tracking: 25 of the 363 turns that tracking parents and
+fronted subjects added, seed 7, and 2 replacements for tags it removed; pronoun: 20 of
+the 79 plural antecedents the group/list/continuing-subject change moved, seed 1).
 ``data/pronoun_recall.jsonl`` is every third-person pronoun of five stories read in full.  The tests check the recorded precision and that the current code still
 produces every recorded span, so a change to a tagger that moves its spans forces a new
 hand check.
@@ -114,7 +116,10 @@ def test_pronoun_recall_on_five_stories_read_in_full(
         n_right += ante in g["antecedents"]
     # read on 2026-11-28: 59 pronouns with an entity antecedent; 54 tagged, 49 with the
     # right antecedent (missed: subject "it" x3, a split antecedent x2; wrong: "Tim and
-    # his friends" -> friends x2, "Tom, Sam, and Max" -> part of it x3)
+    # his friends" -> friends x2, "Tom, Sam, and Max" -> part of it x3).  Since the
+    # issue-13 plural fix ("X and his friends" and "A, B, and C" are one group; a
+    # sentence-initial "They" continues the last plural subject) 53 are right; still
+    # wrong: "They all" after "Max ... agreed" -> "Tom and Sam" (all three meant)
     assert n_should == 59
-    assert (n_tagged, n_right) == (54, 49)
+    assert (n_tagged, n_right) == (54, 53)
     assert n_right / n_should >= 0.8
