@@ -28,16 +28,17 @@ What the reader marked, by family (``positions``):
 - plural-singular (3): "two slides" after "slide", "a big, yummy cake" after "cakes",
   "her best friend's" after "friends".  Not marked: "became good friends" (no
   determiner: "all" belongs to "they all").
-- word-completion (59 tokens): tokens after the shortest prefix on which a reader bets
-  9:1 on the whole word ("gir|l", "tog|et|her", "Tim'|s").  Borderline words left out
-  (the reference corpus agrees they fall under 0.9): orange (oranges 12%), thought
+- word-completion (61 tokens): tokens after the shortest prefix on which a reader bets
+  9:1 on the whole word ("gir|l", "tog|et|her", "Tim'|s"); "colorf|u|l" was left out
+  of the first reading and added when the comparison showed it.  Borderline words left
+  out (the reference corpus agrees they fall under 0.9): orange (oranges 12%), thought
   (though 9%), treasure (treasures 31%), good (goodbye 25%), surrender (surrendered).  A
   token that completes a determined *stem* but not the word ("treasu|re") is by the
-  definition not a completion.
+  definition not a completion.  Its extras are tokens starting inside a tag that the
+  reader did not mark: "deci|ded" (decide is common) and "bet|t|er" ("bet" is a word).
 
 Measured on 2026-11-28 (recall = found / positions; "extra" = tags on these stories
-at no marked position, i.e. errors against an exhaustive reading; word-completion's
-reading is not exhaustive, so its extras are not counted):
+at no marked position, i.e. errors against an exhaustive reading):
 
 =================== ========= ====== =====
 family              positions recall extra
@@ -48,7 +49,7 @@ closing-quote       7         1.00   0
 character-tracking  13        1.00   0
 story-structure     16        1.00   0
 formatting          11        1.00   0
-word-completion     59        1.00   -
+word-completion     61        1.00   2
 story-opening       35        1.00   0
 plural-singular     3         1.00   0
 =================== ========= ====== =====
@@ -70,19 +71,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from capgym.models.llama2c_tokenizer import Llama2cTokenizer
 from capgym.tags import tag
 
 GOLD = Path(__file__).parent / "data" / "recall_five_stories.jsonl"
 STORIES = [10, 11, 12, 13, 14]
 # family -> (positions marked, found at least, extra tags at most)
-MEASURED = {
+MEASURED: dict[str, tuple[int, int, int]] = {
     "repeated-name": (48, 48, 0),
     "dialogue-name": (6, 6, 0),
     "closing-quote": (7, 7, 0),
     "character-tracking": (13, 13, 0),
     "story-structure": (16, 16, 0),
     "formatting": (11, 11, 0),
-    "word-completion": (59, 59, None),
+    "word-completion": (61, 61, 2),
     "story-opening": (35, 35, 0),
     "plural-singular": (3, 3, 0),
 }
@@ -144,17 +146,26 @@ def test_recall_on_five_stories_read_in_full(five: tuple[pd.DataFrame, dict[int,
         assert found[family] >= at_least, f"{family} missed: {misses[family]}"
 
 
-def test_no_more_extra_tags_on_five_stories(five: tuple[pd.DataFrame, dict[int, str]]) -> None:
-    """The reading is exhaustive, so a tag at no marked position is a tagger error."""
+def test_no_more_extra_tags_on_five_stories(
+    five: tuple[pd.DataFrame, dict[int, str]], assets: Path
+) -> None:
+    """The reading is exhaustive, so a tag at no marked position is a tagger error (for
+    word-completion: a stories260K token starting inside a tag at no marked token)."""
     tags, texts = five
     marked = {(g["family"], g["story"], g["char_start"]) for g in read_jsonl(GOLD)}
     extra: dict[str, list[str]] = defaultdict(list)
     for r in tags.itertuples():
-        if (
-            r.capability != "word-completion"
-            and (r.capability, r.story, r.char_start) not in marked
-        ):
+        if r.capability == "word-completion":
+            continue
+        if (r.capability, r.story, r.char_start) not in marked:
             extra[r.capability].append(f"{r.story}: {texts[r.story][r.char_start : r.char_end]!r}")
+    tok = Llama2cTokenizer.from_file(assets / "models" / "stories260K" / "tok512.bin")
+    wc = tags[tags["capability"] == "word-completion"]
+    for story, text in texts.items():
+        mine = wc[wc["story"] == story]
+        for a, b in tok.encode(text).spans:
+            inside = ((mine["char_start"] <= a) & (a < mine["char_end"])).any()
+            if inside and ("word-completion", story, a) not in marked:
+                extra["word-completion"].append(f"{story}: {text[a:b]!r} at {a}")
     for family, (_, _, at_most) in MEASURED.items():
-        if at_most is not None:
-            assert len(extra[family]) <= at_most, f"{family} extra: {extra[family]}"
+        assert len(extra[family]) <= at_most, f"{family} extra: {extra[family]}"
