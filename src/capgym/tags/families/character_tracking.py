@@ -9,17 +9,17 @@ who is present and whose turn it is, not only copying the last name.
 Span: a subject that refers to a character already in the story, when the previous
 subject was a different character (``turn``): the first word of a narrative sentence
 (outside quotations) or a speaker tag next to a speech verb after a quotation, being
-either a character mention (see repeated-name) or a he/she/they pronoun whose
-antecedent the pronoun family finds (``form`` "pronoun"; the referent is the
-antecedent, a pair "Tom and Sam" when both were named before); or the second member of
-"X and Y" where X is another character (``pair``, names only).  Pronoun subjects are
-what this family adds beyond repeated-name.  The previous subject is also taken from a
-subject after a sentence-opening phrase, which is not tagged ("One day, Tim met", "But
-Tom and Sam were"), and from a parent named by a possessive ("Tom's mom asked", "His mom
-said"); a possessive name is not a subject ("Sue's dog came"), and "They all" or a "they"
-the pronoun family cannot resolve leaves the previous subject unknown.  attrs: ``move``, ``form`` ("name"/"pronoun"), ``name`` (the referent),
-``other`` (the previous subject or the partner), ``n_characters`` (distinct characters
-mentioned so far).
+either a character mention (see repeated-name) or a he/she/they pronoun whose antecedent
+the pronoun family finds (``form`` "pronoun"; the referent is the antecedent, a pair
+"Tom and Sam" when both were named before); or the second member of "X and Y" where X is
+another character (``pair``, names only).  Pronoun subjects are what this family adds
+beyond repeated-name.  The previous subject is also taken from a subject after a
+sentence-opening phrase, which is not tagged ("One day, Tim met", "But Tom and Sam
+were"), and from a parent named by a possessive ("Tom's mom asked", "His mom said"); a
+possessive name is not a subject ("Sue's dog came"), and "They all" or a "they" the
+pronoun family cannot resolve leaves the previous subject unknown.  attrs: ``move``,
+``form`` ("name"/"pronoun"), ``name`` (the referent), ``other`` (the previous subject or
+the partner), ``n_characters`` (distinct characters mentioned so far).
 """
 
 from __future__ import annotations

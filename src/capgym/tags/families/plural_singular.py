@@ -6,13 +6,12 @@ stem and choosing the inflection that the new noun phrase needs.
 Span: a noun in a noun phrase (determiner, possessive or number within the two words
 before it, a comma between two adjectives allowed: "a big, yummy cake"; not "all"/"both"
 after a pronoun: "they all became good friends"; a possessive noun counts without its
-"'s": "her best friend's") whose other number (singular <-> plural, regular or irregular) occurred
-earlier in the story, whose own form did *not* occur earlier (so predicting it needs a
-change of number, not a copy: "went to see the zebras, ... a unique zebra"), and whose
-singular is in the reference noun lexicon.  attrs:
-``word``, ``lemma`` (singular), ``number`` ("singular"/"plural", of this word),
-``other_form``, ``other_char`` (start of the latest earlier other-number form),
-``distance_words``.
+"'s": "her best friend's") whose other number (singular <-> plural, regular or
+irregular) occurred earlier in the story, whose own form did *not* occur earlier (so
+predicting it needs a change of number, not a copy: "went to see the zebras, ... a
+unique zebra"), and whose singular is in the reference noun lexicon.  attrs: ``word``,
+``lemma`` (singular), ``number`` ("singular"/"plural", of this word), ``other_form``,
+``other_char`` (start of the latest earlier other-number form), ``distance_words``.
 """
 
 from __future__ import annotations

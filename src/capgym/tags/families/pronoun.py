@@ -19,7 +19,8 @@ gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons (a 
 else the nearest plural of a being ("the kids", "the birds") or a group noun ("the
 family", "the team"); a "They" opening a narrative sentence continues the plural
 subject of a sentence at most two back when no pair was named after it ("They hugged
-Mom and Dad. They cried": the same children).  them: the nearest such pair, group or plural noun, whichever is nearer.
+Mom and Dad. They cried": the same children).  them: the nearest such pair, group or
+plural noun, whichever is nearer.
 it/itself as an *object* only (after a verb or preposition, not sentence-initial, not
 "it is/was": subject "it" is as often the weather or an event): the nearest singular
 thing noun in a noun phrase (after a determiner; a reference-corpus noun, or a word
