@@ -68,16 +68,64 @@ class Component:
 
     @staticmethod
     def parse(name: str) -> Component:
-        """``"L2H5"``, ``"MLP3"`` or ``"embed"`` -> the component; bad names -> UsageError."""
+        """A component from its short or TransformerLens name; bad names -> UsageError.
+
+        Short: ``"L2H5"``, ``"MLP3"``, ``"embed"``; TransformerLens:
+        ``"blocks.2.attn.hook_z.5"`` (head 5 of layer 2), ``"blocks.3.hook_mlp_out"``,
+        ``"hook_embed"``.
+
+        >>> Component.parse("blocks.2.attn.hook_z.5") == Component.parse("L2H5")
+        True
+        """
         import re
 
-        if name == "embed":
+        if name in ("embed", "hook_embed"):
             return Component("embed")
-        if m := re.fullmatch(r"L(\d+)H(\d+)", name):
-            return Component("head", int(m[1]), int(m[2]))
-        if m := re.fullmatch(r"MLP(\d+)", name):
-            return Component("mlp", int(m[1]))
-        raise UsageError(f"unknown component {name!r}; write L<layer>H<head>, MLP<layer> or embed")
+        if m := re.fullmatch(r"L(\d+)H(\d+)|blocks\.(\d+)\.attn\.hook_z\.(\d+)", name):
+            layer, head = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
+            return Component("head", int(layer), int(head))
+        if m := re.fullmatch(r"MLP(\d+)|blocks\.(\d+)\.hook_mlp_out", name):
+            return Component("mlp", int(m[1] if m[1] is not None else m[2]))
+        raise UsageError(f"unknown component {name!r}; write L<layer>H<head>, MLP<layer> or "
+                         "embed (or blocks.<l>.attn.hook_z.<h>, blocks.<l>.hook_mlp_out, "
+                         "hook_embed), optionally with @<k> for k tokens before the "
+                         "decision token")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Node:
+    """A circuit item: a component at every position, or at one position.
+
+    ``position = k`` means the token ``k`` places before the decision token (``0`` is
+    the decision token itself, the last token of the prompt); ``None`` means every
+    position.  Positions count back from the decision token because the prompts of
+    different pairs have different lengths; in a pair whose prompt has ``n`` tokens only
+    ``k < n`` exist, so a node ``@k`` with ``k >= n`` is absent from that pair (its
+    component is then treated as outside the circuit there, like any position not
+    named).  Written ``"L4H3@0"`` or ``"blocks.4.attn.hook_z.3@0"``.
+
+    >>> Node.parse("L4H3@2").name, Node.parse("MLP1").position
+    ('L4H3@2', None)
+    """
+
+    component: Component
+    position: int | None = None
+
+    @property
+    def name(self) -> str:
+        at = "" if self.position is None else f"@{self.position}"
+        return self.component.name + at
+
+    @staticmethod
+    def parse(name: str) -> Node:
+        """``"<component>"`` or ``"<component>@<k>"`` (k >= 0); bad names -> UsageError."""
+        comp, at, pos = name.partition("@")
+        if not at:
+            return Node(Component.parse(name))
+        if not pos.isdigit():
+            raise UsageError(f"bad position in {name!r}; write <component>@<k> with k >= 0 "
+                             "tokens before the decision token (@0 = the decision token)")  # fmt: skip
+        return Node(Component.parse(comp), int(pos))
 
 
 def graph_components(pts: Points) -> list[Component]:
@@ -92,12 +140,15 @@ def graph_components(pts: Points) -> list[Component]:
 def patch(value: torch.Tensor, mask: torch.Tensor) -> Edit:
     """Replace an activation where ``mask`` is true by ``value`` (broadcast to its shape).
 
-    For ``hook_z`` ``mask`` is ``[batch, head]``; for other hooks ``[batch]``.
+    For ``hook_z`` ``mask`` is ``[batch, head]`` (every position) or ``[batch, pos,
+    head]``; for other hooks ``[batch]`` or ``[batch, pos]``.
     """
 
     def edit(act: torch.Tensor) -> torch.Tensor:
-        if act.dim() == 4:  # hook_z [B, T, H, D] with mask [B, H]
-            m = mask[:, None, :, None]
+        if act.dim() == 4:  # hook_z [B, T, H, D]
+            m = mask[:, None, :, None] if mask.dim() == 2 else mask[..., None]
+        elif mask.dim() == 2:  # [B, T] on [B, T, D]
+            m = mask[..., None]
         else:
             m = mask.view(-1, *([1] * (act.dim() - 1)))
         return torch.where(m, value.to(act.dtype), act)

@@ -151,6 +151,7 @@ def read_circuit(path: str | Path) -> tuple[str, list[str]]:
 
     The file is JSON: ``{"name": "my-circuit", "nodes": ["embed", "L4H3", "MLP4"]}`` or
     ``{"name": ..., "edges": ["embed->A0", "L0H1->logits"]}`` (or a bare list of names).
+    A node may name one position, ``"L4H3@0"`` (see :class:`capgym.circuits.hooks.Node`).
     """
     try:
         data = json.loads(Path(path).read_text())
