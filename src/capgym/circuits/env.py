@@ -125,8 +125,8 @@ class Env:
         index = {e.name: i for i, e in enumerate(self.edges)}
         unknown = [n for n in names if n not in index]
         if unknown:
-            raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->A2, MLP0->M1, "
-                             "embed->logits (see env.edges)")  # fmt: skip
+            raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->L2H3.q (or "
+                             ".k, .v), MLP0->M1, embed->logits (see env.edges)")  # fmt: skip
         n = len(self.edges)
         keep = torch.zeros(3, n, dtype=torch.bool)
         keep[0] = True

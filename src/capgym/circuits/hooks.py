@@ -4,7 +4,10 @@ Hook names follow TransformerLens (``hook_embed``, ``blocks.{l}.hook_resid_pre``
 ``blocks.{l}.attn.hook_z`` as ``[batch, pos, head, d_head]``,
 ``blocks.{l}.attn.hook_pattern`` as ``[batch, head, query, key]``,
 ``blocks.{l}.hook_resid_mid``, ``blocks.{l}.hook_mlp_out``,
-``blocks.{l}.hook_resid_post``, ``ln_final.hook_normalized``, ``logits``).  They are
+``blocks.{l}.hook_resid_post``, ``ln_final.hook_normalized``, ``logits``; on llama2.c
+and bitllama also ``blocks.{l}.hook_q_input`` / ``hook_k_input`` / ``hook_v_input`` as
+``[batch, pos, head, d_model]``, the residual copy each head reads, see
+:mod:`capgym.circuits.edges`).  They are
 plain torch module hooks on the modules of :mod:`capgym.circuits.adapters`, so a run
 without interventions computes exactly what the model's own forward computes (tested
 bit for bit).
@@ -175,6 +178,9 @@ class HookedModel:
             b = f"blocks.{layer}"
             names += [f"{b}.hook_resid_pre", f"{b}.attn.hook_z", f"{b}.attn.hook_pattern",
                       f"{b}.hook_resid_mid", f"{b}.hook_mlp_out", f"{b}.hook_resid_post"]  # fmt: skip
+        if self.points.split_attention is not None:
+            names += [f"blocks.{layer}.hook_{s}_input"
+                      for layer in range(self.points.n_layers) for s in "qkv"]  # fmt: skip
         return [*names, "hook_resid_final", "ln_final.hook_normalized"]
 
     def run(
@@ -230,8 +236,16 @@ class HookedModel:
     def run_with_cache(
         self, ids: torch.Tensor, names: Iterable[str] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Plain forward, caching ``names`` (default: every hook)."""
-        return self.run(ids, cache=self.hook_names if names is None else names)
+        """Plain forward, caching ``names`` (default: every hook but the per-head inputs).
+
+        The per-head ``hook_q_input``/``hook_k_input``/``hook_v_input`` are left out of the
+        default because caching them recomputes each attention layer head by head.
+        """
+        if names is None:
+            names = [
+                n for n in self.hook_names if not n.endswith(("q_input", "k_input", "v_input"))
+            ]
+        return self.run(ids, cache=names)
 
     @contextlib.contextmanager
     def _hooks(
@@ -294,6 +308,8 @@ class HookedModel:
                     post(pts.mlp[layer], point(f"{b}.hook_mlp_out"))
                 if needed(f"{b}.hook_resid_post"):
                     post(pts.blocks[layer], point(f"{b}.hook_resid_post"))
+                if any(needed(f"{b}.hook_{s}_input") for s in "qkv"):
+                    handles += self._split_hooks(layer, edits, wanted, store)
                 if f"{b}.attn.hook_pattern" in wanted:
                     handles.append(pts.attention[layer].register_forward_hook(
                         self._pattern_hook(layer, f"{b}.attn.hook_pattern", store)))  # fmt: skip
@@ -307,6 +323,41 @@ class HookedModel:
         finally:
             for handle in handles:
                 handle.remove()
+
+    def _split_hooks(
+        self, layer: int, edits: dict[str, Edit], wanted: set[str], store: dict[str, torch.Tensor]
+    ) -> list[Any]:
+        """Hooks giving layer ``layer``'s heads their own q/k/v inputs (``hook_q_input``...).
+
+        Each input is the residual stream ``[B, T, H, d_model]`` (one copy per head) after
+        its edit; the attention output is recomputed from them
+        (``points.split_attention``) and replaces the module's own.  Registered after the
+        ``hook_resid_pre`` edit, so the copies start from the edited residual.
+        """
+        pts = self.points
+        split = pts.split_attention
+        assert split is not None
+        seen: dict[str, torch.Tensor] = {}
+
+        def grab(_m: nn.Module, args: tuple[Any, ...]) -> None:
+            seen["x"] = args[0]
+
+        def replace(_m: nn.Module, _args: Any, _output: Any) -> torch.Tensor:
+            x = seen.pop("x")
+            inputs = []
+            for s in "qkv":
+                name = f"blocks.{layer}.hook_{s}_input"
+                act = x[:, :, None].expand(-1, -1, pts.n_heads, -1)
+                if name in edits:
+                    act = edits[name](act)
+                if name in wanted:
+                    store[name] = act
+                inputs.append(act)
+            z = split(layer, *inputs)
+            return pts.z[layer](z.flatten(-2))
+
+        return [pts.attn_in[layer].register_forward_pre_hook(grab),
+                pts.attention[layer].register_forward_hook(replace)]  # fmt: skip
 
     def _pattern_hook(self, layer: int, name: str, store: dict[str, torch.Tensor]) -> Any:
         def hook(_m: nn.Module, args: tuple[Any, ...], output: Any) -> None:

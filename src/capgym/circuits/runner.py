@@ -21,7 +21,7 @@ from capgym.circuits import tables
 from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, check_methods, make_env
 from capgym.errors import TaskError, UsageError
 
-STAMP_VERSION = 2  # bump when the circuits computations change their results
+STAMP_VERSION = 3  # bump when the circuits computations change their results
 STE_NOTE = "bitllama: gradients pass the quantisers as straight-through estimates"
 
 
@@ -150,7 +150,7 @@ def read_circuit(path: str | Path) -> tuple[str, list[str]]:
     """(name, component or edge names) of a circuit file.
 
     The file is JSON: ``{"name": "my-circuit", "nodes": ["embed", "L4H3", "MLP4"]}`` or
-    ``{"name": ..., "edges": ["embed->A0", "L0H1->logits"]}`` (or a bare list of names).
+    ``{"name": ..., "edges": ["embed->L0H1.q", "L0H1->logits"]}`` (or a bare list of names).
     A node may name one position, ``"L4H3@0"`` (see :class:`capgym.circuits.hooks.Node`).
     """
     try:
