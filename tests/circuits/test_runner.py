@@ -56,6 +56,10 @@ def test_submit_a_hand_written_circuit(assets: Path, tmp_path: Path) -> None:
     assert row.method == "submission:mine" and 0 < row.faithfulness < 1
     board = open_run(out).sql("select * from leaderboard")
     assert "submission:mine" in set(board.method)
+    # the same circuit on fewer pairs is a second row, not an overwrite of the first
+    submit("repeated-name", "stories260K", path, out=out, n_pairs=6)
+    board = open_run(out).sql("select * from leaderboard where method = 'submission:mine'")
+    assert sorted(board.n_pairs.tolist()) == [6, 8]
     path.write_text(json.dumps({"edges": ["embed->nowhere"]}))
     with pytest.raises(UsageError, match="unknown edge"):
         submit("repeated-name", "stories260K", path, out=out, n_pairs=8)
