@@ -156,3 +156,21 @@ def test_malformed_circuit_files_are_usage_errors(tmp_path: Path, text: str) -> 
     path.write_text(text)
     with pytest.raises(UsageError, match="needs a 'nodes' or 'edges' list"):
         read_circuit(path)
+
+
+def test_exported_tokenizer_gives_capgym_ids(stories: LanguageModel, tmp_path: Path) -> None:
+    """AutoTokenizer on the exported folder = capgym's encoding; the model's logits too."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from capgym.corpus import load_corpus
+
+    folder = export_hf(stories, tmp_path / "hf")
+    tok = AutoTokenizer.from_pretrained(folder)
+    texts = list(load_corpus("tinystories-validation-0-999", limit=20).texts)
+    assert len(texts) == 20
+    for text in texts:
+        assert tok(text)["input_ids"] == stories.encode(text).ids
+    hf = LlamaForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    ids = torch.tensor([stories.encode(texts[0]).ids[:200]])
+    with torch.no_grad():
+        assert torch.allclose(hf(ids).logits, stories.forward(ids), atol=1e-4)
