@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from capgym import tasks
 from capgym.circuits.env import Env
 from capgym.circuits.pairs import build_pairs, logit_diff, pairs_of
 from capgym.errors import TaskError
 from capgym.models.base import LanguageModel
-from capgym import tasks
 from capgym.tasks import make
 
 
