@@ -71,7 +71,11 @@ def test_submit_a_hand_written_circuit(assets: Path, tmp_path: Path) -> None:
 def test_tasks_with_pairs() -> None:
     tasks = circuit_tasks(None)
     assert {"repeated-name", "closing-quote", "pronoun"} <= set(tasks)
-    assert "story-opening" not in tasks
+    # every built-in task declares pairs now (issue 11)
+    from capgym import tasks as tasks_pkg
+
+    builtin = Path(tasks_pkg.__file__).parent / "builtin"
+    assert {p.stem for p in builtin.glob("*.yaml")} <= set(tasks)
 
 
 def test_hypothesis_check(stories: LanguageModel) -> None:
