@@ -45,6 +45,7 @@ from capgym.explain import (
 from capgym.models.base import LanguageModel
 from capgym.store import RunStore
 from capgym.store.confident import CONFIDENT
+from capgym.store.tokenizers import same_tokenizer
 
 HIDDEN = ("repeated-name", "closing-quote", "pronoun", "story-opening")
 MAX_POSITIONS = 6000
@@ -83,16 +84,14 @@ def cluster(
         if against == model:
             raise UsageError(f"both models are '{model}'; cluster gains over another model")
         base = check_scored(store, against, corpus)
-        ha = store.model_info(model).get("tokenizer_hash")
-        hb = store.model_info(against).get("tokenizer_hash")
-        if ha and hb and ha != hb:
+        corpora = [c for c in corpora if c in base]
+        if not corpora:
+            raise StoreError(f"'{model}' and '{against}' share no scored corpus in {store.path}")
+        if not same_tokenizer(store, model, against, corpora):
             raise UsageError(
                 f"'{model}' and '{against}' tokenize differently; untagged gains compare the "
                 "same token at the same position (use `capgym diff` for word-level gains)"
             )
-        corpora = [c for c in corpora if c in base]
-        if not corpora:
-            raise StoreError(f"'{model}' and '{against}' share no scored corpus in {store.path}")
     if lm is None:
         from capgym.models import load_model
 

@@ -32,6 +32,7 @@ from capgym.explain import (
 )
 from capgym.store import RunStore
 from capgym.store.confident import CONFIDENT
+from capgym.store.tokenizers import same_tokenizer
 
 STATUS_SQL = """CASE WHEN ok_a AND ok_b THEN 'both' WHEN ok_b THEN 'gain'
                      WHEN ok_a THEN 'loss' ELSE 'neither' END"""
@@ -42,23 +43,6 @@ CHANGE_SQL = """CASE WHEN ok_b AND NOT ok_a THEN (CASE WHEN top_a THEN 'confiden
 EXAMPLE_POOLS = {"gain": "status = 'gain'", "loss": "status = 'loss'",
                  "change": "status IN ('gain', 'loss')",
                  "rank-gain": "status = 'gain' AND change = 'rank'"}  # fmt: skip
-
-
-def same_tokenizer(run: RunStore, a: str, b: str, corpora: list[str]) -> bool:
-    """Whether ``a`` and ``b`` share a tokenizer: equal recorded tokenizer hashes, or (when
-    a hash is missing) identical token ids at every position both scored."""
-    ha, hb = run.model_info(a).get("tokenizer_hash"), run.model_info(b).get("tokenizer_hash")
-    if ha and hb:
-        return bool(ha == hb)
-    differ = run.sql(
-        """
-        SELECT count(*) AS n FROM (SELECT * FROM scores WHERE model = ?) x
-        FULL JOIN (SELECT * FROM scores WHERE model = ?) y USING (corpus, story, pos)
-        WHERE list_contains(?, corpus) AND x.token_id IS DISTINCT FROM y.token_id
-        """,
-        [a, b, corpora],
-    )
-    return int(differ["n"].iloc[0]) == 0
 
 
 def diff(
