@@ -7,7 +7,7 @@ from pathlib import Path
 from capgym.cluster.positions import untagged_gains
 from capgym.diff import diff
 from capgym.explain import connect, stories_of, words_frame
-from tests.diff.test_diff import A, B, TEXT
+from tests.diff.test_diff import TEXT, A, B
 from tests.explain.synth import add_scores, add_tags, new_run, pieces, score_rows
 
 

@@ -27,7 +27,7 @@ from sklearn.cluster import HDBSCAN
 from capgym.cluster.features import CONTEXT_WEIGHT, features, input_embeddings
 from capgym.cluster.positions import residue_and_hidden, untagged_gains
 from capgym.cluster.report import ClusterReport, Rediscovery, rediscovery_scores, summarise
-from capgym.cluster.states import final_states
+from capgym.cluster.states import final_states, stored_ids
 from capgym.cluster.tables import write_tables
 from capgym.errors import StoreError, UsageError
 from capgym.explain import (
@@ -111,12 +111,12 @@ def cluster(
         picked = _sample(pool, max_positions, tuple(hide), seed)
         if context_weight > 0:  # the context block is dropped at weight 0 (the default)
             picked = _with_prev_token(con, model, picked, lm.bos_id)
+        ids = stored_ids(con, model, picked)
     finally:
         con.close()
     if len(picked) < 2:
         raise UsageError(f"only {len(picked)} positions to cluster for '{model}'; nothing to do")
-    texts = {(str(c), int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
-    states = final_states(lm, texts, picked)
+    states = final_states(lm, _with_first(lm, ids, stories), picked)
     context = (
         input_embeddings(lm)[picked["prev_token_id"].to_numpy()]
         if context_weight > 0
@@ -190,3 +190,13 @@ def _with_prev_token(con, model: str, picked: pd.DataFrame, bos: int | None) -> 
     fill = bos if bos is not None else 0
     out["prev_token_id"] = out["prev_token_id"].fillna(fill).astype(np.int64)
     return out
+
+
+def _with_first(lm: LanguageModel, ids: dict[tuple[str, int], list[int]],
+                stories: pd.DataFrame) -> dict[tuple[str, int], list[int]]:  # fmt: skip
+    """Each story's stored ids behind its position 0: BOS, or (a model without one) the
+    first token of the story's encoding, which scoring does not store."""
+    if lm.bos_id is not None:
+        return {k: [lm.bos_id, *v] for k, v in ids.items()}
+    texts = {(str(c), int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
+    return {k: [lm.encode(texts[k]).ids[0], *v] for k, v in ids.items()}
