@@ -62,3 +62,22 @@ def test_batched_states_equal_one_forward_per_window(short_context) -> None:  # 
         torch.arange(len(rows)), rows["token_id"].to_numpy().copy()
     ]
     assert np.abs(lp.numpy() - rows["logprob"].to_numpy()).max() < 1e-4
+
+
+def test_the_lookups_find_each_backends_modules(assets: Path) -> None:
+    from capgym.cluster.features import input_embeddings
+    from capgym.errors import UsageError
+    from capgym.models import load_model
+    from capgym.models.modules import token_embedding
+
+    for name in ("stories260K", "bitllama-1M", "TinyStories-656K"):
+        lm = load_model(name)
+        ids = torch.tensor([[lm.bos_id or 0, 5, 7]])
+        with torch.no_grad():
+            looked_up = token_embedding(lm)(ids)[0].float().numpy()
+            # the output layer maps a final state to as many logits as the vocabulary
+            width = output_layer(lm)(torch.zeros(1, looked_up.shape[1])).shape[-1]
+        assert np.array_equal(input_embeddings(lm)[ids[0].numpy()], looked_up), name
+        assert width >= lm.vocab_size, name
+    with pytest.raises(UsageError, match="cannot find the input embeddings of object"):
+        token_embedding(object())

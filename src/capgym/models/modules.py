@@ -24,22 +24,21 @@ from capgym.errors import UsageError
 def token_embedding(lm: Any) -> nn.Module:
     """The module mapping token ids to the first residual stream; its ``weight`` is the
     embedding matrix ``[vocab, dim]``."""
-    emb = getattr(getattr(lm, "module", None), "tok_embeddings", None)
-    model = getattr(lm, "model", None)
-    if emb is None and model is not None and hasattr(model, "get_input_embeddings"):
-        emb = model.get_input_embeddings()
-    if emb is None:
-        raise UsageError(f"cannot find the input embeddings of {type(lm).__name__}")
-    return emb  # type: ignore[no-any-return]
+    return _find(lm, "tok_embeddings", "get_input_embeddings", "the input embeddings")
 
 
 def output_layer(lm: Any) -> nn.Module:
     """The module that turns the final hidden state into logits (llama2.c ``output``, a
     Hugging Face model's output embeddings)."""
-    out = getattr(getattr(lm, "module", None), "output", None)
+    return _find(lm, "output", "get_output_embeddings", "the output layer")
+
+
+def _find(lm: Any, llama2c: str, hf_getter: str, what: str) -> nn.Module:
+    """``lm.module.<llama2c>`` (llama2.c, bitllama) or ``lm.model.<hf_getter>()`` (HF)."""
+    found = getattr(getattr(lm, "module", None), llama2c, None)
     model = getattr(lm, "model", None)
-    if out is None and model is not None and hasattr(model, "get_output_embeddings"):
-        out = model.get_output_embeddings()
-    if out is None:
-        raise UsageError(f"cannot find the output layer of {type(lm).__name__} to read its states")
-    return out  # type: ignore[no-any-return]
+    if found is None and model is not None and hasattr(model, hf_getter):
+        found = getattr(model, hf_getter)()
+    if found is None:
+        raise UsageError(f"cannot find {what} of {type(lm).__name__}")
+    return found  # type: ignore[no-any-return]
