@@ -110,6 +110,32 @@ def test_word_prefix_pairs(stories: LanguageModel) -> None:
         )
 
 
+def test_listed_corruptions_are_tried_in_order(stories: LanguageModel, tmp_path: Path) -> None:
+    """A corrupted template of another token length gives way to the next one listed."""
+    path = tmp_path / "alt.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        id: alt-cf
+        capability: repeated-name
+        n: 6
+        slots: {name: names}
+        templates: [{id: t, prompt: "{Name} ran. Then", answer: " {name}", wrong: [" Bob"]}]
+        counterfactual:
+          prompts: {t: ["{Name} ran and ran and ran away. Then", "{Name} sat. Then"]}
+        """)
+    )
+    raw = pairs_of(make(str(path)))
+    assert raw and all(p.corrupt.endswith("ran away. Then") for p in raw)
+    assert all(p.alternates[0][0].endswith("sat. Then") for p in raw)
+    ps = build_pairs(stories, make(str(path)))
+    assert ps.n_valid > 0
+    assert all(p.corrupt.endswith("sat. Then") for p in ps.pairs)  # the first never fits
+    prefix = tmp_path / "prefix.yaml"
+    prefix.write_text(path.read_text().replace("prompts: {t:", "prefix: name\n  x: {t:"))
+    with pytest.raises(TaskError, match="needs 'target: word-rest'"):
+        pairs_of(make(str(prefix)))
+
+
 def test_tasks_without_pairs_say_so(stories: LanguageModel, tmp_path: Path) -> None:
     with pytest.raises(TaskError, match="no valid counterfactual pair"):
         build_pairs(stories, make("plural-singular"))  # answers share their first token
