@@ -127,8 +127,24 @@ def test_patching_pos_ranking(env_name: Env) -> None:
     ranking = env_name.baselines(["patching-pos"])["patching-pos"]
     assert len(ranking.names) == 8 * len(env_name.components)
     assert ranking.names[0].endswith("@0") and ranking.names[0].startswith("L4")
-    with pytest.raises(UsageError, match="position rankings"):
-        env_name.curve(ranking)
+    curve = env_name.curve(ranking)
+    assert curve.faithfulness[0] == 0.0 and curve.faithfulness[-1] == 1.0
+    assert curve.sizes[-1] == len(env_name.components) * env_name.pairs.clean.shape[1]
+    # the last 8 tokens hold no name: kept alone they carry nothing in patch mode
+    assert curve.at(0.3) == 0.0
+
+
+def test_position_curve_over_every_position(env_name: Env) -> None:
+    """Ranked over all positions, the name tokens and the decision heads recover the behaviour."""
+    from capgym.circuits.score import position_curve
+
+    ps = env_name.pairs.subset(list(range(6)))
+    env = Env(env_name.task, env_name.model, pairs=ps)
+    effects = env.position_effects(last=ps.clean.shape[1])
+    ranked = sorted(effects, key=lambda n: -abs(effects[n]))
+    curve = position_curve(env.hooked, ps, env.sources(), [Node.parse(n) for n in ranked])
+    assert curve.faithfulness[0] == 0.0 and curve.faithfulness[-1] == 1.0
+    assert curve.at(0.05) > 0.5
     with pytest.raises(UsageError, match="unknown method"):
         env_name.baselines(["patching-posx"])
 

@@ -28,13 +28,13 @@ from capgym.circuits.hooks import Component, Edit, HookedModel, Node
 from capgym.circuits.hypothesis import HypothesisCheck, check
 from capgym.circuits.pairs import PairSet, build_pairs, logit_diff
 from capgym.circuits.patching import Sources, position_effects, sources
-from capgym.circuits.score import Curve, curve, faithfulness, score_circuit
+from capgym.circuits.score import Curve, curve, faithfulness, position_curve, score_circuit
 from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
 from capgym.tasks.task import Task
 
 METHODS = ("patching", "attribution", "eap-ig")
-# rankings of (component, position) nodes: on request only (no curve, not in `circuits`)
+# rankings of (component, position) nodes: on request only (not run by `capgym circuits`)
 POSITION_METHODS = ("patching-pos",)
 POSITIONS = 8  # patching-pos ranks each component at the last POSITIONS tokens
 DEFAULT_PAIRS = 200
@@ -155,11 +155,16 @@ class Env:
         )
 
     def curve(self, ranking: Ranking, mode: str = "patch") -> Curve:
-        """Faithfulness curve of a node or edge ranking."""
+        """Faithfulness curve of a node, positioned-node or edge ranking.
+
+        A positioned-node ranking (``patching-pos``) is scored over every component at
+        every position (:func:`~capgym.circuits.score.position_curve`).
+        """
         if ranking.level == "edge":
             return edge_curve(self.hooked, self.pairs, ranking)
         if any("@" in n for n in ranking.names):
-            raise UsageError(f"{ranking.method}: curves of position rankings are not defined yet")
+            nodes = [Node.parse(n) for n in ranking.names]
+            return position_curve(self.hooked, self.pairs, self.sources(mode), nodes)
         comps = [Component.parse(n) for n in ranking.names]
         return curve(self.hooked, self.pairs, self.sources(mode), comps)
 

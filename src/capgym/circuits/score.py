@@ -163,3 +163,39 @@ def curve(
     faith = score_masks(hm, ps, src, torch.stack(rows))
     cpr, cmd = integrals(fractions, faith)
     return Curve(tuple(fractions), tuple(sizes), tuple(faith), cpr, cmd)
+
+
+def position_curve(
+    hm: HookedModel,
+    ps: PairSet,
+    src: Sources,
+    ranking: Sequence[Node],
+    fractions: Sequence[float] = FRACTIONS,
+) -> Curve:
+    """The faithfulness curve of a ranking of positioned nodes (``"L4H3@k"``, best first).
+
+    The universe is every component at every position ``k < T`` (``T`` the longest
+    prompt), ``N = n_components * T`` nodes; nodes the ranking does not name (e.g. the
+    positions before the last 8 of ``patching-pos``) follow it, latest position first,
+    then in component order, so the curve ends at the full circuit (exactly 1).
+    """
+    n, t_len = len(hm.components), ps.clean.shape[1]
+    index = {c: i for i, c in enumerate(hm.components)}
+    order: list[tuple[int, int]] = []
+    for node in ranking:
+        if node.position is None:
+            raise UsageError(f"{node.name}: a position curve ranks nodes with @<k>")
+        if node.position < t_len:
+            order.append((index[node.component], node.position))
+    named = set(order)
+    if len(named) != len(order):
+        raise UsageError("a position ranking names some node twice")
+    order += [(c, k) for k in range(t_len) for c in range(n) if (c, k) not in named]
+    sizes = sizes_for(len(order), fractions)
+    rows = torch.zeros(len(sizes), n, t_len, dtype=torch.bool)
+    at = torch.tensor(order, dtype=torch.long).view(-1, 2)
+    for row, size in enumerate(sizes):
+        rows[row, at[:size, 0], at[:size, 1]] = True
+    faith = score_masks(hm, ps, src, rows)
+    cpr, cmd = integrals(fractions, faith)
+    return Curve(tuple(fractions), tuple(sizes), tuple(faith), cpr, cmd)
