@@ -103,9 +103,8 @@ class Node:
     the decision token itself, the last token of the prompt); ``None`` means every
     position.  Positions count back from the decision token because the prompts of
     different pairs have different lengths; in a pair whose prompt has ``n`` tokens only
-    ``k < n`` exist, so a node ``@k`` with ``k >= n`` is absent from that pair (its
-    component is then treated as outside the circuit there, like any position not
-    named).  Written ``"L4H3@0"`` or ``"blocks.4.attn.hook_z.3@0"``.
+    ``k < n`` exist, so a node ``@k`` with ``k >= n`` names no token of that pair and
+    changes nothing there.  Written ``"L4H3@0"`` or ``"blocks.4.attn.hook_z.3@0"``.
 
     >>> Node.parse("L4H3@2").name, Node.parse("MLP1").position
     ('L4H3@2', None)
@@ -332,7 +331,8 @@ class HookedModel:
         Each input is the residual stream ``[B, T, H, d_model]`` (one copy per head) after
         its edit; the attention output is recomputed from them
         (``points.split_attention``) and replaces the module's own.  Registered after the
-        ``hook_resid_pre`` edit, so the copies start from the edited residual.
+        ``hook_resid_pre`` edit, so the copies start from the edited residual.  A cached
+        ``hook_pattern`` is still computed from the shared residual, not the copies.
         """
         pts = self.points
         split = pts.split_attention
