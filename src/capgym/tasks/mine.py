@@ -32,6 +32,7 @@ import pandas as pd
 
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers
+from capgym.tasks.name_slots import slot_of
 
 NAME_CAPABILITIES = ("repeated-name", "dialogue-name", "character-tracking")
 PRONOUN_SWAP = {
@@ -162,6 +163,13 @@ def mine_examples(
         if not prompt.strip() or len(answer.strip()) < max(1, spec.get("min_chars", 1)):
             continue
         wrong = _wrongs(rule, answer, alts.get(key, []))
+        slot = ""
+        if rule == "other-name" and "slots" in spec:
+            found = slot_of(prompt, answer, alts.get(key, []), tuple(spec["slots"]))
+            if found is None:
+                continue
+            lead = answer[: len(answer) - len(answer.lstrip())]
+            slot, wrong = found[0], (lead + found[1],)
         if rule == "other-number":
             other = other_number(answer.strip())
             nxt = _NEXT.match(text, end)
@@ -181,6 +189,7 @@ def mine_examples(
             "char_start": start,
             "position": "start" if start < 200 else "deep",
             **({"names": ",".join(names)} if names else {}),
+            **({"slot": slot} if slot else {}),
             **_flat_attrs(r.attrs),
         }
         out.append(Example(f"mined-{r.corpus}-{key[1]}-{start}", prompt, answer, wrong, meta))
