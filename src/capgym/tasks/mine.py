@@ -30,16 +30,12 @@ from typing import Any
 
 import pandas as pd
 
+from capgym.tasks import pronouns
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers
 from capgym.tasks.name_slots import slot_of
 
 NAME_CAPABILITIES = ("repeated-name", "dialogue-name", "character-tracking")
-PRONOUN_SWAP = {
-    "he": ("she",), "she": ("he",), "him": ("her",), "his": ("her",), "her": ("him", "his"),
-    "himself": ("herself",), "herself": ("himself",), "they": ("it",), "them": ("it",),
-    "it": ("they", "them"), "their": ("its",),
-}  # fmt: skip
 
 
 IRREGULAR = {"mouse": "mice", "child": "children", "man": "men", "woman": "women",
@@ -103,7 +99,7 @@ def _wrongs(rule: str, answer: str, alternatives: list[str]) -> tuple[str, ...]:
     lead = answer[: len(answer) - len(answer.lstrip())]
     word = answer.strip()
     if rule == "other-pronoun":
-        return tuple(lead + _match_case(w, word) for w in PRONOUN_SWAP.get(word.lower(), ()))
+        return tuple(lead + _match_case(w, word) for w in pronouns.SWAP.get(word.lower(), ()))
     if rule in ("other-name", "other-noun"):
         # one spelling per word, never the answer's own in another case ("Mom" / "mom")
         first: dict[str, str] = {}
@@ -113,9 +109,9 @@ def _wrongs(rule: str, answer: str, alternatives: list[str]) -> tuple[str, ...]:
         if rule == "other-name":
             # character-tracking tags also mark pronouns: a pronoun is no other name (and
             # after a sentence "He" is as valid as the name), nor is a pronoun answer a name
-            if word.lower() in PRONOUN_SWAP:
+            if pronouns.is_pronoun(word):
                 return ()
-            others = [a for a in others if a.lower() not in PRONOUN_SWAP]
+            others = [a for a in others if not pronouns.is_pronoun(a)]
         return tuple(lead + a for a in others[:2])
     return ()
 

@@ -40,7 +40,7 @@ import re
 from capgym.tags.words import SPEECH_VERBS
 
 _VERBS = "|".join(sorted(SPEECH_VERBS))
-_QUOTE = "\"“”"
+_QUOTE = '"“”'
 _CLOSED_THEN_VERB = re.compile(rf"[,.!?]\s*[\"”]\s*(?:{_VERBS})$")
 _GREETING = re.compile(
     r"[\"“](?:[^\"“”]*[.!?]\s+)?(?:hi|hello|hey|thank you|thanks|good night|goodbye|bye|"
@@ -78,21 +78,23 @@ def _last_quote(prompt: str) -> tuple[int, int] | None:
     m = _CLOSED_THEN_VERB.search(prompt)
     if m is None:
         return None
-    close = max(prompt.rfind(q, 0, len(prompt)) for q in "\"”")
-    opening = max(prompt.rfind(q, 0, close) for q in "\"“")
+    close = max(prompt.rfind(q, 0, len(prompt)) for q in '"”')
+    opening = max(prompt.rfind(q, 0, close) for q in '"“')
     return (opening, close) if opening >= 0 else None
 
 
 def _addressed(name: str, quote: str) -> bool:
     """Whether ``name`` is spoken to in ``quote`` ('"Thank you, Tom!"', '"Tom, look"')."""
     n = re.escape(name)
-    return re.search(rf"(?:^[\"“]|, |\b(?:hi|hello|hey) ){n}[,.!?]", quote, re.I) is not None
+    return (
+        re.search(rf"(?:^[\"“]|, |\b(?:hi|hello|hey) ){n}[,.!?]", quote, re.IGNORECASE) is not None
+    )
 
 
 def _previous_speaker(prompt: str, opening: int, names: list[str]) -> str | None:
     """The name tagged as speaker of the quotation right before the one opening at
     ``opening``, when only that speaker tag (no narration) lies between them."""
-    close = max(prompt.rfind(q, 0, opening) for q in "\"”")
+    close = max(prompt.rfind(q, 0, opening) for q in '"”')
     if close < 0:
         return None
     gap = prompt[close + 1 : opening]
