@@ -35,6 +35,15 @@ Encoder = Callable[[str], Encoding]
 MAX_RESPLIT = 4  # characters that may move from the prompt into the answers
 
 
+class BuildError(TaskError):
+    """An example that cannot be built for one model; ``reason`` is the same for every
+    example that fails the same way (reports count examples per reason)."""
+
+    def __init__(self, where: str, reason: str, detail: str = "", says: str = "") -> None:
+        self.where, self.reason, self.detail = where, reason, detail
+        super().__init__(f"{where}: " + (says or reason + (f" {detail}" if detail else "")))
+
+
 @dataclass(frozen=True)
 class BuiltExample:
     """An example as token ids for one model (``prompt_ids`` start with BOS if any)."""
@@ -83,8 +92,8 @@ def _split(
         return straddle
     head = encode(prompt).ids
     if full.ids[:k] != head or k >= len(full.ids):
-        raise TaskError(f"{where}: the prompt's tokens change when {cont!r} follows it; "
-                        "end the prompt at a word boundary")  # fmt: skip
+        raise BuildError(where, "the prompt's tokens change when the answer follows it",
+                         f"({cont!r}); end the prompt at a word boundary")  # fmt: skip
     text = prompt + cont
     return head, full.ids[k:], decision_index([text[s:e] for s, e in full.spans[k:]])
 
@@ -141,21 +150,25 @@ def build_example(
         cut = min(cuts)
         extra = prompt[cut:]
         if len(moved + extra) > MAX_RESPLIT or any(ch.isalnum() for ch in extra):
-            raise TaskError(f"{where}: the answer's first token merges with the end of the "
-                            f"prompt ({prompt[cut:]!r} + {ex.answer!r}); end the prompt "
-                            "before the merged characters")  # fmt: skip
+            raise BuildError(where, "the answer's first token merges with the end of the prompt",
+                             f"({prompt[cut:]!r} + {ex.answer!r}); end the prompt before the "
+                             "merged characters")  # fmt: skip
         moved = extra + moved
         prompt, conts = prompt[:cut], [extra + c for c in conts]
     else:  # pragma: no cover - bounded by MAX_RESPLIT
-        raise TaskError(f"{where}: cannot find a token boundary between prompt and answer")
+        raise BuildError(where, "no token boundary between prompt and answer")
     head = splits[0][0]  # type: ignore[index]
     answers = [s[1] for s in splits]  # type: ignore[index]
     decisions = tuple(s[2] for s in splits)  # type: ignore[index]
     if unk_id is not None:
         for text, ids in zip(conts, answers):
             if unk_id in ids:
-                raise TaskError(f"{where}: the model's tokenizer cannot encode {text!r} "
-                                "(it becomes <unk>)")  # fmt: skip
+                raise BuildError(
+                    where,
+                    "the model's tokenizer cannot encode a candidate",
+                    f"({text!r} becomes <unk>)",
+                    f"the model's tokenizer cannot encode {text!r} (it becomes <unk>)",
+                )
     ans, wrong = answers[0], answers[1:]
     if target == "word-rest":
         if len(ans) < 2:
@@ -175,7 +188,7 @@ def _fit(b: BuiltExample, context_len: int | None, where: str) -> BuiltExample:
         return b
     keep = context_len - longest - 1
     if keep < 2:
-        raise TaskError(f"{where}: the answer alone fills the model's context")
+        raise BuildError(where, "the answer alone fills the model's context")
     ids = b.prompt_ids
     new = ids[:1] + ids[len(ids) - keep :]
     return replace(b, prompt_ids=new, truncated=len(ids) - len(new))
