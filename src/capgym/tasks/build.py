@@ -8,7 +8,10 @@ move from the prompt into every answer, provided they are spaces or punctuation;
 merge inside a word is rejected with a :class:`TaskError` naming task and example.
 Tokenizers whose pieces end in a space (``"One▁day,▁"`` + ``"Molly"``) merge the other
 way: the straddling token ends inside the answers' leading whitespace, which then
-moves from every answer onto the end of the prompt (``absorbed``).
+moves from every answer onto the end of the prompt (``absorbed``).  For the same
+tokenizers the space *after* the answer belongs to the answer's last piece
+(``'she▁'``): where one follows in running text, it is appended to every candidate
+(``appended``; see :func:`build_example`).
 
 >>> from capgym.tasks.example import Example
 >>> class Words:  # a toy encoder: one token per space-led word, like SentencePiece
@@ -56,6 +59,7 @@ class BuiltExample:
     truncated: int = 0  # prompt tokens dropped on the left to fit the context
     decisions: tuple[int, ...] = ()  # per candidate (answer, *wrong): first non-space token
     absorbed: str = ""  # leading whitespace moved from every answer onto the prompt
+    appended: str = ""  # text appended to every candidate (the space that follows them)
 
     def decision(self, cand: int) -> int:
         """Decision index of candidate ``cand`` (0 = the answer), clipped to its length."""
@@ -124,6 +128,28 @@ def decision_index(pieces: list[str]) -> int:
     return next((i for i, p in enumerate(pieces) if p.strip()), 0)
 
 
+_PROBE = "Once upon a time there was a little girl. She liked to play with her ball."
+
+
+def spaces_trail(encode: Encoder) -> bool:
+    """Whether the tokenizer puts the space after a word into the word's piece
+    (``'she▁'``, ``'!"▁'``) rather than into the next word's (``'▁she'``, GPT-2's
+    ``'Ġshe'``); read from how it splits a probe sentence, not from its name.
+
+    >>> spaces_trail(lambda t: Encoding([0, 1], [(0, 5), (5, len(t))]))  # "Once " + ...
+    True
+    """
+    enc = encode(_PROBE)
+    pieces = [_PROBE[s:e] for s, e in enc.spans if e > s]
+    return sum(p.endswith(" ") for p in pieces) > sum(p.startswith(" ") for p in pieces)
+
+
+def follows_space(ex: Example) -> bool:
+    """Whether a space follows the answer in a natural continuation (meta ``follows``:
+    mined examples record the story's next character, templates may declare it)."""
+    return str(ex.meta.get("follows", "")).startswith(" ")
+
+
 def build_example(
     encode: Encoder,
     ex: Example,
@@ -132,10 +158,44 @@ def build_example(
     target: str = "answer",
     context_len: int | None = None,
     unk_id: int | None = None,
+    space_after: bool = False,
 ) -> BuiltExample:
-    """Token ids of ``ex`` under ``encode`` (usually ``model.encode``); see the module doc."""
+    """Token ids of ``ex`` under ``encode`` (usually ``model.encode``); see the module doc.
+
+    ``space_after`` (for tokenizers whose pieces end in a space, :func:`spaces_trail`):
+    when a space follows the answer (:func:`follows_space`), append it to every
+    candidate, so that the decision token is the piece the model predicts in running
+    text (``'she▁'``), not a piece it sees only at the end of a text (``'she'``).
+    Where the space lets a piece reach back into the prompt (``', so he▁'``: there is
+    no token boundary before the answer), the example is built without it.
+    """
+
+    def attempt(appended: str) -> BuiltExample:
+        return _build(encode, ex, task_id, target, context_len, unk_id, appended)
+
+    if space_after and follows_space(ex):
+        try:
+            return attempt(" ")
+        except BuildError as e:
+            if e.reason != MERGE:
+                raise
+    return attempt("")
+
+
+MERGE = "the answer's first token merges with the end of the prompt"
+
+
+def _build(
+    encode: Encoder,
+    ex: Example,
+    task_id: str,
+    target: str,
+    context_len: int | None,
+    unk_id: int | None,
+    appended: str,
+) -> BuiltExample:
     where = f"task {task_id} example {ex.id}"
-    prompt, conts = ex.prompt, [ex.answer, *ex.wrong]
+    prompt, conts = ex.prompt, [c + appended for c in (ex.answer, *ex.wrong)]
     moved = absorbed = ""
     for _ in range(MAX_RESPLIT + 1):
         splits = [_split(encode, prompt, c, where) for c in conts]
@@ -150,7 +210,7 @@ def build_example(
         cut = min(cuts)
         extra = prompt[cut:]
         if len(moved + extra) > MAX_RESPLIT or any(ch.isalnum() for ch in extra):
-            raise BuildError(where, "the answer's first token merges with the end of the prompt",
+            raise BuildError(where, MERGE,
                              f"({prompt[cut:]!r} + {ex.answer!r}); end the prompt before the "
                              "merged characters")  # fmt: skip
         moved = extra + moved
@@ -174,7 +234,7 @@ def build_example(
         if len(ans) < 2:
             raise NotApplicable(f"{where}: the answer is one token for this tokenizer")
         head, ans, wrong, decisions = head + ans[:1], ans[1:], [], (0,)
-    built = BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions, absorbed)
+    built = BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions, absorbed, appended)
     return _fit(built, context_len, where)
 
 
@@ -216,10 +276,12 @@ def build_examples(
     errors: list[TaskError] = []
     skipped = 0
     unk = unk_id_of(model)
+    trail = spaces_trail(model.encode)
     for ex in examples:
         try:
             built.append(build_example(model.encode, ex, task_id, target=target,
-                                       context_len=model.context_len, unk_id=unk))  # fmt: skip
+                                       context_len=model.context_len, unk_id=unk,
+                                       space_after=trail))  # fmt: skip
         except NotApplicable:
             skipped += 1
         except TaskError as e:

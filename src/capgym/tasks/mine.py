@@ -184,6 +184,8 @@ def mine_examples(
             "story": int(r.story),
             "char_start": start,
             "position": "start" if start < 200 else "deep",
+            # what follows the answer in the story (a space: see build.follows_space)
+            "follows": text[len(prompt) + len(answer) :][:1],
             **({"names": ",".join(names)} if names else {}),
             **({"slot": slot} if slot else {}),
             **_flat_attrs(r.attrs),
