@@ -161,7 +161,8 @@ def mine_examples(
         wrong = _wrongs(rule, answer, alts.get(key, []))
         slot = ""
         if rule == "other-name" and "slots" in spec:
-            found = slot_of(prompt, answer, alts.get(key, []), tuple(spec["slots"]))
+            cast = [a for a in alts.get(key, []) if not pronouns.is_pronoun(a)]
+            found = slot_of(prompt, answer, cast, tuple(spec["slots"]))
             if found is None:
                 continue
             lead = answer[: len(answer) - len(answer.lstrip())]

@@ -83,12 +83,17 @@ def _last_quote(prompt: str) -> tuple[int, int] | None:
     return (opening, close) if opening >= 0 else None
 
 
-def _addressed(name: str, quote: str) -> bool:
-    """Whether ``name`` is spoken to in ``quote`` ('"Thank you, Tom!"', '"Tom, look"')."""
-    n = re.escape(name)
-    return (
-        re.search(rf"(?:^[\"“]|, |\b(?:hi|hello|hey) ){n}[,.!?]", quote, re.IGNORECASE) is not None
-    )
+def _addressed(quote: str) -> set[str]:
+    """The persons spoken to in ``quote`` ('"Thank you, Tom!"', '"Tom, look"', '"Hi mom!"'),
+    as :func:`person` keys; words that are no name ("hi") are harmless, callers look up
+    names.
+
+    >>> sorted(_addressed('"Hi, Tom! Thank you, mom."'))
+    ['hi', 'mother', 'tom']
+    """
+    after = r"(?:(?<=[\"“])|(?<=, )|(?<=\bhi )|(?<=\bhey )|(?<=\bhello ))"
+    found = re.findall(after + r"([A-Za-z]+)[,.!?]", quote, re.IGNORECASE)
+    return {person(w) for w in found}
 
 
 def _previous_speaker(prompt: str, opening: int, names: list[str]) -> str | None:
@@ -114,7 +119,8 @@ def _reply(prompt: str, answer: str, names: list[str]) -> str | None:
         return None
     quote = prompt[span[0] : span[1] + 1]
     others = [n for n in names if person(n) != person(answer)]
-    spoken_to = [n for n in others if _addressed(n, quote)]
+    vocatives = _addressed(quote)
+    spoken_to = [n for n in others if person(n) in vocatives]
     if spoken_to:
         return spoken_to[0]
     prev = _previous_speaker(prompt, span[0], names)
