@@ -10,7 +10,7 @@ import pytest
 from capgym.errors import TaskError
 from capgym.models.base import Encoding
 from capgym.tasks import Example, build_example, make
-from capgym.tasks.build import build_examples
+from capgym.tasks.build import NotApplicable, build_examples
 
 
 def trailing_words(text: str) -> Encoding:
@@ -43,8 +43,11 @@ def test_tinystories_656k_builds_the_gym(assets: Path) -> None:
     lm = load_model("TinyStories-656K")
     for task_id in ("repeated-name", "pronoun", "dialogue-name", "character-tracking"):
         task = make(task_id, n=60, seed=1)
-        built, errors, _ = build_examples(lm, task.id, task.examples)
-        assert len(built) >= 0.9 * len(task.examples), (task_id, errors[:2])
+        built, errors, n_na = build_examples(lm, task.id, task.examples)
+        # not applicable: running text has no token boundary before the answer ("picked
+        # it▁", ", so he▁" are single pieces); 75 of 156 pronoun examples at this seed
+        assert len(built) + n_na >= 0.9 * len(task.examples), (task_id, errors[:2])
+        assert len(built) >= 0.45 * len(task.examples), task_id
         examples = {e.id: e for e in task.examples}
         for b in built:
             ex = examples[b.example_id]
@@ -95,8 +98,13 @@ def test_a_space_that_merges_into_the_prompt_is_left_out() -> None:
         return Encoding(head.ids + [999], head.spans + [(k, k + 8)])
 
     ex = Example("e", "Tom was hungry, so", " he", (" she",), {"follows": " "})
-    b = build_example(merging, ex, "t", space_after=True)
-    assert b.appended == "" and b.absorbed == " "
+    with pytest.raises(NotApplicable, match="no token boundary before the answer"):
+        build_example(merging, ex, "t", space_after=True)
+    assert build_example(merging, ex, "t").absorbed == " "  # fine at the end of a text
+    # a merge that happens without the space too is the example's fault, reported as such
+    bad = Example("b", "A big rhi", "no", ("ne",), {"follows": " "})
+    with pytest.raises(TaskError, match="merges with the end of the prompt"):
+        build_example(trailing_words, bad, "t", space_after=True)
 
 
 def test_tinystories_656k_decides_on_pieces_of_running_text(assets: Path) -> None:

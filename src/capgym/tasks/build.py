@@ -166,20 +166,25 @@ def build_example(
     when a space follows the answer (:func:`follows_space`), append it to every
     candidate, so that the decision token is the piece the model predicts in running
     text (``'she▁'``), not a piece it sees only at the end of a text (``'she'``).
-    Where the space lets a piece reach back into the prompt (``', so he▁'``: there is
-    no token boundary before the answer), the example is built without it.
+    Where the space lets a piece reach back into the prompt (``', so he▁'``,
+    ``'picked it▁'``), running text has no token boundary before the answer: the
+    example is :class:`NotApplicable` to this tokenizer (built without the space it
+    would be measured at a piece the model sees only at the end of a text).
     """
 
     def attempt(appended: str) -> BuiltExample:
         return _build(encode, ex, task_id, target, context_len, unk_id, appended)
 
-    if space_after and follows_space(ex):
-        try:
-            return attempt(" ")
-        except BuildError as e:
-            if e.reason != MERGE:
-                raise
-    return attempt("")
+    if not (space_after and follows_space(ex)):
+        return attempt("")
+    try:
+        return attempt(" ")
+    except BuildError as e:
+        if e.reason != MERGE:
+            raise
+    attempt("")  # a merge even without the space is the example's own fault: raise it
+    raise NotApplicable(f"task {task_id} example {ex.id}: no token boundary before the answer "
+                        "when a space follows it")  # fmt: skip
 
 
 MERGE = "the answer's first token merges with the end of the prompt"
