@@ -10,7 +10,7 @@ import pytest
 from capgym.errors import TaskError
 from capgym.models.base import Encoding
 from capgym.tasks import Example, build_example, make
-from capgym.tasks.build import NotApplicable, build_examples
+from capgym.tasks.build import NotApplicable, build_examples, spaces_trail
 
 
 def trailing_words(text: str) -> Encoding:
@@ -65,8 +65,6 @@ def leading_words(text: str) -> Encoding:
 
 
 def test_the_tokenizer_style_is_read_from_the_tokenizer() -> None:
-    from capgym.tasks.build import spaces_trail
-
     assert spaces_trail(trailing_words) and not spaces_trail(leading_words)
 
 
@@ -109,7 +107,6 @@ def test_a_space_that_merges_into_the_prompt_is_left_out() -> None:
 
 def test_tinystories_656k_decides_on_pieces_of_running_text(assets: Path) -> None:
     from capgym.models import load_model
-    from capgym.tasks.build import spaces_trail
 
     if not (assets / "models" / "TinyStories-656K").is_dir():
         pytest.skip("TinyStories-656K is not in the assets")
@@ -120,3 +117,22 @@ def test_tinystories_656k_decides_on_pieces_of_running_text(assets: Path) -> Non
     assert not errors and all(b.appended == " " for b in built)
     for b in built:  # the decision piece is the quote mark with its space ('?"▁', '"▁')
         assert lm.tokenizer.decode(b.answer_ids[b.decision(0) : b.decision(0) + 1]).endswith('" ')
+
+
+def test_gpt2_and_sentencepiece_tokenizers_get_no_appended_space(assets: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from capgym.models import load_model
+
+    gpt2 = Tokenizer.from_file(str(assets / "tokenizers" / "gpt2" / "tokenizer.json"))
+
+    def encode(text: str) -> Encoding:
+        enc = gpt2.encode(text)
+        return Encoding(list(enc.ids), [tuple(o) for o in enc.offsets])
+
+    assert not spaces_trail(encode)
+    assert not spaces_trail(load_model("stories260K").encode)
+    # so their example ids are those built without the flag
+    ex = Example("e", "Lily was hungry, so", " she", (" he",), {"follows": " "})
+    b = build_example(encode, ex, "t", space_after=spaces_trail(encode))
+    assert b.appended == "" and b == build_example(encode, ex, "t")
