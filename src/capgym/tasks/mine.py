@@ -9,6 +9,10 @@ repeated noun of the story (``other-noun``), the noun in the other grammatical n
 the next word of the story, so that " zebra" / " zebra" + "s" differ at a token), or a
 common noun from the filler lists that the story never uses, after a determiner
 (``unrelated-noun``).  A tag for which the rule finds no wrong answer is skipped.
+With ``slots`` (names only), a mention is kept only in a slot where the story
+determines the name, and the wrong answer is the character that slot excludes
+(:mod:`capgym.tasks.name_slots`).  Each example's meta ``follows`` is the story's
+character after the answer (see :func:`capgym.tasks.build.follows_space`).
 
 >>> import pandas as pd
 >>> stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": ["Sue met Tom. Then Tom ran."]})
