@@ -168,6 +168,7 @@ def test_submit_a_positional_circuit(assets: Path, tmp_path: Path) -> None:
     assert read_circuit(path)[1] == ["embed", "L4H3@0", "MLP4@0"]
     row = submit("repeated-name", "stories260K", path, out=tmp_path / "run", n_pairs=8).iloc[0]
     assert row.method == "submission:at-decision" and 0 < row.faithfulness < 1
+    assert row.note.endswith("(some at named positions only)")
     path.write_text(json.dumps({"nodes": ["L4H3@last"]}))
     with pytest.raises(UsageError, match="bad position"):
         submit("repeated-name", "stories260K", path, out=tmp_path / "run", n_pairs=8)

@@ -182,10 +182,11 @@ def submit(
     faith = env.score(items, mode=mode)
     level = "edge" if any("->" in x for x in items) else "node"
     total = len(env.edges) if level == "edge" else len(env.components)
+    where = "" if not any("@" in x for x in items) else " (some at named positions only)"
     row = pd.DataFrame([{"model": env.model.name, "task": task, "method": f"submission:{name}",
                          "level": level, **_pair_stats(env), "size": len(set(items)),
                          "faithfulness": faith, "f_at_5": math.nan, "f_at_20": math.nan,
                          "cpr": math.nan, "cmd": math.nan, "seconds": math.nan,
-                         "note": f"{mode}; {len(set(items))} of {total} {level}s"}])  # fmt: skip
+                         "note": f"{mode}; {len(set(items))} of {total} {level}s{where}"}])  # fmt: skip
     tables.put_submission(tables.open_store(out), row, model, task, name, mode, n_pairs)
     return row
