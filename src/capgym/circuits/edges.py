@@ -146,82 +146,129 @@ def node_scores(ranking: Ranking) -> dict[str, float]:
     return out
 
 
-def _edge_edits(
-    hm: HookedModel, ps: PairSet, corrupt: dict[str, torch.Tensor], excluded: torch.Tensor,
-    rows: torch.Tensor, edges: list[Edge],
-) -> dict[str, Edit]:  # fmt: skip
-    """Edits running ``rows`` with the edges where ``excluded[row]`` is true patched."""
-    current: dict[str, torch.Tensor] = {}
-    edits: dict[str, Edit] = {}
+@dataclass(frozen=True)
+class _Hook:
+    """The edges ending at one receiver hook: their indices, receiver slots and senders."""
 
-    def record(name: str) -> Edit:
+    slots: int  # receivers at the hook: its heads, or 1 (the whole residual)
+    edge: torch.Tensor
+    slot: torch.Tensor
+    sender: torch.Tensor
+
+
+def _plan(hm: HookedModel, edges: list[Edge]) -> dict[str, _Hook]:
+    """Each receiver hook's edges, so a chunk's masks are built by indexing."""
+    by_name = {r.name: r for r in receivers(hm)}
+    sender = {c: i for i, c in enumerate(hm.components)}
+    parts: dict[str, list[tuple[int, int, int]]] = {}
+    for i, e in enumerate(edges):
+        r = by_name[e.receiver]
+        parts.setdefault(r.hook, []).append((i, max(r.head, 0), sender[e.sender]))
+    out = {}
+    for hook, items in parts.items():
+        edge, slot, send = torch.tensor(items).T
+        out[hook] = _Hook(int(slot.max()) + 1, edge, slot, send)
+    return out
+
+
+def _edge_edits(
+    hm: HookedModel, corrupt: dict[str, torch.Tensor], excluded: torch.Tensor,
+    rows: torch.Tensor, plan: dict[str, _Hook],
+) -> dict[str, Edit]:  # fmt: skip
+    """Edits running ``rows`` with the edges where ``excluded[row]`` is true patched.
+
+    One forward: each sender's output is recorded as it is computed; each receiver hook
+    then subtracts, for all its receivers at once, the excluded senders' differences
+    (non-head senders: a masked sum; heads: the output projection of ``z`` minus that of
+    ``z`` with the excluded heads corrupted, one batched call per earlier layer over the
+    distinct (row, excluded heads) cases).
+    """
+    comps = hm.components
+    masks: dict[str, torch.Tensor] = {}
+    for hook, p in plan.items():
+        m = torch.zeros(len(rows), p.slots, len(comps), dtype=torch.bool)
+        m[:, p.slot, p.sender] = excluded[:, p.edge]
+        if bool(m.any()):
+            masks[hook] = m
+    diffs: dict[int, torch.Tensor] = {}  # sender index -> current - corrupt, [B, T, d]
+    zs: dict[int, torch.Tensor] = {}  # layer -> current z [B, T, H, d_head]
+    base: dict[int, torch.Tensor] = {}  # layer -> wo(current z), computed on first use
+
+    def record(i: int, c: Component) -> Edit:
         def edit(act: torch.Tensor) -> torch.Tensor:
-            current[name] = act
+            if c.kind == "head":
+                zs[c.layer] = act
+            else:
+                diffs[i] = act - corrupt[c.hook][rows]
             return act
 
         return edit
 
-    for c in hm.components:
-        edits[c.hook] = record(c.hook)
-    by_receiver: dict[str, list[int]] = {}
-    for i, e in enumerate(edges):
-        by_receiver.setdefault(e.receiver, []).append(i)
-    per_hook: dict[str, list[tuple[int, Edit]]] = {}
-    for r in receivers(hm):
-        idx = by_receiver[r.name]
-        if not bool(excluded[:, idx].any()):
-            continue
-        senders = [edges[i].sender for i in idx]
-        per_hook.setdefault(r.hook, []).append(
-            (r.head, _receiver_edit(hm, corrupt, current, excluded[:, idx], rows, senders))
-        )
-    for hook, parts in per_hook.items():
-        edits[hook] = _per_head(parts)
+    edits: dict[str, Edit] = {}
+    for i, c in enumerate(comps):
+        if c.hook not in edits:
+            edits[c.hook] = record(i, c)
+    for hook, mask in masks.items():
+        edits[hook] = _receiver_edit(hm, corrupt, rows, mask, diffs, zs, base)
     return edits
 
 
-def _per_head(parts: list[tuple[int, Edit]]) -> Edit:
-    """One edit of a receiver hook: whole-residual parts (head -1) or one per head."""
-    if parts[0][0] < 0:
-        return parts[0][1]
-
-    def edit(x: torch.Tensor) -> torch.Tensor:  # [B, T, H, d_model], one copy per head
-        heads = list(x.unbind(2))
-        for head, part in parts:
-            heads[head] = part(heads[head])
-        return torch.stack(heads, 2)
-
-    return edit
-
-
 def _receiver_edit(
-    hm: HookedModel, corrupt: dict[str, torch.Tensor], current: dict[str, torch.Tensor],
-    excl: torch.Tensor, rows: torch.Tensor, senders: list[Component],
+    hm: HookedModel, corrupt: dict[str, torch.Tensor], rows: torch.Tensor, mask: torch.Tensor,
+    diffs: dict[int, torch.Tensor], zs: dict[int, torch.Tensor], base: dict[int, torch.Tensor],
 ) -> Edit:  # fmt: skip
+    """The edit of one receiver hook; ``mask[row, slot, sender]``: edge excluded."""
+    comps = hm.components
+    plain = [i for i, c in enumerate(comps) if c.kind != "head" and bool(mask[:, :, i].any())]
+    layers: dict[int, list[int]] = {}
+    for i, c in enumerate(comps):
+        if c.kind == "head":
+            layers.setdefault(c.layer, []).append(i)
+    head_masks = {layer: mask[:, :, idx] for layer, idx in layers.items()}
+    head_masks = {layer: m for layer, m in head_masks.items() if bool(m.any())}
+
     def edit(x: torch.Tensor) -> torch.Tensor:
-        shift = torch.zeros_like(x)
-        heads: dict[int, torch.Tensor] = {}
-        for j, u in enumerate(senders):
-            on = excl[:, j]
-            if not bool(on.any()):
-                continue
-            if u.kind == "head":
-                heads.setdefault(
-                    u.layer, torch.zeros(len(rows), hm.points.n_heads, dtype=torch.bool)
-                )
-                heads[u.layer][:, u.head] = on
-                continue
-            diff = current[u.hook] - corrupt[u.hook][rows]
-            shift = shift + on[:, None, None] * diff
-        for layer, mask in heads.items():
-            hook = f"blocks.{layer}.attn.hook_z"
-            z = current[hook]
-            mixed = torch.where(mask[:, None, :, None], corrupt[hook][rows], z)
-            wo = hm.points.z[layer]
-            shift = shift + (wo.forward(z.flatten(-2)) - wo.forward(mixed.flatten(-2)))
-        return x - shift
+        per_head = x.dim() == 4  # [B, T, H, d_model], one copy per head; else [B, T, d]
+        b, t, d = x.shape[0], x.shape[1], x.shape[-1]
+        slots = mask.shape[1]
+        shift = x.new_zeros(b, slots, t, d)
+        if plain:
+            on = mask[:, :, plain].to(x.dtype)  # [B, R, S]
+            stacked = torch.stack([diffs[i] for i in plain], 1)  # [B, S, T, d]
+            shift = shift + torch.einsum("brs,bstd->brtd", on, stacked)
+        for layer, m in head_masks.items():
+            shift = shift + _head_shift(hm, layer, zs[layer], corrupt, rows, m, base)
+        shift = shift.transpose(1, 2)  # [B, T, R, d]
+        return x - (shift if per_head else shift[:, :, 0])
 
     return edit
+
+
+def _head_shift(
+    hm: HookedModel, layer: int, z: torch.Tensor, corrupt: dict[str, torch.Tensor],
+    rows: torch.Tensor, m: torch.Tensor, base: dict[int, torch.Tensor],
+) -> torch.Tensor:  # fmt: skip
+    """``wo(z) - wo(z with the heads of m[row, slot] corrupted)`` as ``[B, R, T, d_model]``.
+
+    Rows and slots with no excluded head are exactly zero and not computed; equal
+    (row, mask) cases are computed once.  Rows of ``wo`` are independent (bitllama's
+    BitLinear normalises and quantises each row on its own), so batching is exact.
+    """
+    wo = hm.points.z[layer]
+    if layer not in base:
+        base[layer] = wo.forward(z.flatten(-2))
+    b, slots, heads = m.shape
+    flat = m.reshape(b * slots, heads)
+    which = flat.any(1).nonzero()[:, 0]
+    key = torch.cat([(which // slots)[:, None], flat[which].long()], 1)
+    unique, back = torch.unique(key, dim=0, return_inverse=True)
+    row, on = unique[:, 0], unique[:, 1:].bool()
+    zc = corrupt[f"blocks.{layer}.attn.hook_z"][rows[row]]
+    mixed = torch.where(on[:, None, :, None], zc, z[row])
+    diff = base[layer][row] - wo.forward(mixed.flatten(-2))
+    out = z.new_zeros(b * slots, *diff.shape[1:])
+    out[which] = diff[back]
+    return out.view(b, slots, *diff.shape[1:])
 
 
 def run_edge_variants(
@@ -234,6 +281,7 @@ def run_edge_variants(
     """Logit difference ``[V, P]`` of edge circuits ``keep`` (``[V, n_edges]``)."""
     hooks = sorted({c.hook for c in hm.components})
     _, corrupt = hm.run(ps.corrupt, cache=hooks)
+    plan = _plan(hm, edges)
     v_count, p_count = keep.shape[0], ps.n_valid
     rows_variant = torch.arange(v_count).repeat_interleave(p_count)
     rows_pair = torch.arange(p_count).repeat(v_count)
@@ -243,7 +291,7 @@ def run_edge_variants(
         rv, rp = rows_variant[start : start + step], rows_pair[start : start + step]
         excluded = ~keep[rv]
         edits = (
-            {} if not bool(excluded.any()) else _edge_edits(hm, ps, corrupt, excluded, rp, edges)
+            {} if not bool(excluded.any()) else _edge_edits(hm, corrupt, excluded, rp, plan)
         )
         edits["ln_final.hook_normalized"] = last_only(ps.length[rp] - 1)
         logits, _ = hm.run(ps.clean[rp], edits=edits)
