@@ -231,26 +231,28 @@ def _receiver_edit(
         per_head = x.dim() == 4  # [B, T, H, d_model], one copy per head; else [B, T, d]
         b, t, d = x.shape[0], x.shape[1], x.shape[-1]
         slots = mask.shape[1]
-        shift = x.new_zeros(b, slots, t, d)
         if plain:
             on = mask[:, :, plain].to(x.dtype)  # [B, R, S]
             stacked = torch.stack([diffs[i] for i in plain], 1)  # [B, S, T, d]
-            shift = shift + torch.einsum("brs,bstd->brtd", on, stacked)
+            shift = torch.einsum("brs,bstd->brtd", on, stacked).reshape(b * slots, t, d)
+        else:
+            shift = x.new_zeros(b * slots, t, d)
         for layer, m in head_masks.items():
-            shift = shift + _head_shift(hm, layer, zs[layer], corrupt, rows, m, base)
-        shift = shift.transpose(1, 2)  # [B, T, R, d]
+            _add_head_shift(shift, hm, layer, zs[layer], corrupt, rows, m, base)
+        shift = shift.view(b, slots, t, d).transpose(1, 2)  # [B, T, R, d]
         return x - (shift if per_head else shift[:, :, 0])
 
     return edit
 
 
-def _head_shift(
-    hm: HookedModel, layer: int, z: torch.Tensor, corrupt: dict[str, torch.Tensor],
-    rows: torch.Tensor, m: torch.Tensor, base: dict[int, torch.Tensor],
-) -> torch.Tensor:  # fmt: skip
-    """``wo(z) - wo(z with the heads of m[row, slot] corrupted)`` as ``[B, R, T, d_model]``.
+def _add_head_shift(
+    shift: torch.Tensor, hm: HookedModel, layer: int, z: torch.Tensor,
+    corrupt: dict[str, torch.Tensor], rows: torch.Tensor, m: torch.Tensor,
+    base: dict[int, torch.Tensor],
+) -> None:  # fmt: skip
+    """Add ``wo(z) - wo(z with the heads of m[row, slot] corrupted)`` to ``shift[row * R + slot]``.
 
-    Rows and slots with no excluded head are exactly zero and not computed; equal
+    Rows and slots with no excluded head add exactly zero and are skipped; equal
     (row, mask) cases are computed once.  Rows of ``wo`` are independent (bitllama's
     BitLinear normalises and quantises each row on its own), so batching is exact.
     """
@@ -266,9 +268,7 @@ def _head_shift(
     zc = corrupt[f"blocks.{layer}.attn.hook_z"][rows[row]]
     mixed = torch.where(on[:, None, :, None], zc, z[row])
     diff = base[layer][row] - wo.forward(mixed.flatten(-2))
-    out = z.new_zeros(b * slots, *diff.shape[1:])
-    out[which] = diff[back]
-    return out.view(b, slots, *diff.shape[1:])
+    shift.index_add_(0, which, diff[back])
 
 
 def run_edge_variants(
