@@ -95,16 +95,19 @@ def _sender_deltas(hm: HookedModel, ps: PairSet) -> dict[Component, torch.Tensor
     _, clean = hm.run(ps.clean, cache=hooks)
     _, corrupt = hm.run(ps.corrupt, cache=hooks)
     out: dict[Component, torch.Tensor] = {}
+    n_heads = hm.points.n_heads
+    eye = torch.eye(n_heads, dtype=torch.bool)[:, None, None, :, None]  # [H, 1, 1, H, 1]
     with torch.no_grad():
         for c in hm.components:
             if c.kind != "head":
                 out[c] = clean[c.hook] - corrupt[c.hook]
-                continue
-            z_clean, z_corrupt = clean[c.hook], corrupt[c.hook]
-            mixed = z_clean.clone()
-            mixed[:, :, c.head] = z_corrupt[:, :, c.head]
-            wo = hm.points.z[c.layer]
-            out[c] = wo.forward(z_clean.flatten(-2)) - wo.forward(mixed.flatten(-2))
+            elif c.head == 0:  # all heads of the layer in one call of its output projection
+                z_clean, z_corrupt = clean[c.hook], corrupt[c.hook]
+                mixed = torch.where(eye, z_corrupt, z_clean)  # [H, P, T, H, d_head]
+                wo = hm.points.z[c.layer]
+                diff = wo.forward(z_clean.flatten(-2)) - wo.forward(mixed.flatten(-2))
+                for h in range(n_heads):
+                    out[Component("head", c.layer, h)] = diff[h]
     return out
 
 
@@ -127,14 +130,17 @@ def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
         for h, g in zip(hooks, torch.autograd.grad(m, [cache[h] for h in hooks])):
             grads[h] = g / steps if grads[h].numel() == 0 else grads[h] + g / steps
     deltas = _sender_deltas(hm, ps)
-    by_name = {r.name: r for r in recv}
+    stacked = torch.stack([deltas[c] for c in hm.components])  # [S, P, T, d]
+    table = {}  # hook -> score of (receiver slot, sender)
+    for h, g in grads.items():
+        g = g if g.dim() == 4 else g[:, :, None]
+        table[h] = torch.einsum("sptd,pthd->hs", stacked, g)
     edges = edges_of(hm)
-    scores = []
-    for e in edges:
-        r = by_name[e.receiver]
-        grad = grads[r.hook] if r.head < 0 else grads[r.hook][:, :, r.head]
-        scores.append((deltas[e.sender] * grad).sum())
-    return _rank("eap-ig", "edge", [e.name for e in edges], torch.stack(scores).detach(), t0)
+    plan = _plan(hm, edges)
+    scores = torch.empty(len(edges))
+    for h, p in plan.items():
+        scores[p.edge] = table[h][p.slot, p.sender]
+    return _rank("eap-ig", "edge", [e.name for e in edges], scores, t0)
 
 
 def node_scores(ranking: Ranking) -> dict[str, float]:
