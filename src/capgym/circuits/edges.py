@@ -29,7 +29,7 @@ of dm/d(input of v), the gradients taken with the input embeddings interpolated 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -177,61 +177,113 @@ def _plan(hm: HookedModel, edges: list[Edge]) -> dict[str, _Hook]:
     return out
 
 
+@dataclass
+class _Forward:
+    """One forward of edge circuits: sender outputs as they are computed, head cases.
+
+    ``cases[layer]`` are the distinct (row, excluded heads of ``layer``) pairs over every
+    receiver hook of the forward; their shifts ``wo(z) - wo(z with those heads
+    corrupted)`` are computed once, when the first receiver needs them.
+    """
+
+    hm: HookedModel
+    corrupt: dict[str, torch.Tensor]
+    wo_corrupt: dict[int, torch.Tensor]  # layer -> wo(corrupted z) [P, T, d_model]
+    rows: torch.Tensor
+    cases: dict[int, tuple[torch.Tensor, torch.Tensor]]  # layer -> (row [U], heads [U, H])
+    diffs: dict[int, torch.Tensor] = field(default_factory=dict)  # sender -> current - corrupt
+    zs: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> current z
+    shifts: dict[int, torch.Tensor] = field(default_factory=dict)  # layer -> [U, T, d_model]
+
+    def record(self, i: int, c: Component) -> Edit:
+        def edit(act: torch.Tensor) -> torch.Tensor:
+            if c.kind == "head":
+                self.zs[c.layer] = act
+            else:
+                self.diffs[i] = act - self.corrupt[c.hook][self.rows]
+            return act
+
+        return edit
+
+    def head_shift(self, layer: int) -> torch.Tensor:
+        """``wo(z) - wo(z with the case's heads corrupted)`` for every case of ``layer``.
+
+        Rows of ``wo`` are independent (bitllama's BitLinear normalises and quantises each
+        row on its own), so one batched call is exact; a case with every head excluded
+        is ``wo`` of the corrupted ``z``, computed once per pair.
+        """
+        if layer in self.shifts:
+            return self.shifts[layer]
+        row, on = self.cases[layer]
+        z, wo = self.zs[layer], self.hm.points.z[layer]
+        out = wo.forward(z.flatten(-2))[row]
+        full = on.all(1)
+        part = (~full).nonzero()[:, 0]
+        if len(part):
+            r = row[part]
+            zc = self.corrupt[f"blocks.{layer}.attn.hook_z"][self.rows[r]]
+            mixed = torch.where(on[part][:, None, :, None], zc, z[r])
+            out[part] -= wo.forward(mixed.flatten(-2))
+        whole = full.nonzero()[:, 0]
+        out[whole] -= self.wo_corrupt[layer][self.rows[row[whole]]]
+        self.shifts[layer] = out
+        return out
+
+
 def _edge_edits(
-    hm: HookedModel, corrupt: dict[str, torch.Tensor], excluded: torch.Tensor,
-    rows: torch.Tensor, plan: dict[str, _Hook],
+    hm: HookedModel, corrupt: dict[str, torch.Tensor], wo_corrupt: dict[int, torch.Tensor],
+    excluded: torch.Tensor, rows: torch.Tensor, plan: dict[str, _Hook],
 ) -> dict[str, Edit]:  # fmt: skip
     """Edits running ``rows`` with the edges where ``excluded[row]`` is true patched.
 
-    One forward: each sender's output is recorded as it is computed; each receiver hook
-    then subtracts, for all its receivers at once, the excluded senders' differences
-    (non-head senders: a masked sum; heads: the output projection of ``z`` minus that of
-    ``z`` with the excluded heads corrupted, one batched call per earlier layer over the
-    distinct (row, excluded heads) cases).
+    Each receiver hook subtracts, for all its receivers at once, the excluded senders'
+    differences: for the embedding and MLPs a masked sum, for heads the shift of each
+    (row, excluded heads) case (:meth:`_Forward.head_shift`).
     """
     comps = hm.components
-    masks: dict[str, torch.Tensor] = {}
+    masks: dict[str, torch.Tensor] = {}  # hook -> [rows, receiver slot, sender]
     for hook, p in plan.items():
         m = torch.zeros(len(rows), p.slots, len(comps), dtype=torch.bool)
         m[:, p.slot, p.sender] = excluded[:, p.edge]
         if bool(m.any()):
             masks[hook] = m
-    diffs: dict[int, torch.Tensor] = {}  # sender index -> current - corrupt, [B, T, d]
-    zs: dict[int, torch.Tensor] = {}  # layer -> current z [B, T, H, d_head]
-    base: dict[int, torch.Tensor] = {}  # layer -> wo(current z), computed on first use
-
-    def record(i: int, c: Component) -> Edit:
-        def edit(act: torch.Tensor) -> torch.Tensor:
-            if c.kind == "head":
-                zs[c.layer] = act
-            else:
-                diffs[i] = act - corrupt[c.hook][rows]
-            return act
-
-        return edit
-
+    heads: dict[int, list[int]] = {}
+    for i, c in enumerate(comps):
+        if c.kind == "head":
+            heads.setdefault(c.layer, []).append(i)
+    cases = {}
+    uses: dict[str, list[tuple[int, torch.Tensor, torch.Tensor]]] = {h: [] for h in masks}
+    for layer, idx in heads.items():
+        keys, where = [], []
+        for hook, m in masks.items():
+            flat = m[:, :, idx].reshape(-1, len(idx))
+            which = flat.any(1).nonzero()[:, 0]
+            if len(which):
+                keys.append(torch.cat([(which // m.shape[1])[:, None], flat[which].long()], 1))
+                where.append((hook, which))
+        if not keys:
+            continue
+        unique, back = torch.unique(torch.cat(keys), dim=0, return_inverse=True)
+        cases[layer] = (unique[:, 0], unique[:, 1:].bool())
+        for (hook, which), b in zip(where, back.split([len(w) for _, w in where])):
+            uses[hook].append((layer, which, b))
+    fwd = _Forward(hm, corrupt, wo_corrupt, rows, cases)
     edits: dict[str, Edit] = {}
     for i, c in enumerate(comps):
         if c.hook not in edits:
-            edits[c.hook] = record(i, c)
+            edits[c.hook] = fwd.record(i, c)
     for hook, mask in masks.items():
-        edits[hook] = _receiver_edit(hm, corrupt, rows, mask, diffs, zs, base)
+        edits[hook] = _receiver_edit(fwd, mask, uses[hook])
     return edits
 
 
 def _receiver_edit(
-    hm: HookedModel, corrupt: dict[str, torch.Tensor], rows: torch.Tensor, mask: torch.Tensor,
-    diffs: dict[int, torch.Tensor], zs: dict[int, torch.Tensor], base: dict[int, torch.Tensor],
-) -> Edit:  # fmt: skip
-    """The edit of one receiver hook; ``mask[row, slot, sender]``: edge excluded."""
-    comps = hm.components
-    plain = [i for i, c in enumerate(comps) if c.kind != "head" and bool(mask[:, :, i].any())]
-    layers: dict[int, list[int]] = {}
-    for i, c in enumerate(comps):
-        if c.kind == "head":
-            layers.setdefault(c.layer, []).append(i)
-    head_masks = {layer: mask[:, :, idx] for layer, idx in layers.items()}
-    head_masks = {layer: m for layer, m in head_masks.items() if bool(m.any())}
+    fwd: _Forward, mask: torch.Tensor, uses: list[tuple[int, torch.Tensor, torch.Tensor]]
+) -> Edit:
+    """The edit of one receiver hook; ``mask[row, slot, sender]``: edge excluded;
+    ``uses``: (layer, flat row*slot index, case) of its excluded heads."""
+    plain = [i for i, c in enumerate(fwd.hm.components)
+             if c.kind != "head" and bool(mask[:, :, i].any())]  # fmt: skip
 
     def edit(x: torch.Tensor) -> torch.Tensor:
         per_head = x.dim() == 4  # [B, T, H, d_model], one copy per head; else [B, T, d]
@@ -239,42 +291,16 @@ def _receiver_edit(
         slots = mask.shape[1]
         if plain:
             on = mask[:, :, plain].to(x.dtype)  # [B, R, S]
-            stacked = torch.stack([diffs[i] for i in plain], 1)  # [B, S, T, d]
+            stacked = torch.stack([fwd.diffs[i] for i in plain], 1)  # [B, S, T, d]
             shift = torch.einsum("brs,bstd->brtd", on, stacked).reshape(b * slots, t, d)
         else:
             shift = x.new_zeros(b * slots, t, d)
-        for layer, m in head_masks.items():
-            _add_head_shift(shift, hm, layer, zs[layer], corrupt, rows, m, base)
+        for layer, which, case in uses:
+            shift.index_add_(0, which, fwd.head_shift(layer)[case])
         shift = shift.view(b, slots, t, d).transpose(1, 2)  # [B, T, R, d]
         return x - (shift if per_head else shift[:, :, 0])
 
     return edit
-
-
-def _add_head_shift(
-    shift: torch.Tensor, hm: HookedModel, layer: int, z: torch.Tensor,
-    corrupt: dict[str, torch.Tensor], rows: torch.Tensor, m: torch.Tensor,
-    base: dict[int, torch.Tensor],
-) -> None:  # fmt: skip
-    """Add ``wo(z) - wo(z with the heads of m[row, slot] corrupted)`` to ``shift[row * R + slot]``.
-
-    Rows and slots with no excluded head add exactly zero and are skipped; equal
-    (row, mask) cases are computed once.  Rows of ``wo`` are independent (bitllama's
-    BitLinear normalises and quantises each row on its own), so batching is exact.
-    """
-    wo = hm.points.z[layer]
-    if layer not in base:
-        base[layer] = wo.forward(z.flatten(-2))
-    b, slots, heads = m.shape
-    flat = m.reshape(b * slots, heads)
-    which = flat.any(1).nonzero()[:, 0]
-    key = torch.cat([(which // slots)[:, None], flat[which].long()], 1)
-    unique, back = torch.unique(key, dim=0, return_inverse=True)
-    row, on = unique[:, 0], unique[:, 1:].bool()
-    zc = corrupt[f"blocks.{layer}.attn.hook_z"][rows[row]]
-    mixed = torch.where(on[:, None, :, None], zc, z[row])
-    diff = base[layer][row] - wo.forward(mixed.flatten(-2))
-    shift.index_add_(0, which, diff[back])
 
 
 def run_edge_variants(
@@ -288,6 +314,9 @@ def run_edge_variants(
     hooks = sorted({c.hook for c in hm.components})
     _, corrupt = hm.run(ps.corrupt, cache=hooks)
     plan = _plan(hm, edges)
+    with torch.no_grad():
+        wo_corrupt = {layer: hm.points.z[layer].forward(corrupt[f"blocks.{layer}.attn.hook_z"].flatten(-2))
+                      for layer in range(hm.points.n_layers)}  # fmt: skip
     v_count, p_count = keep.shape[0], ps.n_valid
     rows_variant = torch.arange(v_count).repeat_interleave(p_count)
     rows_pair = torch.arange(p_count).repeat(v_count)
@@ -297,7 +326,9 @@ def run_edge_variants(
         rv, rp = rows_variant[start : start + step], rows_pair[start : start + step]
         excluded = ~keep[rv]
         edits = (
-            {} if not bool(excluded.any()) else _edge_edits(hm, corrupt, excluded, rp, plan)
+            {}
+            if not bool(excluded.any())
+            else _edge_edits(hm, corrupt, wo_corrupt, excluded, rp, plan)
         )
         edits["ln_final.hook_normalized"] = last_only(ps.length[rp] - 1)
         logits, _ = hm.run(ps.clean[rp], edits=edits)
