@@ -131,10 +131,11 @@ def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
             grads[h] = g / steps if grads[h].numel() == 0 else grads[h] + g / steps
     deltas = _sender_deltas(hm, ps)
     stacked = torch.stack([deltas[c] for c in hm.components])  # [S, P, T, d]
-    table = {}  # hook -> score of (receiver slot, sender)
+    stacked = stacked.reshape(len(stacked), -1)
+    table = {}  # hook -> score of (receiver slot, sender): one matrix product per hook
     for h, g in grads.items():
-        g = g if g.dim() == 4 else g[:, :, None]
-        table[h] = torch.einsum("sptd,pthd->hs", stacked, g)
+        g = g if g.dim() == 4 else g[:, :, None]  # [P, T, slots, d]
+        table[h] = g.permute(2, 0, 1, 3).reshape(g.shape[2], -1) @ stacked.T
     edges = edges_of(hm)
     plan = _plan(hm, edges)
     scores = torch.empty(len(edges))
