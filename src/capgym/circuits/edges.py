@@ -231,75 +231,116 @@ class _Forward:
         return out
 
 
+def _distinct(row: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first index of each distinct ``(row[i], mask[i])`` and each ``i``'s group.
+
+    Exact (the masks are packed into 62-bit words and sorted), unlike hashing.
+
+    >>> first, group = _distinct(torch.tensor([0, 0, 1, 0]),
+    ...                          torch.tensor([[True], [False], [True], [True]]))
+    >>> first.tolist(), group.tolist()
+    ([1, 0, 2], [1, 0, 2, 1])
+    """
+    n, k = mask.shape
+    if n == 0:
+        return row.new_zeros(0), row.new_zeros(0)
+    bits = torch.cat([mask, mask.new_zeros(n, (-k) % 62)], 1).view(n, -1, 62).long()
+    keys = torch.cat([row[:, None], (bits << torch.arange(62)).sum(-1)], 1)
+    order = torch.arange(n)
+    for col in reversed(range(keys.shape[1])):  # least significant word first: a lexsort
+        order = order[torch.sort(keys[order, col], stable=True).indices]
+    ordered = keys[order]
+    new = torch.ones(n, dtype=torch.bool)
+    new[1:] = (ordered[1:] != ordered[:-1]).any(1)
+    group = torch.empty_like(order)
+    group[order] = new.cumsum(0) - 1
+    return order[new], group
+
+
+@dataclass(frozen=True)
+class _Cases:
+    """The receivers of one hook with an excluded edge, as distinct (row, mask) cases.
+
+    ``which``: their flat ``row * slots + slot`` indices; ``case``: each one's case;
+    ``row``/``mask``: each case's row and excluded senders; ``heads``: per sender layer,
+    the cases with an excluded head there and their index in the layer's head cases.
+    """
+
+    which: torch.Tensor
+    case: torch.Tensor
+    row: torch.Tensor
+    mask: torch.Tensor
+    heads: list[tuple[int, torch.Tensor, torch.Tensor]]
+
+
 def _edge_edits(
     hm: HookedModel, corrupt: dict[str, torch.Tensor], wo_corrupt: dict[int, torch.Tensor],
     excluded: torch.Tensor, rows: torch.Tensor, plan: dict[str, _Hook],
 ) -> dict[str, Edit]:  # fmt: skip
     """Edits running ``rows`` with the edges where ``excluded[row]`` is true patched.
 
-    Each receiver hook subtracts, for all its receivers at once, the excluded senders'
-    differences: for the embedding and MLPs a masked sum, for heads the shift of each
-    (row, excluded heads) case (:meth:`_Forward.head_shift`).
+    Each receiver hook subtracts, for each distinct (row, excluded senders) case among
+    its receivers, the excluded senders' differences: for the embedding and MLPs their
+    sum, for heads the shift of each (row, excluded heads) case of a layer, shared by
+    every hook of the forward (:meth:`_Forward.head_shift`).
     """
     comps = hm.components
-    masks: dict[str, torch.Tensor] = {}  # hook -> [rows, receiver slot, sender]
+    per_hook: dict[str, tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
     for hook, p in plan.items():
         m = torch.zeros(len(rows), p.slots, len(comps), dtype=torch.bool)
         m[:, p.slot, p.sender] = excluded[:, p.edge]
-        if bool(m.any()):
-            masks[hook] = m
+        flat = m.view(-1, len(comps))
+        which = flat.any(1).nonzero()[:, 0]
+        if len(which):
+            first, case = _distinct(which // p.slots, flat[which])
+            per_hook[hook] = (p.slots, which, case, (which // p.slots)[first], flat[which[first]])
     heads: dict[int, list[int]] = {}
     for i, c in enumerate(comps):
         if c.kind == "head":
             heads.setdefault(c.layer, []).append(i)
-    cases = {}
-    uses: dict[str, list[tuple[int, torch.Tensor, torch.Tensor]]] = {h: [] for h in masks}
+    layer_cases = {}
+    uses: dict[str, list[tuple[int, torch.Tensor, torch.Tensor]]] = {h: [] for h in per_hook}
     for layer, idx in heads.items():
-        keys, where = [], []
-        for hook, m in masks.items():
-            flat = m[:, :, idx].reshape(-1, len(idx))
-            which = flat.any(1).nonzero()[:, 0]
-            if len(which):
-                keys.append(torch.cat([(which // m.shape[1])[:, None], flat[which].long()], 1))
-                where.append((hook, which))
-        if not keys:
+        parts = []
+        for hook, (_, _, _, row, mask) in per_hook.items():
+            sub = mask[:, idx].any(1).nonzero()[:, 0]
+            if len(sub):
+                parts.append((hook, sub, row[sub], mask[sub][:, idx]))
+        if not parts:
             continue
-        unique, back = torch.unique(torch.cat(keys), dim=0, return_inverse=True)
-        cases[layer] = (unique[:, 0], unique[:, 1:].bool())
-        for (hook, which), b in zip(where, back.split([len(w) for _, w in where])):
-            uses[hook].append((layer, which, b))
-    fwd = _Forward(hm, corrupt, wo_corrupt, rows, cases)
+        all_rows = torch.cat([r for _, _, r, _ in parts])
+        all_masks = torch.cat([m for _, _, _, m in parts])
+        first, group = _distinct(all_rows, all_masks)
+        layer_cases[layer] = (all_rows[first], all_masks[first])
+        for (hook, sub, _, _), g in zip(parts, group.split([len(p[1]) for p in parts])):
+            uses[hook].append((layer, sub, g))
+    fwd = _Forward(hm, corrupt, wo_corrupt, rows, layer_cases)
     edits: dict[str, Edit] = {}
     for i, c in enumerate(comps):
         if c.hook not in edits:
             edits[c.hook] = fwd.record(i, c)
-    for hook, mask in masks.items():
-        edits[hook] = _receiver_edit(fwd, mask, uses[hook])
+    for hook, (slots, which, case, row, mask) in per_hook.items():
+        edits[hook] = _receiver_edit(fwd, slots, _Cases(which, case, row, mask, uses[hook]))
     return edits
 
 
-def _receiver_edit(
-    fwd: _Forward, mask: torch.Tensor, uses: list[tuple[int, torch.Tensor, torch.Tensor]]
-) -> Edit:
-    """The edit of one receiver hook; ``mask[row, slot, sender]``: edge excluded;
-    ``uses``: (layer, flat row*slot index, case) of its excluded heads."""
-    plain = [i for i, c in enumerate(fwd.hm.components)
-             if c.kind != "head" and bool(mask[:, :, i].any())]  # fmt: skip
+def _receiver_edit(fwd: _Forward, slots: int, cases: _Cases) -> Edit:
+    """The edit of one receiver hook with ``slots`` receivers (its heads, or 1)."""
+    plain = [(i, cases.mask[:, i].nonzero()[:, 0]) for i, c in enumerate(fwd.hm.components)
+             if c.kind != "head" and bool(cases.mask[:, i].any())]  # fmt: skip
 
     def edit(x: torch.Tensor) -> torch.Tensor:
         per_head = x.dim() == 4  # [B, T, H, d_model], one copy per head; else [B, T, d]
         b, t, d = x.shape[0], x.shape[1], x.shape[-1]
-        slots = mask.shape[1]
-        if plain:
-            on = mask[:, :, plain].to(x.dtype)  # [B, R, S]
-            stacked = torch.stack([fwd.diffs[i] for i in plain], 1)  # [B, S, T, d]
-            shift = torch.einsum("brs,bstd->brtd", on, stacked).reshape(b * slots, t, d)
-        else:
-            shift = x.new_zeros(b * slots, t, d)
-        for layer, which, case in uses:
-            shift.index_add_(0, which, fwd.head_shift(layer)[case])
-        shift = shift.view(b, slots, t, d).transpose(1, 2)  # [B, T, R, d]
-        return x - (shift if per_head else shift[:, :, 0])
+        shift = x.new_zeros(len(cases.row), t, d)  # per case, senders in forward order
+        for i, sel in plain:
+            shift.index_add_(0, sel, fwd.diffs[i][cases.row[sel]])
+        for layer, sel, case in cases.heads:
+            shift.index_add_(0, sel, fwd.head_shift(layer)[case])
+        full = x.new_zeros(b * slots, t, d)
+        full.index_copy_(0, cases.which, shift[cases.case])
+        full = full.view(b, slots, t, d).transpose(1, 2)  # [B, T, R, d]
+        return x - (full if per_head else full[:, :, 0])
 
     return edit
 
