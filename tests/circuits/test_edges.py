@@ -10,6 +10,7 @@ import torch
 from capgym.circuits import HookedModel
 from capgym.circuits.edges import edges_of, run_edge_variants
 from capgym.circuits.env import Env, make_env
+from capgym.circuits.hooks import Component, Edit
 from capgym.circuits.pairs import logit_diff
 from capgym.circuits.patching import run_variants
 from capgym.models import load_model
@@ -149,15 +150,7 @@ def _reference_variants(env: Env, keep: torch.Tensor) -> torch.Tensor:
     for v in range(keep.shape[0]):
         for b in range(ps.n_valid):
             current: dict[str, torch.Tensor] = {}
-
-            def record(name: str):  # type: ignore[no-untyped-def]
-                def edit(act: torch.Tensor) -> torch.Tensor:
-                    current[name] = act
-                    return act
-
-                return edit
-
-            edits = {h: record(h) for h in hooks}
+            edits = {h: _recorder(current, h) for h in hooks}
             for r in receivers(hm):
                 senders = [e.sender for i, e in enumerate(edges)
                            if e.receiver == r.name and not keep[v, i]]  # fmt: skip
@@ -172,11 +165,19 @@ def _reference_variants(env: Env, keep: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def _recorder(current: dict[str, torch.Tensor], name: str) -> Edit:
+    def edit(act: torch.Tensor) -> torch.Tensor:
+        current[name] = act
+        return act
+
+    return edit
+
+
 def _reference_edit(hm: HookedModel, corrupt: dict[str, torch.Tensor],
-                    current: dict[str, torch.Tensor], b: int, head: int, senders: list,
-                    before: object) -> object:  # fmt: skip
+                    current: dict[str, torch.Tensor], b: int, head: int,
+                    senders: list[Component], before: Edit | None) -> Edit:  # fmt: skip
     def edit(x: torch.Tensor) -> torch.Tensor:
-        if callable(before):
+        if before is not None:
             x = before(x)
         own = x[:, :, head] if head >= 0 else x
         shift = torch.zeros_like(own)

@@ -135,7 +135,9 @@ def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
     deltas = _sender_deltas(hm, ps)
     stacked = torch.stack([deltas[c] for c in hm.components])  # [S, P, T, d]
     stacked = stacked.reshape(len(stacked), -1)
-    table = {}  # hook -> score of (receiver slot, sender): one matrix product per hook
+    table: dict[
+        str, torch.Tensor
+    ] = {}  # hook -> score of (receiver slot, sender): one matrix product per hook
     for h, g in grads.items():
         g = g if g.dim() == 4 else g[:, :, None]  # [P, T, slots, d]
         table[h] = g.permute(2, 0, 1, 3).reshape(g.shape[2], -1) @ stacked.T
@@ -301,7 +303,7 @@ def _edge_edits(
     for i, c in enumerate(comps):
         if c.kind == "head":
             heads.setdefault(c.layer, []).append(i)
-    layer_cases = {}
+    layer_cases: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
     uses: dict[str, list[tuple[int, torch.Tensor, torch.Tensor]]] = {h: [] for h in per_hook}
     for layer, idx in heads.items():
         parts = []
@@ -340,10 +342,13 @@ def _receiver_edit(fwd: _Forward, slots: int, cases: _Cases) -> Edit:
             shift.index_add_(0, sel, fwd.diffs[i][cases.row[sel]])
         for layer, sel, case in cases.heads:
             shift.index_add_(0, sel, fwd.head_shift(layer)[case])
-        full = x.new_zeros(b * slots, t, d)
-        full.index_copy_(0, cases.which, shift[cases.case])
-        full = full.view(b, slots, t, d).transpose(1, 2)  # [B, T, R, d]
-        return x - (full if per_head else full[:, :, 0])
+        # a copy (never edit the residual stream in place) laid out [B, R, T, d], so that a
+        # receiver is one row; returned as a [B, T, R, d] view
+        own = (x if per_head else x[:, :, None]).transpose(1, 2)
+        out = own.clone(memory_format=torch.contiguous_format)
+        out.view(b * slots, t, d).index_add_(0, cases.which, shift[cases.case], alpha=-1)
+        out = out.transpose(1, 2)
+        return out if per_head else out[:, :, 0]
 
     return edit
 
