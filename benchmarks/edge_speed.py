@@ -41,9 +41,10 @@ def compare(a: str, b: str) -> None:
     d_s = float((sy - y["scores"]).abs().max())
     rel = d_s / float(y["scores"].abs().max())
     d_c = float((x["curve"] - y["curve"]).abs().max())
+    moved = sum(a != b for a, b in zip(x["names"], y["names"]))
     print(f"eap-ig {x['eap_s']:.1f}s -> {y['eap_s']:.1f}s, curve {x['curve_s']:.1f}s -> "
           f"{y['curve_s']:.1f}s; max|d score| {d_s:.3g} (rel {rel:.3g}), "
-          f"same order {x['names'] == y['names']}, max|d curve| {d_c:.3g}")  # fmt: skip
+          f"edges at another rank {moved}, max|d curve| {d_c:.3g}")  # fmt: skip
 
 
 if __name__ == "__main__":

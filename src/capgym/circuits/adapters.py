@@ -127,7 +127,10 @@ def _llama_split(m: Any, layer: int, xq: torch.Tensor, xk: torch.Tensor,
     heads = torch.arange(n_heads, device=xq.device)
 
     def project(linear: nn.Module, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        out = linear(shared_input(linear, block.attention_norm(x)))  # [B, T, H, out]
+        x = block.attention_norm(x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _head_rows(linear, x, rows, hd)
+        out = linear(shared_input(linear, x))  # [B, T, H, out]
         out = out.view(b, t, n_heads, -1, hd)
         return out[:, :, heads, rows]  # head h reads its own row block
 
@@ -138,6 +141,32 @@ def _llama_split(m: Any, layer: int, xq: torch.Tensor, xk: torch.Tensor,
     y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                        is_causal=True)  # fmt: skip
     return y.transpose(1, 2)
+
+
+def _head_rows(linear: nn.Module, x: torch.Tensor, rows: torch.Tensor, hd: int) -> torch.Tensor:
+    """``linear`` applied to each head's copy ``x[:, :, h]`` for only the rows block ``rows[h]``.
+
+    For gradient runs (EAP-IG), where projecting every copy onto every head's rows costs
+    n_heads times the work, forward and backward.  The values are the full projection's
+    up to float summation order; on a BitLinear the value is
+    :func:`~capgym.models.bitllama.reference_bitlinear` of those rows and the gradient the
+    straight-through one that :mod:`capgym.circuits.hooks` gives the module.
+    """
+    from capgym.models.bitllama import BitLinear, reference_bitlinear
+
+    if not isinstance(linear, BitLinear):
+        w = linear.weight.view(-1, hd, x.shape[-1])[rows]  # [H, hd, d]
+        out = torch.einsum("bthd,hed->bthe", x, w)
+        bias = getattr(linear, "bias", None)
+        return out if bias is None else out + bias.view(-1, hd)[rows]
+    w, n, heads = linear.codes.view(-1, hd, x.shape[-1]), x.shape[-1], []
+    for h, r in enumerate(rows.tolist()):
+        xh = x[:, :, h]
+        value = reference_bitlinear(xh.detach(), w[r], linear.scale)
+        smooth = F.linear(xh / (torch.sqrt(xh.pow(2).mean(-1, keepdim=True)) * n), w[r])
+        smooth = smooth * linear.scale
+        heads.append(value + (smooth - smooth.detach()))
+    return torch.stack(heads, 2)
 
 
 def _llama2c(lm: Any) -> Points:

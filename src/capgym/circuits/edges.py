@@ -21,6 +21,15 @@ of one layer the projection is applied to ``z`` with those heads replaced togeth
 which equals the sum of per-head differences for a linear projection and is exact for
 bitllama's normalising BitLinear too.
 
+**How a forward of edge circuits runs** (:func:`run_edge_variants`, timings in
+``benchmarks/EDGES.md``): every receiver hook edits all its receivers at once.  Its
+receivers with an excluded edge are grouped into distinct (row, excluded senders)
+cases; a case's shift is the sum, in forward order, of its excluded embedding/MLP
+senders' differences and, per earlier layer, of the shift of its (row, excluded heads)
+case.  Those head shifts are shared by every hook of the forward and computed once, by
+one batched call of the output projection (a case with every head excluded reuses the
+projection of the corrupted ``z``).
+
 **EAP-IG**: score(u->v) = (out_u(clean) - out_u(corrupt)) . mean over ``k = 1..steps``
 of dm/d(input of v), the gradients taken with the input embeddings interpolated to
 ``corrupt + k/steps (clean - corrupt)``; summed over positions, averaged over pairs.
