@@ -217,3 +217,41 @@ def test_batched_edge_patching_equals_the_reference(assets: Path, name: str) -> 
     clean = env.run()
     assert float((slow - clean).abs().max()) > 1e-2  # the masks do change the output
     assert torch.allclose(fast, slow, atol=1e-5, rtol=1e-5), float((fast - slow).abs().max())
+
+
+@pytest.mark.parametrize("name", ["stories260K", "bitllama-1M"])
+def test_head_rows_projection_equals_the_full_one(assets: Path, name: str) -> None:
+    """Gradient runs project each head's copy onto its own rows only: same values and
+    gradients as the full projection (with bitllama's straight-through gradient)."""
+    from capgym.circuits.adapters import _head_rows
+    from capgym.models.bitllama import BitLinear, reference_bitlinear
+
+    m = load_model(name).module
+    attn = m.layers[1].attention
+    hd, h = attn.head_dim, attn.n_heads
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, h, m.cfg.dim, generator=gen).requires_grad_(True)
+    rows = torch.arange(h) // (h // attn.n_kv_heads)
+    weight = torch.randn(2, 5, h, hd, generator=gen)
+
+    def full(x: torch.Tensor) -> torch.Tensor:
+        if isinstance(attn.wk, BitLinear):
+            smooth = (
+                torch.nn.functional.linear(
+                    x / (torch.sqrt(x.pow(2).mean(-1, keepdim=True)) * x.shape[-1]), attn.wk.codes
+                )
+                * attn.wk.scale
+            )
+            out = reference_bitlinear(x, attn.wk.codes, attn.wk.scale).detach()
+            out = out + (smooth - smooth.detach())
+        else:
+            out = attn.wk(x)
+        return out.view(2, 5, h, -1, hd)[:, :, torch.arange(h), rows]
+
+    with torch.enable_grad():
+        fast, slow = _head_rows(attn.wk, x, rows, hd), full(x)
+        g_fast = torch.autograd.grad((fast * weight).sum(), x)[0]
+        g_slow = torch.autograd.grad((slow * weight).sum(), x)[0]
+    assert torch.allclose(fast, slow, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(g_fast, g_slow, atol=1e-5, rtol=1e-5)
+    assert float(g_fast.abs().max()) > 0
