@@ -42,7 +42,7 @@ from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
 from capgym.store import RunStore, open_run, schema
 
-ALGORITHM_VERSION = 3  # bump when the scoring maths or row layout changes
+ALGORITHM_VERSION = 4  # bump when the scoring maths or row layout changes (4: HF SDPA)
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class ScoreSettings:
     faster on CPUs: they keep a small model's activations in cache (8,192 tokens ran
     bitllama-3M at 0.7x the speed of 2,048, 1,024 at 1.1-1.2x, and a GPT-2-vocabulary
     model's logits are best kept near 160 MB); on a GPU both caps are 16x larger.  The
-    cache key records the budget a model resolves to (:func:`resolve_settings`), so a
-    set scored with the former default 2,048 keeps its key where the rule gives 2,048.
+    cache key records the budget a model resolves to (:func:`resolve_settings`): asking
+    for that budget explicitly finds the same set.
     ``dtype`` picks the forward's arithmetic (:mod:`capgym.score.precision`): float32
     (exact, default); ``bfloat16x3``, linear layers as three bfloat16 products with float32
     sums (ranks equal float32's on 99.99% of the trained models' positions; meant for GPU
