@@ -2,8 +2,8 @@
 
 :func:`op_shares` profiles one call (torch profiler, CPU activities) and returns the
 ``top`` operators by self CPU time with their share of the call's profiled CPU time,
-plus the share spent inside the model's ``forward`` or ``scoring_forward`` (timed as
-a profiler range).
+plus the share of the process's CPU time spent inside the model's ``forward`` or
+``scoring_forward`` (CPU time of the thread that runs it).
 :func:`bound_line` writes that as the one line ``RESULTS.md`` shows per model.
 
 >>> import torch
@@ -17,29 +17,29 @@ a profiler range).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from torch.profiler import ProfilerActivity, profile, record_function
+from torch.profiler import ProfilerActivity, profile
 
-FORWARD = "model.forward"
 # profiler names -> what a reader knows them as
 NAMES = {
     "_scaled_dot_product_flash_attention_for_cpu": "flash attention",
     "_int_mm": "int8 mm",
 }
-WRAPPERS = {FORWARD, "aten::scaled_dot_product_attention"}  # ranges without own work
+WRAPPERS = {"aten::scaled_dot_product_attention"}  # dispatches to a kernel, no own work
 
 
 @contextmanager
-def _timed_forward(model: Any) -> Iterator[None]:
-    """Wrap ``model``'s ``forward`` and ``scoring_forward`` (where it has one) in a
-    profiler range for the duration of the block."""
+def _timed_forward(model: Any, spent: list[float]) -> Iterator[None]:
+    """Add the CPU time of the calling thread inside ``model``'s ``forward`` and
+    ``scoring_forward`` (where it has one) to ``spent[0]`` for the duration of the block."""
     names = [n for n in ("forward", "scoring_forward") if model is not None and hasattr(model, n)]
     saved = {n: (n in vars(model), getattr(model, n)) for n in names}
     for n, (_, original) in saved.items():
-        setattr(model, n, _ranged(original))
+        setattr(model, n, _timed(original, spent))
     try:
         yield
     finally:
@@ -50,27 +50,33 @@ def _timed_forward(model: Any) -> Iterator[None]:
                 delattr(model, n)  # back to the class's method
 
 
-def _ranged(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _timed(fn: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
-        with record_function(FORWARD):
+        start = time.thread_time()
+        try:
             return fn(*args, **kwargs)
+        finally:
+            spent[0] += time.thread_time() - start
 
     return timed
 
 
 def op_shares(fn: Callable[[], Any], forward: Any = None, top: int = 4) -> dict[str, Any]:
     """Profile ``fn()``: the ``top`` operators by self CPU time (short names, share of
-    all operators' self CPU time) and the share of ``forward.forward``'s range."""
-    with _timed_forward(forward), profile(activities=[ProfilerActivity.CPU]) as prof:
+    all operators' self CPU time) and the share of the process's CPU time spent in
+    ``forward``'s ``forward``/``scoring_forward`` (0 without ``forward``)."""
+    spent = [0.0]
+    start = time.process_time()
+    with _timed_forward(forward, spent), profile(activities=[ProfilerActivity.CPU]) as prof:
         fn()
+    cpu = time.process_time() - start
     events = [e for e in prof.key_averages() if e.key not in WRAPPERS]
     total = sum(e.self_cpu_time_total for e in events) or 1.0
     ranked = sorted(events, key=lambda e: -e.self_cpu_time_total)[:top]
-    fwd = sum(e.cpu_time_total for e in prof.key_averages() if e.key == FORWARD)
     return {
         "ops": [[_name(e.key), e.self_cpu_time_total / total] for e in ranked],
-        "forward": min(1.0, fwd / total),
-        "profiled_cpu_s": total / 1e6,
+        "forward": min(1.0, spent[0] / cpu) if cpu > 0 else 0.0,
+        "profiled_cpu_s": cpu,
     }
 
 

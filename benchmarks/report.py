@@ -181,9 +181,10 @@ def bounds_lines(rows: list[dict[str, Any]]) -> list[str]:
         return []
     out = [
         (
-            "What bounds each, one thread, one profiled run of each (torch profiler; share of "
-            "all torch operators' self CPU time, so tokenising and Parquet are left out; "
-            "forward = the share inside `model.forward`, which both call):"
+            "What bounds each, one thread, one profiled run of each: forward = share of the "
+            "process's CPU time inside the model forward both call; then the top operators "
+            "(torch profiler, share of all torch operators' self CPU time, so tokenising and "
+            "Parquet are left out):"
         ),
         "",
     ]
