@@ -1,6 +1,6 @@
 """Run every capgym benchmark and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run.py            # full: ~15 minutes on 2 cores
+    python benchmarks/run.py            # full: ~25-30 minutes on 2 quiet cores
     python benchmarks/run.py --quick    # smaller corpora and store: ~3 minutes
 
 Sections: scoring throughput (capgym vs a naive notebook baseline vs the machine's
