@@ -37,13 +37,19 @@ def test_stories260k_pattern_is_a_manual_softmax_of_q_k(assets: Path) -> None:
     w = m.layers[0].attention
     with torch.no_grad():
         e = m.tok_embeddings(ids)[0]
-        x = e * torch.rsqrt(e.pow(2).mean(-1, keepdim=True) + 1e-5) * m.layers[0].attention_norm.weight
+        x = (
+            e
+            * torch.rsqrt(e.pow(2).mean(-1, keepdim=True) + 1e-5)
+            * m.layers[0].attention_norm.weight
+        )
         q = (x @ w.wq.weight.T).view(t, 8, 8)[:, 5:6]
         k = (x @ w.wk.weight.T).view(t, 4, 8)[:, 2:3]
         cos, sin = m.rope_cos[:t], m.rope_sin[:t]
         q, k = rope_reference(q, cos, sin)[:, 0], rope_reference(k, cos, sin)[:, 0]
         s = (q @ k.T) / 8**0.5
-        manual = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(-1)
+        manual = s.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf")).softmax(
+            -1
+        )
     assert torch.allclose(seen[0][0, 5], manual, atol=1e-5)
 
 

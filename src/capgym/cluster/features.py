@@ -16,15 +16,32 @@ the same thing whatever the model's width.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from sklearn.decomposition import PCA
 
+from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
 from capgym.models.modules import token_embedding
 
+FEATURE_SETS = ("hidden", "context", "attention")
+DEFAULT_FEATURES = ("hidden",)  # measured best: see the module docstring
 STATE_DIMS = 32
 CONTEXT_DIMS = 8
-CONTEXT_WEIGHT = 0.0  # measured: 0.5 and 1.0 lowered rediscovery AMI (0.54, 0.52 vs 0.58)
+ATTENTION_DIMS = 16
+CONTEXT_WEIGHT = 0.5  # used when "context" is chosen
+ATTENTION_WEIGHT = 0.5  # used when "attention" is chosen
+
+
+def check_feature_sets(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as a tuple of known feature sets; one-line error otherwise."""
+    out = tuple(dict.fromkeys(str(n).strip() for n in names if str(n).strip()))
+    bad = [n for n in out if n not in FEATURE_SETS]
+    if bad or not out:
+        raise UsageError(f"unknown feature set {bad[0]!r}" if bad else "no feature set chosen"
+                         f"; choose from {', '.join(FEATURE_SETS)}")  # fmt: skip
+    return out
 
 
 def reduce(x: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
@@ -37,19 +54,35 @@ def reduce(x: np.ndarray, dims: int, seed: int = 0) -> np.ndarray:
     return z / scale if scale > 0 else z
 
 
+def standardise(x: np.ndarray) -> np.ndarray:
+    """Columns of ``x`` shifted to mean 0 and scaled to variance 1 (constant ones: 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std(0)
+    return (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
+
+
 def features(
-    states: np.ndarray,
-    context: np.ndarray,
+    states: np.ndarray | None,
+    context: np.ndarray | None = None,
+    attention: np.ndarray | None = None,
     state_dims: int = STATE_DIMS,
     context_dims: int = CONTEXT_DIMS,
+    attention_dims: int = ATTENTION_DIMS,
     context_weight: float = CONTEXT_WEIGHT,
+    attention_weight: float = ATTENTION_WEIGHT,
     seed: int = 0,
 ) -> np.ndarray:
-    """Rows to cluster: ``[reduce(states), context_weight * reduce(context)]``; a zero
-    ``context_weight`` drops the context block."""
-    blocks = [reduce(states, state_dims, seed)]
-    if context_weight > 0:
+    """Rows to cluster: ``[reduce(states), context_weight * reduce(context),
+    attention_weight * reduce(standardise(attention))]``; a block that is ``None``, or
+    has weight 0, is left out.  The attention features are standardised first because
+    they mix masses (0..1) with entropies (nats)."""
+    blocks = [reduce(states, state_dims, seed)] if states is not None else []
+    if context is not None and context_weight > 0:
         blocks.append(context_weight * reduce(context, context_dims, seed))
+    if attention is not None and attention_weight > 0:
+        blocks.append(attention_weight * reduce(standardise(attention), attention_dims, seed))
+    if not blocks:
+        raise UsageError("no features to cluster on")
     return np.hstack(blocks)
 
 
