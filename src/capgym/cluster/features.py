@@ -39,8 +39,8 @@ def check_feature_sets(names: Sequence[str]) -> tuple[str, ...]:
     out = tuple(dict.fromkeys(str(n).strip() for n in names if str(n).strip()))
     bad = [n for n in out if n not in FEATURE_SETS]
     if bad or not out:
-        raise UsageError(f"unknown feature set {bad[0]!r}" if bad else "no feature set chosen"
-                         f"; choose from {', '.join(FEATURE_SETS)}")  # fmt: skip
+        what = f"unknown feature set {bad[0]!r}" if bad else "no feature set chosen"
+        raise UsageError(f"{what}; choose from {', '.join(FEATURE_SETS)}")
     return out
 
 
