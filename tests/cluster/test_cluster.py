@@ -150,3 +150,6 @@ def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
     bad = capgym("cluster", "--model", "stories260K", "--against", "llama2xs-279K",
                  "--hide", "known", "--out", out, cwd=tmp_path)  # fmt: skip
     assert_one_line_error(bad, "--hide")
+    bad = capgym("cluster", "--model", "stories260K", "--features", "hidden,states",
+                 "--out", out, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "unknown feature set 'states'")

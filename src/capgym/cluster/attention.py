@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-__all__ = ["BINS", "FEATURES", "head_features", "token_classes"]
+__all__ = ["BINS", "FEATURES", "head_features", "key_masks", "token_classes"]
 
 BINS = ((0, 1), (1, 2), (2, 4), (4, 8), (8, 16), (16, 64), (64, 1 << 30))  # [lo, hi) distances
 FEATURES = ("first", "d0", "d1", "d2-3", "d4-7", "d8-15", "d16-63", "d64+", "induction",
@@ -44,21 +44,13 @@ def token_classes(pieces: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return quote, stop
 
 
-def head_features(
-    rows: torch.Tensor,
-    ids: Sequence[int],
-    queries: np.ndarray,
-    quote: np.ndarray,
-    stop: np.ndarray,
-) -> np.ndarray:
-    """:data:`FEATURES` ``[n_queries, heads, len(FEATURES)]`` of one window.
-
-    ``rows``: the attention rows ``[heads, n_queries, T]`` of ``queries`` (indexes into
-    the window's ``ids``, each with ``ids[q + 1]`` the predicted token); ``quote`` and
-    ``stop``: :func:`token_classes` of the vocabulary.
-    """
-    t = rows.shape[-1]
-    w = torch.as_tensor(np.asarray(ids[:t], dtype=np.int64))
+def key_masks(
+    ids: Sequence[int], queries: np.ndarray, t: int, quote: np.ndarray, stop: np.ndarray
+) -> torch.Tensor:
+    """The keys each mass feature of :data:`FEATURES` sums over: float ``[len(FEATURES)
+    - 1, n_queries, t]`` for a window of ``ids`` (padded or cut to ``t``) and its
+    ``queries``; the same for every layer, so built once per window."""
+    w = torch.as_tensor(np.asarray(list(ids[:t]) + [0] * max(0, t - len(ids)), dtype=np.int64))
     q = torch.as_tensor(queries, dtype=torch.long)[:, None]  # [n, 1]
     k = torch.arange(t)[None, :]  # [1, T]
     seen = k <= q
@@ -72,8 +64,27 @@ def head_features(
     masks.append(seen & (w[None, :] == target))
     masks.append(seen & torch.as_tensor(quote)[w][None, :])
     masks.append(seen & torch.as_tensor(stop)[w][None, :])
-    m = torch.stack(masks).float()  # [F - 1, n, T]
+    return torch.stack(masks).float()
+
+
+def head_features(
+    rows: torch.Tensor,
+    ids: Sequence[int],
+    queries: np.ndarray,
+    quote: np.ndarray,
+    stop: np.ndarray,
+    masks: torch.Tensor | None = None,
+) -> np.ndarray:
+    """:data:`FEATURES` ``[n_queries, heads, len(FEATURES)]`` of one window.
+
+    ``rows``: the attention rows ``[heads, n_queries, T]`` of ``queries`` (indexes into
+    the window's ``ids``, each with ``ids[q + 1]`` the predicted token); ``quote`` and
+    ``stop``: :func:`token_classes` of the vocabulary; ``masks``: :func:`key_masks`, if
+    already built for this window.
+    """
+    if masks is None:
+        masks = key_masks(ids, queries, rows.shape[-1], quote, stop)
     a = rows.float()
-    mass = torch.einsum("hnt,fnt->nhf", a, m)
+    mass = torch.einsum("hnt,fnt->nhf", a, masks)
     entropy = -(a * torch.log(a.clamp_min(1e-12))).sum(-1).T  # [n, heads]
     return torch.cat([mass, entropy[..., None]], -1).numpy()

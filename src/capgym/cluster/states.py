@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from capgym.cluster.attention import head_features, token_classes
+from capgym.cluster.attention import head_features, key_masks, token_classes
 from capgym.errors import StoreError, UsageError
 from capgym.models.attention import capture_patterns
 from capgym.models.base import LanguageModel
@@ -152,17 +152,22 @@ class _Heads:
         """``forward()`` with each layer's pattern reduced to the features of the
         positions each window of ``batch`` scores."""
         picks = []
-        for k, w in batch:
+        for row, (k, w) in enumerate(batch):
             index = stories[k][1]
             mine = index[(self.pos[index] >= w.first) & (self.pos[index] < w.end)]
-            picks.append((mine, self.pos[mine] - 1 - w.start))
+            queries = self.pos[mine] - 1 - w.start
+            ids = x[row].tolist()
+            masks = (
+                key_masks(ids, queries, x.shape[1], self.quote, self.stop) if len(mine) else None
+            )
+            picks.append((mine, queries, ids, masks))
 
         def sink(layer: int, pattern: torch.Tensor) -> None:
-            for row, (mine, queries) in enumerate(picks):
+            for row, (mine, queries, ids, masks) in enumerate(picks):
                 if len(mine):
                     q = torch.as_tensor(queries, dtype=torch.long)
-                    f = head_features(pattern[row][:, q].cpu(), x[row].tolist(), queries,
-                                      self.quote, self.stop)  # fmt: skip
+                    f = head_features(pattern[row][:, q].cpu(), ids, queries, self.quote,
+                                      self.stop, masks)  # fmt: skip
                     self.parts.setdefault(layer, []).append((mine, f.reshape(len(mine), -1)))
 
         with capture_patterns(self.lm, sink):
