@@ -1,10 +1,39 @@
-"""What a position looks like to the clustering: the model's state plus its context.
+"""What a position looks like to the clustering: the model's state, context and attention.
 
-Each position becomes one vector: the model's final hidden state there (what the model
-does: :mod:`capgym.cluster.states`) and the model's input embedding of the last token
-it read (the immediate context), each reduced by PCA, scaled to unit mean squared norm
-and weighted (``context_weight`` for the context block).  Scaling makes the weight mean
-the same thing whatever the model's width.
+Each position becomes one vector made of the chosen blocks (``features=`` /
+``--features``, :data:`FEATURE_SETS`):
+
+* ``hidden``: the model's final hidden state there (what the model is about to say:
+  :mod:`capgym.cluster.states`);
+* ``context``: the model's input embedding of the last token it read;
+* ``attention``: where each head looks from the position (:mod:`capgym.cluster.attention`:
+  per head, mass on the first token, at each distance, on induction and copy targets,
+  quotes and sentence ends, and the pattern's entropy), standardised per column.
+
+Each block is reduced by PCA, scaled to unit mean squared norm and weighted (1 for
+``hidden``, ``context_weight``, ``attention_weight``), so a weight means the same thing
+whatever the model's width.
+
+Measured (rediscovery of the four known families, :func:`capgym.cluster.rediscover`,
+stories260K on 500 validation stories, 2,400 positions, mean of seeds 0-2; AMI over the
+hidden positions, purity, share of each family recovered):
+
+=================  =====  ======  =============  =============  =======  =============
+features           AMI    purity  repeated-name  closing-quote  pronoun  story-opening
+=================  =====  ======  =============  =============  =======  =============
+hidden (default)   0.568  0.924   0.42           1.00           0.71     1.00
+hidden,attention   0.563  0.893   0.43           0.99           0.57     0.99
+hidden,context     0.536  0.894   0.41           1.00           0.65     1.00
+attention          0.458  0.827   0.32           0.91           0.03     0.99
+=================  =====  ======  =============  =============  =======  =============
+
+The attention features carry the families (a logistic regression on them alone,
+3-fold, tells the five labels apart 94% of the time, on the final state 91%), but
+unsupervised they do not help: the final state splits repeated names by the name
+predicted (one cluster per Max, Anna, Ben, ...), and the attention block neither merges
+those clusters nor keeps pronouns together.  Other weights (0.5-2), sizes (8-32
+components), head summaries (max or mean over heads) and subsets tried moved AMI within
++-0.03 of ``hidden`` on one sample.  So ``hidden`` stays the default.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
