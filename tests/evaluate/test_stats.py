@@ -69,3 +69,19 @@ def test_chance_is_averaged_over_the_rows_beats_wrong_is() -> None:
     assert s["chance"] == pytest.approx(sum(1 / (1 + n_wrong[i]) for i in rows) / len(rows))
     assert s["chance"] == pytest.approx((1 / 3 + 1 / 2 + 1 / 4) / 3)
     assert math.isnan(summarise(df.assign(beats_wrong=np.nan), n_boot=10)["chance"])
+
+
+def test_table_shows_chance_per_model_when_tokenizers_make_it_differ() -> None:
+    """One ``chance`` column when all models agree; one per model when they do not."""
+    import pandas as pd
+
+    from capgym.evaluate.report import EvalReport
+
+    same = pd.DataFrame({"model": ["a", "b"], "task": ["t", "t"], "beats_wrong": [0.6, 0.7],
+                         "chance": [0.5, 0.5], "mean_logit_diff_at_decision": [1.0, 2.0]})  # fmt: skip
+    t = EvalReport(pd.DataFrame(), same, pd.DataFrame()).table()
+    assert t.loc["t", ("chance", "")].item() == 0.5
+    differ = same.assign(chance=[0.5, 0.4])
+    t = EvalReport(pd.DataFrame(), differ, pd.DataFrame()).table()
+    assert t.loc["t", ("chance", "a")].item() == 0.5 and t.loc["t", ("chance", "b")].item() == 0.4
+    assert ("chance", "") not in t.columns
