@@ -8,6 +8,7 @@ Example (needs a run with ``stories260K`` scored, see ``capgym score``)::
     r                          # in Jupyter: each cluster with 10 examples as token views
     g = capgym.cluster("capgym-out", "bitllama-3M", against="stories260K")  # untagged gains
     v = capgym.cluster.rediscover("capgym-out", "stories260K")  # validation: AMI, purity
+    a = capgym.cluster.rediscover("capgym-out", "stories260K", features=("hidden", "attention"))
 
 Method: positions (:mod:`capgym.cluster.positions`) become vectors of the model's final
 hidden state, and optionally the embedding of the last token read and a summary of each

@@ -9,7 +9,9 @@ are the ones scoring stored (:func:`stored_ids`), not a new encoding of the text
 stories are run in the same windows as scoring (:mod:`capgym.score.windows`), and the
 windows of many stories go through the model together in right-padded batches
 (:func:`capgym.models.batching.batch_plan`): the model is causal, so padding after a
-window changes none of its states.
+window changes none of its states.  :func:`model_states` also reads, from the same
+forwards, where each head looks from each position (:mod:`capgym.models.attention`
+captures the patterns; :mod:`capgym.cluster.attention` summarises a row).
 
 >>> import torch
 >>> layer = torch.nn.Linear(3, 2)
