@@ -148,7 +148,7 @@ def cluster(
     report = ClusterReport(
         model=model, against=against, source=source, corpora=corpora, threshold=threshold,
         n_by_label={str(k): int(v) for k, v in n_by_label.items()}, n_clustered=len(picked),
-        min_cluster_size=size, context_weight=context_weight, hidden=tuple(hide),
+        min_cluster_size=size, context_weight=context_weight if "context" in chosen else 0.0, hidden=tuple(hide),
         clusters=clusters, members=members, examples=examples,
         rediscovery=rediscovery_scores(members, tuple(hide)) if hide else None, run=store,
         features=chosen,
