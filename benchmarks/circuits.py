@@ -49,7 +49,7 @@ from capgym.models import load_model
 from capgym.tasks import make, task_paths
 
 MODELS = "stories260K,bitllama-3M"
-# bitllama-3M costs ~12x stories260K per (pair, component); fewer pairs keep the
+# bitllama-3M costs ~7x stories260K per pair (CPU, 73 vs 46 components); fewer pairs keep the
 # default run near 10 minutes on the shared 2-core machine
 PAIRS = "stories260K=200,bitllama-3M=40"
 NAIVE_PAIRS = "stories260K=10,bitllama-3M=2"
