@@ -96,6 +96,12 @@ def test_cli_prints_the_summary(run: Path, capsys: pytest.CaptureFixture[str]) -
     assert "top heads by node patching" in out and "hypothesis checks" in out
     code, out, err = run_in_process(["circuits", "--out", str(run)], capsys)
     assert code != 0 and "no model given" in err
+    # with models: the (cached) run, then the summary of those models at that pair count
+    argv = ["circuits", "-m", "stories260K", "-t", ",".join(TASKS), "--pairs", "4",
+            "--methods", "patching", "--out", str(run), "--summary"]  # fmt: skip
+    code, out, err = run_in_process(argv, capsys)
+    assert code == 0 and "stories260K x repeated-name: cached" in err
+    assert "top heads by node patching" in out and "attribution" not in out
 
 
 def test_small_gaps_are_flagged() -> None:

@@ -54,11 +54,12 @@ def circuits_cmd(
     t0 = time.perf_counter()
     board = circuits(split_list(models), split_list(tasks) or None, out=out,
                      methods=split_list(methods), n_pairs=pairs, report=_say)  # fmt: skip
-    cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
-    console.print(board[cols].round(3).to_string(index=False))
     if summary:
         text = format_summary(summarise(out, split_list(models), split_list(tasks) or None, pairs))
         console.print(text, markup=False, highlight=False, soft_wrap=True)
+    else:
+        cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
+        console.print(board[cols].round(3).to_string(index=False))
     console.print(f"{len(board)} leaderboard rows in {time.perf_counter() - t0:.1f}s; tables "
                   f"components, circuit_scores, leaderboard, circuit_hypotheses in {out}")  # fmt: skip
 
