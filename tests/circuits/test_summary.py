@@ -116,3 +116,18 @@ def test_small_gaps_are_flagged() -> None:
 
 def test_docstring_example(assets: Path) -> None:
     assert doctest.testmod(summary_module, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_bitllama_gradient_rows_say_straight_through(assets: Path, tmp_path: Path) -> None:
+    """The leaderboard, the atlas and the summary mark bitllama's gradient baselines as STE."""
+    from capgym.report import report
+
+    circuits(["bitllama-1M"], ["repeated-name"], out=tmp_path, n_pairs=4,
+             methods=["patching", "attribution"])  # fmt: skip
+    s = summary(tmp_path)
+    notes = dict(zip(s.faithfulness.method, s.faithfulness.note))
+    assert "straight-through" in notes["attribution"] and notes["patching"] == ""
+    assert "STE gradients" in format_summary(s)
+    html = report(tmp_path, tmp_path / "atlas.html", sections=["circuits"], exports=False)
+    text = html.read_text()
+    assert text.count("straight-through estimates") == 1  # the attribution row only
