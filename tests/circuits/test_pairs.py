@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from capgym import tasks
 from capgym.circuits.env import Env
 from capgym.circuits.pairs import build_pairs, logit_diff, pairs_of
 from capgym.errors import TaskError
@@ -62,11 +63,94 @@ def test_other_modes_and_limits(stories: LanguageModel) -> None:
     )
 
 
+# built-in tasks without valid pairs on stories260K, and why
+NO_PAIRS = {"plural-singular": "its answers share their first token"}
+NEW = {"common-phrase", "semantic-association", "simple-reasoning", "story-closing",
+       "story-opening", "story-structure", "word-completion"}  # fmt: skip
+BUILTIN = sorted(p.stem for p in (Path(tasks.__file__).parent / "builtin").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("task_id", BUILTIN)
+def test_every_builtin_task_has_pairs(stories: LanguageModel, task_id: str) -> None:
+    """Same token length, answers differ, and the corruption lowers the logit difference."""
+    task = make(task_id)
+    if task_id in NO_PAIRS:
+        with pytest.raises(TaskError, match="no valid counterfactual pair"):
+            build_pairs(stories, task)
+        return
+    ps = build_pairs(stories, task)
+    assert ps.valid_share > 0 and ps.clean.shape == ps.corrupt.shape
+    assert bool((ps.answer != ps.wrong).all())
+    for i in range(ps.n_valid):
+        n = int(ps.length[i])
+        assert bool((ps.clean[i, n:] == ps.corrupt[i, n:]).all())  # padding only
+        assert (
+            len(stories.encode(ps.pairs[i].clean).ids)
+            == len(stories.encode(ps.pairs[i].corrupt).ids)
+            or task.target == "word-rest"
+        )
+    with torch.no_grad():
+        clean = logit_diff(stories.forward(ps.clean), ps).mean()
+        corrupt = logit_diff(stories.forward(ps.corrupt), ps).mean()
+    assert float(clean) != float(corrupt)  # the corruption moves the metric
+    if task_id in NEW:  # measured: the mean clean logit difference is the higher one
+        assert float(clean) > float(corrupt)
+
+
+def test_word_prefix_pairs(stories: LanguageModel) -> None:
+    """The corrupted input ends with another word's first piece; the prompts are equal."""
+    ps = build_pairs(stories, make("word-completion"), limit=10)
+    for i, p in enumerate(ps.pairs):
+        assert p.clean == p.corrupt and p.answer != p.wrong
+        n = int(ps.length[i])
+        diff = (ps.clean[i, :n] != ps.corrupt[i, :n]).nonzero()[:, 0].tolist()
+        assert diff  # the words' pieces differ, the prompt's tokens do not
+        assert (
+            stories.encode(p.clean).ids == ps.clean[i, : len(stories.encode(p.clean).ids)].tolist()
+        )
+
+
+def test_listed_corruptions_are_tried_in_order(stories: LanguageModel, tmp_path: Path) -> None:
+    """A corrupted template of another token length gives way to the next one listed."""
+    path = tmp_path / "alt.yaml"
+    path.write_text(
+        textwrap.dedent("""\
+        id: alt-cf
+        capability: repeated-name
+        n: 6
+        slots: {name: names}
+        templates: [{id: t, prompt: "{Name} ran. Then", answer: " {name}", wrong: [" Bob"]}]
+        counterfactual:
+          prompts: {t: ["{Name} ran and ran and ran away. Then", "{Name} sat. Then"]}
+        """)
+    )
+    raw = pairs_of(make(str(path)))
+    assert raw and all(p.corrupt.endswith("ran away. Then") for p in raw)
+    assert all(p.alternates[0][0].endswith("sat. Then") for p in raw)
+    ps = build_pairs(stories, make(str(path)))
+    assert ps.n_valid > 0
+    assert all(p.corrupt.endswith("sat. Then") for p in ps.pairs)  # the first never fits
+    prefix = tmp_path / "prefix.yaml"
+    prefix.write_text(path.read_text().replace("prompts: {t:", "prefix: name\n  x: {t:"))
+    with pytest.raises(TaskError, match="needs 'target: word-rest'"):
+        pairs_of(make(str(prefix)))
+
+
 def test_tasks_without_pairs_say_so(stories: LanguageModel, tmp_path: Path) -> None:
-    with pytest.raises(TaskError, match="declares no counterfactual"):
-        build_pairs(stories, make("story-opening"))
     with pytest.raises(TaskError, match="no valid counterfactual pair"):
         build_pairs(stories, make("plural-singular"))  # answers share their first token
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        textwrap.dedent("""\
+        id: plain
+        capability: repeated-name
+        n: 4
+        slots: {name: names}
+        templates: [{id: t, prompt: "{Name} ran. Then", answer: " {name}", wrong: [" Bob"]}]
+        """)
+    )
+    with pytest.raises(TaskError, match="declares no counterfactual"):
+        build_pairs(stories, make(str(plain)))
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         textwrap.dedent("""\
@@ -78,5 +162,5 @@ def test_tasks_without_pairs_say_so(stories: LanguageModel, tmp_path: Path) -> N
         counterfactual: {shuffle: true}
         """)
     )
-    with pytest.raises(TaskError, match="swap, resample or prompts"):
+    with pytest.raises(TaskError, match="swap, resample, prompts"):
         pairs_of(make(str(bad)))

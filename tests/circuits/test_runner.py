@@ -56,6 +56,10 @@ def test_submit_a_hand_written_circuit(assets: Path, tmp_path: Path) -> None:
     assert row.method == "submission:mine" and 0 < row.faithfulness < 1
     board = open_run(out).sql("select * from leaderboard")
     assert "submission:mine" in set(board.method)
+    # the same circuit on fewer pairs is a second row, not an overwrite of the first
+    submit("repeated-name", "stories260K", path, out=out, n_pairs=6)
+    board = open_run(out).sql("select * from leaderboard where method = 'submission:mine'")
+    assert sorted(board.n_pairs.tolist()) == [6, 8]
     path.write_text(json.dumps({"edges": ["embed->nowhere"]}))
     with pytest.raises(UsageError, match="unknown edge"):
         submit("repeated-name", "stories260K", path, out=out, n_pairs=8)
@@ -67,7 +71,11 @@ def test_submit_a_hand_written_circuit(assets: Path, tmp_path: Path) -> None:
 def test_tasks_with_pairs() -> None:
     tasks = circuit_tasks(None)
     assert {"repeated-name", "closing-quote", "pronoun"} <= set(tasks)
-    assert "story-opening" not in tasks
+    # every built-in task declares pairs now (issue 11)
+    from capgym import tasks as tasks_pkg
+
+    builtin = Path(tasks_pkg.__file__).parent / "builtin"
+    assert {p.stem for p in builtin.glob("*.yaml")} <= set(tasks)
 
 
 def test_hypothesis_check(stories: LanguageModel) -> None:
@@ -152,3 +160,21 @@ def test_malformed_circuit_files_are_usage_errors(tmp_path: Path, text: str) -> 
     path.write_text(text)
     with pytest.raises(UsageError, match="needs a 'nodes' or 'edges' list"):
         read_circuit(path)
+
+
+def test_exported_tokenizer_gives_capgym_ids(stories: LanguageModel, tmp_path: Path) -> None:
+    """AutoTokenizer on the exported folder = capgym's encoding; the model's logits too."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from capgym.corpus import load_corpus
+
+    folder = export_hf(stories, tmp_path / "hf")
+    tok = AutoTokenizer.from_pretrained(folder)
+    texts = list(load_corpus("tinystories-validation-0-999", limit=20).texts)
+    assert len(texts) == 20
+    for text in texts:
+        assert tok(text)["input_ids"] == stories.encode(text).ids
+    hf = LlamaForCausalLM.from_pretrained(folder, attn_implementation="eager")
+    ids = torch.tensor([stories.encode(texts[0]).ids[:200]])
+    with torch.no_grad():
+        assert torch.allclose(hf(ids).logits, stories.forward(ids), atol=1e-4)

@@ -66,14 +66,16 @@ def real_run(tmp_path_factory: pytest.TempPathFactory, assets: Path) -> RunStore
 
 @pytest.mark.slow
 def test_states_reproduce_the_stored_log_probabilities(real_run: RunStore) -> None:
-    from capgym.cluster.states import final_states, output_layer
+    from capgym.cluster.states import final_states, output_layer, stored_ids
     from capgym.models import load_model
 
     lm = load_model("stories260K")
     rows = real_run.sql("SELECT corpus, story, pos, token_id, logprob FROM scores "
                         "WHERE model = 'stories260K' AND story < 3 ORDER BY story, pos")  # fmt: skip
-    texts = {(c, int(s)): t for c, s, t in real_run.sql("SELECT * FROM stories").values}
-    states = final_states(lm, texts, rows)
+    con = real_run.connect()
+    ids = {k: [lm.bos_id, *v] for k, v in stored_ids(con, "stories260K", rows).items()}
+    con.close()
+    states = final_states(lm, ids, rows)
     # the unembedding applied to the captured states gives the scored log-probabilities
     with torch.no_grad():
         logits = output_layer(lm)(torch.from_numpy(states))

@@ -49,9 +49,39 @@ def test_summary_hand_values() -> None:
     assert s["top1_vocab"] == 0.5 and s["median_rank"] == 1.0 and s["mean_prob"] == 0.25
     assert s["mean_seq_logprob_diff"] == pytest.approx(2 / 3) and s["greedy_accuracy"] == 0.25
     assert s["top1_vocab_lo"] <= 0.5 <= s["top1_vocab_hi"]
-    # beats-wrong over the examples with a decision token; chance over those with wrong answers
+    # beats-wrong and its chance level over the same rows: the examples with a decision token
     assert s["beats_wrong"] == pytest.approx(2 / 3) and s["n_no_decision"] == 1
-    assert s["chance"] == pytest.approx((0.5 + 0.5 + 0.5 + 1 / 3) / 4)
+    assert s["chance"] == pytest.approx((0.5 + 0.5 + 1 / 3) / 3)
     assert s["mean_logit_diff_at_decision"] == pytest.approx(0.5)
     assert s["single_token_share"] == 0.75 and s["beats_wrong_single_token"] == 1.0
     assert s["mean_first_logprob_diff"] == 1.0
+
+
+def test_chance_is_averaged_over_the_rows_beats_wrong_is() -> None:
+    # 4 wrong answers but no decision token (NaN), no wrong answers, and three decided rows
+    n_wrong = [2, 4, 0, 1, 3]
+    beats = [1.0, np.nan, np.nan, 0.0, 1.0]
+    df = pd.DataFrame({"prob": 0.5, "logprob": -0.7, "rank": 0, "n_wrong": n_wrong,
+                       "beats_wrong": beats})  # fmt: skip
+    s = summarise(df, n_boot=10)
+    rows = [i for i, b in enumerate(beats) if not math.isnan(b)]
+    assert s["beats_wrong"] == pytest.approx(sum(beats[i] for i in rows) / len(rows))
+    assert s["chance"] == pytest.approx(sum(1 / (1 + n_wrong[i]) for i in rows) / len(rows))
+    assert s["chance"] == pytest.approx((1 / 3 + 1 / 2 + 1 / 4) / 3)
+    assert math.isnan(summarise(df.assign(beats_wrong=np.nan), n_boot=10)["chance"])
+
+
+def test_table_shows_chance_per_model_when_tokenizers_make_it_differ() -> None:
+    """One ``chance`` column when all models agree; one per model when they do not."""
+    import pandas as pd
+
+    from capgym.evaluate.report import EvalReport
+
+    same = pd.DataFrame({"model": ["a", "b"], "task": ["t", "t"], "beats_wrong": [0.6, 0.7],
+                         "chance": [0.5, 0.5], "mean_logit_diff_at_decision": [1.0, 2.0]})  # fmt: skip
+    t = EvalReport(pd.DataFrame(), same, pd.DataFrame()).table()
+    assert t.loc["t", ("chance", "")].item() == 0.5
+    differ = same.assign(chance=[0.5, 0.4])
+    t = EvalReport(pd.DataFrame(), differ, pd.DataFrame()).table()
+    assert t.loc["t", ("chance", "a")].item() == 0.5 and t.loc["t", ("chance", "b")].item() == 0.4
+    assert ("chance", "") not in t.columns

@@ -8,7 +8,18 @@ plural-singular, formatting out of story-structure), its tags that are no longer
 produced were replaced by a new seeded draw, read the same way; new kinds of tag got
 their own draw on top (pronoun: object "it" 10, contractions 5, groups 5, long-distance
 chains 6; character-tracking: pronoun subjects 6; common-phrase: new seed phrases 5).
-``data/pronoun_recall.jsonl`` is every third-person pronoun of five stories read in full.  The tests check the recorded precision and that the current code still
+Issue 13's recall check (``test_recall.py``) changed four families; each change was
+diffed on the 1,000 stories and read: plural-singular, all 8 tags it added (8 right; the
+5 it removed were wrong); character-tracking, 25 of the 363 turns that tracking parents
+and fronted subjects added (seed 7, 22 right; of 15 of the 80 it removed, 13 were
+wrong), and 2 replacements for recorded tags it removed; pronoun, 20 of the 79 plural
+antecedents it moved (seed 1; 14 right, against 3 for the old antecedents of the same
+20); dialogue-name, 10 of the 53 speakers before 'VERB and said, "' it added (seed 13;
+all 53 read and right once possessives were excluded).  These draws sample the changed
+tags, not the family, so they pull its recorded precision down or up.
+``data/pronoun_recall.jsonl`` is every third-person pronoun of five stories read in
+full (``test_recall.py`` does the same for nine other families).  The tests check the
+recorded precision and that the current code still
 produces every recorded span, so a change to a tagger that moves its spans forces a new
 hand check.
 """
@@ -112,7 +123,10 @@ def test_pronoun_recall_on_five_stories_read_in_full(
         n_right += ante in g["antecedents"]
     # read on 2026-11-28: 59 pronouns with an entity antecedent; 54 tagged, 49 with the
     # right antecedent (missed: subject "it" x3, a split antecedent x2; wrong: "Tim and
-    # his friends" -> friends x2, "Tom, Sam, and Max" -> part of it x3)
+    # his friends" -> friends x2, "Tom, Sam, and Max" -> part of it x3).  Since the
+    # issue-13 plural fix ("X and his friends" and "A, B, and C" are one group; a
+    # sentence-initial "They" continues the last plural subject) 53 are right; still
+    # wrong: "They all" after "Max ... agreed" -> "Tom and Sam" (all three meant)
     assert n_should == 59
-    assert (n_tagged, n_right) == (54, 49)
+    assert (n_tagged, n_right) == (54, 53)
     assert n_right / n_should >= 0.8

@@ -1,8 +1,9 @@
 """The lm-eval export, run in lm-evaluation-harness itself (offline, a random-weight model).
 
-lm-eval is not a dependency of capgym: the test runs when ``lm_eval`` imports in this
-interpreter, or when ``CAPGYM_LMEVAL_PYTHON`` names a Python that has it (a separate
-venv with ``pip install "lm-eval[hf]"``); otherwise it is skipped.
+lm-eval is not a dependency of capgym itself, but the ``test`` extra installs it, so CI
+runs this test.  It runs when ``lm_eval`` imports in this interpreter, or when
+``CAPGYM_LMEVAL_PYTHON`` names a Python that has it (a separate venv with
+``pip install "lm-eval[hf]"``); otherwise it is skipped.
 """
 
 from __future__ import annotations

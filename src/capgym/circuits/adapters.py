@@ -152,49 +152,43 @@ def _weights_pattern(layer: int, inputs: tuple[Any, ...], output: Any) -> torch.
     return output[1]
 
 
-def _hf_llama(lm: Any) -> Points:
-    core = lm.model.model
-    cfg = lm.model.config
-    layers = list(core.layers)
-    return _points(
-        layers,
-        backend="hf-llama",
-        n_layers=cfg.num_hidden_layers,
-        n_heads=cfg.num_attention_heads,
-        head_dim=getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads,
-        d_model=cfg.hidden_size,
-        embed=core.embed_tokens,
-        attn_in="input_layernorm",
-        z="self_attn.o_proj",
-        mlp_in="post_attention_layernorm",
-        mlp="mlp",
-        final_norm=core.norm,
-        attention="self_attn",
-        forward=_hf_forward(lm),
-        pattern=_weights_pattern,
-    )
+# Hugging Face backends by ``config.model_type``: where the layers and hook modules are
+# (attribute paths from the model's core, then inside a layer) and the config's names.
+HF_TABLES: dict[str, dict[str, str]] = {
+    "llama": {
+        "backend": "hf-llama", "core": "model", "layers": "layers",
+        "n_layers": "num_hidden_layers", "n_heads": "num_attention_heads",
+        "embed": "embed_tokens", "final_norm": "norm", "attn_in": "input_layernorm",
+        "z": "self_attn.o_proj", "mlp_in": "post_attention_layernorm", "mlp": "mlp",
+        "attention": "self_attn",
+    },
+    "gpt_neo": {
+        "backend": "hf-gpt-neo", "core": "transformer", "layers": "h",
+        "n_layers": "num_layers", "n_heads": "num_heads",
+        "embed": "drop",  # token + position embedding, after (inactive) dropout
+        "final_norm": "ln_f", "attn_in": "ln_1", "z": "attn.attention.out_proj",
+        "mlp_in": "ln_2", "mlp": "mlp", "attention": "attn.attention",
+    },
+}  # fmt: skip
 
 
-def _hf_gpt_neo(lm: Any) -> Points:
-    core = lm.model.transformer
+def _hf(lm: Any, table: dict[str, str]) -> Points:
+    """The :class:`Points` of a Hugging Face model laid out as ``table`` says."""
+    core = getattr(lm.model, table["core"])
     cfg = lm.model.config
-    layers = list(core.h)
+    n_heads = getattr(cfg, table["n_heads"])
     return _points(
-        layers,
-        backend="hf-gpt-neo",
-        n_layers=cfg.num_layers,
-        n_heads=cfg.num_heads,
-        head_dim=cfg.hidden_size // cfg.num_heads,
+        list(getattr(core, table["layers"])),
+        backend=table["backend"],
+        n_layers=getattr(cfg, table["n_layers"]),
+        n_heads=n_heads,
+        head_dim=getattr(cfg, "head_dim", None) or cfg.hidden_size // n_heads,
         d_model=cfg.hidden_size,
-        embed=core.drop,  # token + position embedding, after (inactive) dropout
-        attn_in="ln_1",
-        z="attn.attention.out_proj",
-        mlp_in="ln_2",
-        mlp="mlp",
-        final_norm=core.ln_f,
-        attention="attn.attention",
+        embed=getattr(core, table["embed"]),
+        final_norm=getattr(core, table["final_norm"]),
         forward=_hf_forward(lm),
         pattern=_weights_pattern,
+        **{k: table[k] for k in ("attn_in", "z", "mlp_in", "mlp", "attention")},
     )
 
 
@@ -204,10 +198,8 @@ def points(lm: LanguageModel) -> Points:
         return _llama2c(lm)
     model = getattr(lm, "model", None)
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type == "llama":
-        return _hf_llama(lm)
-    if model_type == "gpt_neo":
-        return _hf_gpt_neo(lm)
+    if model_type in HF_TABLES:
+        return _hf(lm, HF_TABLES[model_type])
     raise UsageError(
         f"model {lm.name!r} ({type(lm).__name__}, {model_type or 'unknown type'}) has no hook "
         "table; circuits support llama2.c, bitllama, HF Llama and HF GPT-Neo models"

@@ -7,11 +7,22 @@ template rendered with one change, so that the answer changes and little else::
       swap: [name, other]            # exchange the values of two slots, or
       resample: {slot: name, differ: gender}   # another value differing in an attribute, or
       prompts: {said-period: "... said, \\"I like this {obj} and"}   # a corrupted template
+      prefix: word                   # (target: word-rest) another word's first piece
       templates: [named, belonged]   # optional: the templates that have pairs
+
+A ``prompts`` entry may be a list of corrupted templates: the first is the corruption,
+the others are tried in order when a tokenizer gives the first a different token length
+(a rendering that needs a missing slot attribute is skipped).
 
 The answer and wrong answer keep their clean values; the metric of both runs is the
 **decision-point logit difference** logit(answer) - logit(wrong) at the first token
 where the two answers differ, teacher-forced along their shared prefix (issue 13).
+
+``prefix`` is for word-completion tasks, whose answer is the rest of a word after its
+first token: the clean input is the prompt plus the first piece of the clean word, the
+corrupted input the same prompt plus the first piece of another value of the slot; the
+answer is the clean word's rest and the wrong answer the other word's rest.  The pieces
+depend on the tokenizer, so the split happens when a pair is validated.
 
 A pair is *valid* for a tokenizer when the clean and corrupted inputs have the same
 number of tokens and the answers differ at some token; the share of valid pairs is
@@ -35,7 +46,7 @@ import torch
 
 from capgym.errors import TaskError
 from capgym.models.base import LanguageModel
-from capgym.tasks.build import build_example, unk_id_of
+from capgym.tasks.build import NotApplicable, build_example, unk_id_of
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers, Record
 from capgym.tasks.schema import read_task_file
@@ -132,8 +143,8 @@ def _corrupt_values(
         if a not in values or b not in values:
             return None
         return {**values, a: values[b], b: values[a]}
-    if "resample" in spec:
-        r = spec["resample"]
+    if "resample" in spec or "prefix" in spec:
+        r = spec.get("resample") or {"slot": spec["prefix"]}
         slot, attr = r["slot"], r.get("differ")
         if slot not in values:
             return None
@@ -156,7 +167,7 @@ def _fits(c: Record, slot: Any, values: dict[str, Record], skip: str) -> bool:
 
 def _alternates(
     spec: dict[str, Any], values: dict[str, Record], t: Template, corrupt_t: Template,
-    fillers: Fillers, rng: random.Random, ex: Example,
+    fillers: Fillers, rng: random.Random, ex: Example, extra: list[Template],
 ) -> tuple[tuple[str, str], ...]:  # fmt: skip
     """Other valid corruptions of ``ex``: the clean prompt and answer stay the same."""
     out: list[tuple[str, str]] = []
@@ -168,15 +179,25 @@ def _alternates(
             clean, answer, wrong = t.render({**values, b: c})
             if clean == ex.prompt and answer == ex.answer and wrong:  # b is not in the prompt
                 out.append((t.render({**values, a: c, b: values[a]})[0], wrong[0]))
-    elif "resample" in spec:
-        slot, attr = spec["resample"]["slot"], spec["resample"].get("differ")
+    elif "resample" in spec or "prefix" in spec:
+        r = spec.get("resample") or {"slot": spec["prefix"]}
+        slot, attr = r["slot"], r.get("differ")
         pool = [c for c in _candidates(t.slots[slot], fillers)
                 if _fits(c, t.slots[slot], values, slot)
                 and (attr is None or c.get(attr) != values[slot].get(attr))]  # fmt: skip
         rng.shuffle(pool)
+        if "prefix" in spec:  # the same prompt; the wrong answer is the other word
+            return tuple(
+                (ex.prompt, t.render({**values, slot: c})[1]) for c in pool[:MAX_ALTERNATES]
+            )
         out = [
             (corrupt_t.render({**values, slot: c})[0], ex.wrong[0]) for c in pool[:MAX_ALTERNATES]
         ]
+    for other in extra:  # further corrupted templates of "prompts"
+        try:
+            out.append((other.render(values)[0], ex.wrong[0]))
+        except TaskError:
+            continue  # a template that needs an attribute this value lacks
     return tuple(out)
 
 
@@ -205,8 +226,11 @@ def pairs_of(task: Task) -> list[Pair]:
     if not spec:
         raise TaskError(f"task {task.id} declares no counterfactual pairs; add a "
                         "'counterfactual:' section to its task file")  # fmt: skip
-    if not any(k in spec for k in ("swap", "resample", "prompts")):
-        raise TaskError(f"task {task.id}: counterfactual needs one of swap, resample or prompts")
+    if not any(k in spec for k in ("swap", "resample", "prompts", "prefix")):
+        raise TaskError(f"task {task.id}: counterfactual needs one of swap, resample, prompts "
+                        "or prefix")  # fmt: skip
+    if "prefix" in spec and task.target != "word-rest":
+        raise TaskError(f"task {task.id}: counterfactual 'prefix' needs 'target: word-rest'")
     assert task.path is not None
     data, lines = read_task_file(task.path)
     fillers = Fillers.default()
@@ -226,10 +250,15 @@ def pairs_of(task: Task) -> list[Pair]:
         new = _corrupt_values(spec, values, t, fillers, rng)
         if new is None:
             continue
-        corrupt_t = replace(t, prompt=prompts[t.id]) if t.id in prompts else t
-        corrupt, _, _ = corrupt_t.render(new)
-        if ex.wrong:
-            alt = _alternates(spec, values, t, corrupt_t, fillers, rng, ex)
+        given = prompts.get(t.id, [t.prompt])
+        corrupt_ts = [replace(t, prompt=p) for p in ([given] if isinstance(given, str) else given)]
+        if "prefix" in spec:
+            wrong = t.render(new)[1]
+            alt = _alternates(spec, values, t, t, fillers, rng, ex, [])
+            out.append(Pair(ex.id, t.id, ex.prompt, ex.prompt, ex.answer, wrong, alt))
+        elif ex.wrong:
+            corrupt, _, _ = corrupt_ts[0].render(new)
+            alt = _alternates(spec, values, t, corrupt_ts[0], fillers, rng, ex, corrupt_ts[1:])
             out.append(Pair(ex.id, t.id, ex.prompt, corrupt, ex.answer, ex.wrong[0], alt))
     return out
 
@@ -244,8 +273,12 @@ def _decision(answer: list[int], wrong: list[int]) -> int | None:
 Kept = tuple[Pair, list[int], list[int], int, int]
 
 
-def _tokenise(lm: LanguageModel, task_id: str, p: Pair, unk: int | None) -> Kept | str:
+def _tokenise(
+    lm: LanguageModel, task_id: str, p: Pair, unk: int | None, target: str = "answer"
+) -> Kept | str:
     """(pair, clean ids, corrupted ids, answer id, wrong id), or why the pair is invalid."""
+    if target == "word-rest":
+        return _tokenise_prefix(lm, task_id, p, unk)
     try:
         b = build_example(lm.encode, Example(p.example_id, p.clean, p.answer, (p.wrong,)),
                           task_id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
@@ -264,6 +297,27 @@ def _tokenise(lm: LanguageModel, task_id: str, p: Pair, unk: int | None) -> Kept
     return (p, b.prompt_ids + shared, c.prompt_ids + shared, b.answer_ids[d], b.wrong_ids[0][d])
 
 
+def _tokenise_prefix(lm: LanguageModel, task_id: str, p: Pair, unk: int | None) -> Kept | str:
+    """A ``prefix`` pair: each word is split after its first token (see module doc)."""
+    try:
+        b, c = (build_example(lm.encode, Example(p.example_id, prompt, word), task_id,
+                              target="word-rest", context_len=lm.context_len, unk_id=unk)
+                for prompt, word in ((p.clean, p.answer), (p.corrupt, p.wrong)))  # fmt: skip
+    except NotApplicable:
+        return "a word is one token"
+    except TaskError:
+        return "not buildable"
+    if b.prompt_ids == c.prompt_ids:
+        return "answers never differ"  # the two words share their first piece
+    d = _decision(b.answer_ids, c.answer_ids)
+    if d is None:
+        return "answers never differ"
+    if len(c.prompt_ids) != len(b.prompt_ids):
+        return "token lengths differ"
+    shared = b.answer_ids[:d]
+    return (p, b.prompt_ids + shared, c.prompt_ids + shared, b.answer_ids[d], c.answer_ids[d])
+
+
 def build_pairs(lm: LanguageModel, task: Task, limit: int | None = None) -> PairSet:
     """Tokenise and validate a task's pairs for ``lm``; at most ``limit`` valid pairs."""
     invalid: Counter[str] = Counter()
@@ -273,9 +327,8 @@ def build_pairs(lm: LanguageModel, task: Task, limit: int | None = None) -> Pair
     for p in raw:
         reason = ""
         for corrupt, wrong in [(p.corrupt, p.wrong), *p.alternates]:
-            got = _tokenise(
-                lm, task.id, replace(p, corrupt=corrupt, wrong=wrong, alternates=()), unk
-            )
+            one = replace(p, corrupt=corrupt, wrong=wrong, alternates=())
+            got = _tokenise(lm, task.id, one, unk, task.target)
             if isinstance(got, str):
                 reason = reason or got  # the first choice's reason is the one reported
                 continue

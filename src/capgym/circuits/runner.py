@@ -186,5 +186,5 @@ def submit(
                          "faithfulness": faith, "f_at_5": math.nan, "f_at_20": math.nan,
                          "cpr": math.nan, "cmd": math.nan, "seconds": math.nan,
                          "note": f"{mode}; {len(set(items))} of {total} {level}s"}])  # fmt: skip
-    tables.put_submission(tables.open_store(out), row, model, task, name, mode)
+    tables.put_submission(tables.open_store(out), row, model, task, name, mode, n_pairs)
     return row

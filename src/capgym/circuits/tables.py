@@ -2,7 +2,7 @@
 
 Tables are declared in :mod:`capgym.store.schema` (``components``, ``circuit_scores``,
 ``leaderboard``, ``circuit_hypotheses``, ``circuit_attention``).  Parts are keyed
-``<model>__<task>__<method>__p<n_pairs>`` and stamped with the model's and the task's
+``<model>__<task>__<method>__p<n_pairs>`` (a submission adds its mode) and stamped with the model's and the task's
 content hashes, so a finished (model, task, method) is skipped on a rerun (resumable)
 and recomputed when the model or the task file changes.
 """
@@ -59,8 +59,10 @@ def put_attention(store: RunStore, frame: pd.DataFrame, part: str, stamp: Stamp)
 
 
 def put_submission(store: RunStore, row: pd.DataFrame, model: str, task: str, name: str,
-                   mode: str) -> None:  # fmt: skip
-    part = f"{slug(model)}__{task}__submission-{slug(name)}__{mode}"
+                   mode: str, n_pairs: int) -> None:  # fmt: skip
+    """One submitted circuit's leaderboard row, keyed by (model, task, name, mode, n_pairs):
+    the same circuit scored on a different number of pairs is another row, not a rewrite."""
+    part = f"{key(model, task, 'submission-' + slug(name), n_pairs)}__{mode}"
     store.write_table("leaderboard", part, row)
 
 

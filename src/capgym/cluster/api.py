@@ -27,7 +27,7 @@ from sklearn.cluster import HDBSCAN
 from capgym.cluster.features import CONTEXT_WEIGHT, features, input_embeddings
 from capgym.cluster.positions import residue_and_hidden, untagged_gains
 from capgym.cluster.report import ClusterReport, Rediscovery, rediscovery_scores, summarise
-from capgym.cluster.states import final_states
+from capgym.cluster.states import final_states, stored_ids
 from capgym.cluster.tables import write_tables
 from capgym.errors import StoreError, UsageError
 from capgym.explain import (
@@ -45,6 +45,7 @@ from capgym.explain import (
 from capgym.models.base import LanguageModel
 from capgym.store import RunStore
 from capgym.store.confident import CONFIDENT
+from capgym.store.tokenizers import same_tokenizer
 
 HIDDEN = ("repeated-name", "closing-quote", "pronoun", "story-opening")
 MAX_POSITIONS = 6000
@@ -83,16 +84,14 @@ def cluster(
         if against == model:
             raise UsageError(f"both models are '{model}'; cluster gains over another model")
         base = check_scored(store, against, corpus)
-        ha = store.model_info(model).get("tokenizer_hash")
-        hb = store.model_info(against).get("tokenizer_hash")
-        if ha and hb and ha != hb:
+        corpora = [c for c in corpora if c in base]
+        if not corpora:
+            raise StoreError(f"'{model}' and '{against}' share no scored corpus in {store.path}")
+        if not same_tokenizer(store, model, against, corpora):
             raise UsageError(
                 f"'{model}' and '{against}' tokenize differently; untagged gains compare the "
                 "same token at the same position (use `capgym diff` for word-level gains)"
             )
-        corpora = [c for c in corpora if c in base]
-        if not corpora:
-            raise StoreError(f"'{model}' and '{against}' share no scored corpus in {store.path}")
     if lm is None:
         from capgym.models import load_model
 
@@ -112,12 +111,12 @@ def cluster(
         picked = _sample(pool, max_positions, tuple(hide), seed)
         if context_weight > 0:  # the context block is dropped at weight 0 (the default)
             picked = _with_prev_token(con, model, picked, lm.bos_id)
+        ids = stored_ids(con, model, picked)
     finally:
         con.close()
     if len(picked) < 2:
         raise UsageError(f"only {len(picked)} positions to cluster for '{model}'; nothing to do")
-    texts = {(str(c), int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
-    states = final_states(lm, texts, picked)
+    states = final_states(lm, _with_first(lm, ids, stories), picked)
     context = (
         input_embeddings(lm)[picked["prev_token_id"].to_numpy()]
         if context_weight > 0
@@ -191,3 +190,13 @@ def _with_prev_token(con, model: str, picked: pd.DataFrame, bos: int | None) -> 
     fill = bos if bos is not None else 0
     out["prev_token_id"] = out["prev_token_id"].fillna(fill).astype(np.int64)
     return out
+
+
+def _with_first(lm: LanguageModel, ids: dict[tuple[str, int], list[int]],
+                stories: pd.DataFrame) -> dict[tuple[str, int], list[int]]:  # fmt: skip
+    """Each story's stored ids behind its position 0: BOS, or (a model without one) the
+    first token of the story's encoding, which scoring does not store."""
+    if lm.bos_id is not None:
+        return {k: [lm.bos_id, *v] for k, v in ids.items()}
+    texts = {(str(c), int(s)): t for c, s, t in stories[["corpus", "story", "text"]].values}
+    return {k: [lm.encode(texts[k]).ids[0], *v] for k, v in ids.items()}

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 from capgym.models.base import LanguageModel
+from capgym.models.modules import token_embedding
 
 STATE_DIMS = 32
 CONTEXT_DIMS = 8
@@ -54,11 +55,4 @@ def features(
 
 def input_embeddings(lm: LanguageModel) -> np.ndarray:
     """The model's token embedding matrix ``[vocab, dim]`` (float32)."""
-    module = getattr(lm, "module", None)
-    emb = getattr(module, "tok_embeddings", None)
-    if emb is None:
-        model = getattr(lm, "model", None)
-        emb = model.get_input_embeddings() if model is not None else None
-    if emb is None:
-        raise ValueError(f"cannot find the input embeddings of {type(lm).__name__}")
-    return emb.weight.detach().float().cpu().numpy()  # type: ignore[no-any-return]
+    return token_embedding(lm).weight.detach().float().cpu().numpy()  # type: ignore[no-any-return]

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from capgym.explain import build_confident, build_hits, token_words_sql
-from capgym.store.confident import confident_sql
+from capgym.store.confident import CHANGE_SQL, STATUS_SQL, confident_sql
 
 _DESCRIBE = """
 WITH r AS ({tokens}),
@@ -83,17 +83,23 @@ def untagged_gains(
     with no capability tag, labelled ``gain-rank`` or ``gain-confidence``."""
     build_confident(con, model, corpora, threshold)
     build_hits(con, model, corpora)
+    # the diff's status and change rule, with A the base and B the model (conf: ok_b, top_b)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _picked AS
-        SELECT c.*, CASE WHEN a.rank = 0 THEN 'gain-confidence' ELSE 'gain-rank' END AS label
-        FROM conf c JOIN scores a
-          ON a.model = ? AND a.corpus = c.corpus AND a.story = c.story AND a.pos = c.pos
-         AND a.token_id = c.token_id
-        WHERE NOT (a.rank = 0 AND {confident_sql("a.logprob", "?")})
+        WITH pair AS (
+            SELECT c.*, a.rank = 0 AND {confident_sql("a.logprob", "?")} AS ok_a,
+                   a.rank = 0 AS top_a, true AS ok_b, true AS top_b
+            FROM conf c JOIN scores a
+              ON a.model = ? AND a.corpus = c.corpus AND a.story = c.story AND a.pos = c.pos
+             AND a.token_id = c.token_id
+        )
+        SELECT * EXCLUDE (ok_a, top_a, ok_b, top_b), 'gain-' || ({CHANGE_SQL}) AS label
+        FROM pair c
+        WHERE ({STATUS_SQL}) = 'gain'
           AND NOT EXISTS (SELECT 1 FROM hits h WHERE h.kind = 'capability'
                           AND h.corpus = c.corpus AND h.story = c.story AND h.pos = c.pos)
         """,
-        [base, threshold],
+        [threshold, base],
     )
     return describe(con, "_picked")

@@ -3,8 +3,13 @@
 For a predicted token at ``pos`` (the ``scores`` convention: BOS is position 0), the
 state is the input of the model's output layer at sequence index ``pos - 1`` (the final
 hidden state after the final norm, the vector the logits of ``pos`` are read from).
-It is captured with a forward hook on the output layer, so no model code changes;
-long stories are run in the same windows as scoring (:mod:`capgym.score.windows`).
+It is captured with a forward hook on the output layer
+(:func:`capgym.models.modules.output_layer`), so no model code changes.  The token ids
+are the ones scoring stored (:func:`stored_ids`), not a new encoding of the text; long
+stories are run in the same windows as scoring (:mod:`capgym.score.windows`), and the
+windows of many stories go through the model together in right-padded batches
+(:func:`capgym.models.batching.batch_plan`): the model is causal, so padding after a
+window changes none of its states.
 
 >>> import torch
 >>> layer = torch.nn.Linear(3, 2)
@@ -14,29 +19,24 @@ torch.Size([1, 4, 3])
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
+import duckdb
 import numpy as np
 import pandas as pd
 import torch
 
-from capgym.errors import UsageError
+from capgym.errors import StoreError, UsageError
 from capgym.models.base import LanguageModel
-from capgym.score.windows import plan_windows
+from capgym.models.batching import batch_plan
+from capgym.models.modules import output_layer
+from capgym.score import ScoreSettings
+from capgym.score.engine import token_budget
+from capgym.score.windows import Window, plan_windows
 
+__all__ = ["final_states", "hook_input", "output_layer", "stored_ids"]
 
-def output_layer(lm: LanguageModel) -> torch.nn.Module:
-    """The module that turns the final hidden state into logits (llama2.c ``output``, a
-    Hugging Face model's output embeddings)."""
-    module = getattr(lm, "module", None)
-    if module is not None and hasattr(module, "output"):
-        return module.output  # type: ignore[no-any-return]
-    model = getattr(lm, "model", None)
-    if model is not None and hasattr(model, "get_output_embeddings"):
-        out = model.get_output_embeddings()
-        if out is not None:
-            return out  # type: ignore[no-any-return]
-    raise UsageError(f"cannot find the output layer of {type(lm).__name__} to read its states")
+Key = tuple[str, int]
 
 
 def hook_input(layer: torch.nn.Module, run: Callable[[], object]) -> torch.Tensor:
@@ -53,41 +53,87 @@ def hook_input(layer: torch.nn.Module, run: Callable[[], object]) -> torch.Tenso
     return seen[-1]
 
 
+def stored_ids(
+    con: duckdb.DuckDBPyConnection, model: str, positions: pd.DataFrame
+) -> dict[Key, list[int]]:
+    """The token ids ``model`` was scored on, per story of ``positions`` (corpus, story,
+    pos), at positions 1 .. the story's last row (position 0, BOS, is never stored)."""
+    con.register("_ids_wanted", positions[["corpus", "story", "pos"]])
+    try:
+        got = con.execute(
+            """
+            WITH k AS (SELECT corpus, story, max(pos) AS last FROM _ids_wanted GROUP BY ALL)
+            SELECT s.corpus, s.story, list(s.token_id ORDER BY s.pos) AS ids,
+                   min(s.pos) AS lo, max(s.pos) AS hi
+            FROM scores s JOIN k ON s.model = ? AND s.corpus = k.corpus
+             AND s.story = k.story AND s.pos <= k.last
+            GROUP BY ALL
+            """,
+            [model],
+        ).fetchall()
+    finally:
+        con.unregister("_ids_wanted")
+    out: dict[Key, list[int]] = {}
+    for corpus, story, ids, lo, hi in got:
+        if lo != 1 or hi != len(ids):
+            raise StoreError(f"the scores of '{model}' miss positions of story {story} of "
+                             f"'{corpus}'; score it again")  # fmt: skip
+        out[(str(corpus), int(story))] = [int(i) for i in ids]
+    return out
+
+
 def final_states(
-    lm: LanguageModel, texts: dict[tuple[str, int], str], positions: pd.DataFrame
+    lm: LanguageModel,
+    ids: Mapping[Key, Sequence[int]],
+    positions: pd.DataFrame,
+    batch_tokens: int | None = None,
 ) -> np.ndarray:
     """Final hidden states (float32 ``[len(positions), dim]``) of ``lm`` at ``positions``
-    (corpus, story, pos, token_id), in the order of the rows.
+    (corpus, story, pos), in the order of the rows; ``ids[(corpus, story)]`` is the
+    story's token sequence from position 0 (BOS) on.  ``batch_tokens`` bounds a forward's
+    ids (batch size x its longest window; default: scoring's budget for this model and
+    device; 1: one forward per window, as a story-by-story loop does).
 
-    Raises :class:`UsageError` when the model's encoding of a story disagrees with the
-    stored token ids (the run was scored with another tokenizer).
+    Raises :class:`UsageError` when a position lies past the story's ids.
     """
     layer = output_layer(lm)
-    out: np.ndarray | None = None
     rows = positions.reset_index(drop=True)
-    for (corpus, story), group in rows.groupby(["corpus", "story"], sort=False):
-        ids = lm.encode(texts[(str(corpus), int(story))]).ids
-        pos = group["pos"].to_numpy(np.int64)
-        if pos.max() >= len(ids) or np.any(np.asarray(ids)[pos] != group["token_id"].to_numpy()):
-            raise UsageError(
-                f"{lm.name} encodes story {story} of '{corpus}' differently from the scores; "
-                "cluster with the model the run was scored with"
-            )
-        states = _story_states(lm, layer, ids, int(pos.max()) + 1)
-        if out is None:
-            out = np.zeros((len(rows), states.shape[1]), dtype=np.float32)
-        out[group.index.to_numpy()] = states[pos - 1]
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+    pos = rows["pos"].to_numpy(np.int64)
+    stories: list[tuple[Sequence[int], np.ndarray]] = []  # (ids, row indexes) per story
+    windows: list[tuple[int, Window]] = []  # (index into stories, window)
+    for (corpus, story), index in rows.groupby(["corpus", "story"], sort=False).indices.items():
+        seq, n = ids[(str(corpus), int(story))], int(pos[index].max()) + 1
+        if n > len(seq):
+            raise UsageError(f"position {n - 1} of story {story} of '{corpus}' lies past its "
+                             "token ids; cluster with the model the run was scored with")  # fmt: skip
+        windows += [(len(stories), w) for w in plan_windows(n, lm.context_len)]
+        stories.append((seq[:n], index))
+    budget = batch_tokens or token_budget(lm, ScoreSettings())
+    states: dict[int, np.ndarray] = {}
+    for batch in batch_plan([w.length for _, w in windows], budget):
+        _run_batch(lm, layer, [windows[i] for i in batch], stories, states)
+    dim = next(iter(states.values())).shape[1] if states else 0
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    for k, (_seq, index) in enumerate(stories):
+        out[index] = states[k][pos[index] - 1]
+    return out
 
 
-def _story_states(lm: LanguageModel, layer: torch.nn.Module, ids: list[int], n: int) -> np.ndarray:
-    """States at sequence indexes 0 .. n - 2 (those predicting positions 1 .. n - 1)."""
-    seq = torch.tensor([ids[:n]], dtype=torch.long)
-    states: np.ndarray | None = None
-    for w in plan_windows(n, lm.context_len):
-        h = hook_input(layer, lambda w=w: lm.forward(seq[:, w.start : w.end]))[0].float().cpu()
-        if states is None:
-            states = np.zeros((n, h.shape[-1]), dtype=np.float32)
+def _run_batch(
+    lm: LanguageModel,
+    layer: torch.nn.Module,
+    batch: list[tuple[int, Window]],
+    stories: list[tuple[Sequence[int], np.ndarray]],
+    states: dict[int, np.ndarray],
+) -> None:
+    """One right-padded forward over ``batch``'s windows; each window's states (at the
+    sequence indexes predicting its scored positions) go into ``states[story]``."""
+    x = torch.zeros((len(batch), max(w.length for _, w in batch)), dtype=torch.long)
+    for row, (k, w) in enumerate(batch):
+        x[row, : w.length] = torch.as_tensor(list(stories[k][0][w.start : w.end]))
+    h = hook_input(layer, lambda: lm.forward(x)).float().cpu().numpy()
+    for row, (k, w) in enumerate(batch):
+        if k not in states:
+            states[k] = np.zeros((len(stories[k][0]), h.shape[-1]), dtype=np.float32)
         # the window scores positions [first, end): their states are at first - 1 .. end - 2
-        states[w.first - 1 : w.end - 1] = h[w.first - 1 - w.start : w.end - 1 - w.start].numpy()
-    return states if states is not None else np.zeros((n, 0), dtype=np.float32)
+        states[k][w.first - 1 : w.end - 1] = h[row, w.first - 1 - w.start : w.end - 1 - w.start]

@@ -10,8 +10,9 @@ True
 from __future__ import annotations
 
 from capgym._callable import make_callable
-from capgym.diff.api import diff, same_tokenizer
+from capgym.diff.api import diff
 from capgym.diff.report import DiffReport
+from capgym.store.tokenizers import same_tokenizer
 
 __all__ = ["DiffReport", "diff", "same_tokenizer"]
 

@@ -21,6 +21,7 @@ from capgym.diff.units import token_units, word_units
 from capgym.errors import StoreError, UsageError
 from capgym.explain import (
     COMPLETION,
+    COVERS_SQL,
     add_snippets,
     as_run,
     check_scored,
@@ -31,34 +32,12 @@ from capgym.explain import (
     words_frame,
 )
 from capgym.store import RunStore
-from capgym.store.confident import CONFIDENT
+from capgym.store.confident import CHANGE_SQL, CONFIDENT, STATUS_SQL
+from capgym.store.tokenizers import same_tokenizer
 
-STATUS_SQL = """CASE WHEN ok_a AND ok_b THEN 'both' WHEN ok_b THEN 'gain'
-                     WHEN ok_a THEN 'loss' ELSE 'neither' END"""
-# A gain (loss) is confidence-only when the other model already ranked the unit first.
-CHANGE_SQL = """CASE WHEN ok_b AND NOT ok_a THEN (CASE WHEN top_a THEN 'confidence' ELSE 'rank' END)
-                     WHEN ok_a AND NOT ok_b THEN (CASE WHEN top_b THEN 'confidence' ELSE 'rank' END)
-                     ELSE '' END"""
 EXAMPLE_POOLS = {"gain": "status = 'gain'", "loss": "status = 'loss'",
                  "change": "status IN ('gain', 'loss')",
                  "rank-gain": "status = 'gain' AND change = 'rank'"}  # fmt: skip
-
-
-def same_tokenizer(run: RunStore, a: str, b: str, corpora: list[str]) -> bool:
-    """Whether ``a`` and ``b`` share a tokenizer: equal recorded tokenizer hashes, or (when
-    a hash is missing) identical token ids at every position both scored."""
-    ha, hb = run.model_info(a).get("tokenizer_hash"), run.model_info(b).get("tokenizer_hash")
-    if ha and hb:
-        return bool(ha == hb)
-    differ = run.sql(
-        """
-        SELECT count(*) AS n FROM (SELECT * FROM scores WHERE model = ?) x
-        FULL JOIN (SELECT * FROM scores WHERE model = ?) y USING (corpus, story, pos)
-        WHERE list_contains(?, corpus) AND x.token_id IS DISTINCT FROM y.token_id
-        """,
-        [a, b, corpora],
-    )
-    return int(differ["n"].iloc[0]) == 0
 
 
 def diff(
@@ -158,24 +137,20 @@ def _common_corpora(store: RunStore, a: str, b: str, corpus: str | None) -> list
 
 
 def _covers(mode: str) -> str:
-    """SQL: tag ``g`` covers unit ``u`` (spans overlap).  ``word-completion`` covers the
-    tokens starting inside its span (the determined rest of a word) in token mode and
-    nothing in word mode, where a unit always holds its word's first piece."""
-    rule = (
-        "g.corpus = u.corpus AND g.story = u.story "
-        "AND u.us < greatest(g.char_end, g.char_start + 1) AND g.char_start < u.ue"
-    )
+    """SQL: tag ``g`` covers unit ``c`` (a relation with the unit's span as ``es, ee``):
+    explain's rule (:data:`capgym.explain.COVERS_SQL`).  In word mode ``word-completion``
+    covers nothing, since a unit always holds its word's first piece."""
     if mode == "token":
-        return rule + f" AND (g.capability <> '{COMPLETION}' OR u.us >= g.char_start)"
-    return rule + f" AND g.capability <> '{COMPLETION}'"
+        return COVERS_SQL
+    return COVERS_SQL + f" AND g.capability <> '{COMPLETION}'"
 
 
 def _per_capability(con: duckdb.DuckDBPyConnection, mode: str) -> pd.DataFrame:
     return con.execute(
         f"""
         WITH cov AS (
-            SELECT DISTINCT g.capability, u.corpus, u.story, u.unit, u.status, u.change, u.delta
-            FROM u JOIN tags g ON {_covers(mode)}
+            SELECT DISTINCT g.capability, c.corpus, c.story, c.unit, c.status, c.change, c.delta
+            FROM (SELECT *, us AS es, ue AS ee FROM u) c JOIN tags g ON {_covers(mode)}
         ),
         per_unit AS (SELECT corpus, story, unit, count(*) AS k FROM cov GROUP BY ALL),
         rows AS (
@@ -216,12 +191,12 @@ def _examples(
             SELECT pool.* FROM pool, q WHERE pool.delta BETWEEN q.qlo AND q.qhi
             ORDER BY hash(pool.corpus, pool.story, pool.unit) LIMIT {int(n)}
         )
-        SELECT p.corpus, p.story, p.unit, p.us, p.ue, p.status, p.change, p.lp_a, p.lp_b,
-               p.delta,
+        SELECT c.corpus, c.story, c.unit, c.us, c.ue, c.status, c.change, c.lp_a, c.lp_b,
+               c.delta,
                coalesce(list(DISTINCT g.capability ORDER BY g.capability)
                         FILTER (WHERE g.capability IS NOT NULL), []) AS capabilities
-        FROM picked p LEFT JOIN tags g ON {_covers(mode).replace("u.", "p.")}
+        FROM (SELECT *, us AS es, ue AS ee FROM picked) c LEFT JOIN tags g ON {_covers(mode)}
         GROUP BY ALL
-        ORDER BY p.delta DESC
+        ORDER BY c.delta DESC
         """
     ).df()

@@ -50,7 +50,9 @@ class EvalReport:
         self, metrics: tuple[str, ...] = ("beats_wrong", "mean_logit_diff_at_decision")
     ) -> pd.DataFrame:
         """Tasks x (metric, model): the headline table, with each task's ``chance`` level
-        of ``beats_wrong`` (see :data:`capgym.evaluate.stats.METRICS`)."""
+        of ``beats_wrong`` (see :data:`capgym.evaluate.stats.METRICS`): one ``chance``
+        column when every model has the same, else one per model (tokenizers change which
+        examples have a decision token, and chance is averaged over those)."""
         if self.summary.empty:
             return pd.DataFrame()
         metrics = tuple(m for m in metrics if m in self.summary)
@@ -58,7 +60,13 @@ class EvalReport:
                                      dropna=False)  # fmt: skip
         t = t.reindex(columns=list(metrics), level=0)
         if "chance" in self.summary:
-            t[("chance", "")] = self.summary.groupby("task")["chance"].first()
+            chance = self.summary.pivot_table(index="task", columns="model", values="chance",
+                                              dropna=False)  # fmt: skip
+            if (chance.max(axis=1) - chance.min(axis=1)).fillna(0).max() <= 1e-9:
+                t[("chance", "")] = chance.max(axis=1)
+            else:
+                for model in chance.columns:
+                    t[("chance", model)] = chance[model]
         return t
 
     def plot(self, metric: str = "beats_wrong") -> Any:

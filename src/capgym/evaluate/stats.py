@@ -65,7 +65,7 @@ def _mean(x: pd.Series) -> float:
 METRICS = {
     "beats_wrong": "share of examples whose answer beats every wrong answer where the "
     "candidates first differ (teacher-forced along their shared prefix; ties lose); "
-    "chance = mean of 1 / (1 + number of wrong answers)",
+    "chance = mean of 1 / (1 + number of wrong answers) over the same examples",
     "mean_logit_diff_at_decision": "mean of logit(answer) - logit(wrong) at the first token "
     "where they differ, against the strongest wrong answer (the IOI logit difference)",
     "top1_vocab": "share of examples whose answer's first non-space token is the model's top "
@@ -105,6 +105,7 @@ def summarise(results: pd.DataFrame, greedy: pd.Series | None = None, seed: int 
     n_wrong = _col(results, "n_wrong").fillna(0).to_numpy(dtype=float)
     contrast = n_wrong > 0
     beats = _col(results, "beats_wrong").to_numpy(dtype=float)
+    decided = contrast & ~np.isnan(beats)  # the rows beats_wrong is averaged over
     single = _col(results, "single_token_contrast").to_numpy(dtype=float)
     beats_single = np.where(single == 1.0, beats, np.nan)
     out = {
@@ -112,7 +113,7 @@ def summarise(results: pd.DataFrame, greedy: pd.Series | None = None, seed: int 
         "n_contrast": float(contrast.sum()),
         "n_no_decision": float((contrast & np.isnan(beats)).sum()),
         "beats_wrong": _mean(pd.Series(beats)),
-        "chance": float((1 / (1 + n_wrong[contrast])).mean()) if contrast.any() else math.nan,
+        "chance": float((1 / (1 + n_wrong[decided])).mean()) if decided.any() else math.nan,
         "mean_logit_diff_at_decision": _mean(_col(results, "logit_diff_at_decision")),
         "top1_vocab": float(top1.mean()) if len(top1) else math.nan,
         "single_token_share": _mean(pd.Series(single)),

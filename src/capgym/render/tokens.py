@@ -267,6 +267,39 @@ def _snap(
     return (lo, hi)
 
 
+def _view(
+    kind: str,
+    models: list[str],
+    text: str,
+    boxes: Sequence[tuple[int, int, str, dict[str, Any]]],
+    tags: Sequence[Tag],
+    highlight: tuple[int, int] | None,
+    window: tuple[int, int] | None,
+    head: tuple[str | None, str] | None,
+    palette: Mapping[str, str] | None,
+    id_prefix: str | None,
+) -> TokenView:
+    """The view of ``boxes`` (char_start, char_end, colour, hover item), in text order:
+    those in the ``window`` (snapped to whole boxes), with the ``tags`` each overlaps and
+    the ``highlight`` outline; ``head`` is (title, legend), or None for no head."""
+    win = _snap(window, [(a, b) for a, b, _c, _i in boxes], len(text))
+    shown: list[_Box] = []
+    items: list[dict[str, Any]] = []
+    for a, b, color, it in boxes:
+        if not _in_window(a, b, win):
+            continue
+        tt = tuple(_overlapping(tags, a, b))
+        hl = highlight is not None and _hits(highlight, a, b)
+        shown.append(_Box(a, b, color, len(items), tt, hl))
+        if tt:
+            it["g"] = [[g.capability, g.attrs[:160]] for g in tt]
+        items.append(it)
+    caps = sorted({g.capability for g in tags})
+    head_html = _head(head[0], head[1], caps, palette) if head is not None else ""
+    data = {"mode": kind, "models": models, "items": items}
+    return _finish(kind, _boxes_html(text, shown, win, palette), head_html, data, id_prefix)
+
+
 def _finish(
     kind: str, body_html: str, head: str, data: dict[str, Any], id_prefix: str | None
 ) -> TokenView:
@@ -302,25 +335,14 @@ def token_view(
     3
     """
     tokens = sorted(tokens, key=lambda t: t.pos)
-    win = _snap(window, [(t.char_start, t.char_end) for t in tokens], len(text))
-    boxes: list[_Box] = []
-    items: list[dict[str, Any]] = []
-    for t in tokens:
-        if not _in_window(t.char_start, t.char_end, win):
-            continue
-        tt = tuple(_overlapping(tags, t.char_start, t.char_end))
-        hl = highlight is not None and _hits(highlight, t.char_start, t.char_end)
-        color = prob_color(math.exp(t.logprob)) if math.isfinite(t.logprob) else "#dddddd"
-        boxes.append(_Box(t.char_start, t.char_end, color, len(items), tt, hl))
-        it = _item(t)
-        if tt:
-            it["g"] = [[g.capability, g.attrs[:160]] for g in tt]
-        items.append(it)
-    caps = sorted({g.capability for g in tags})
+    boxes = [
+        (t.char_start, t.char_end,
+         prob_color(math.exp(t.logprob)) if math.isfinite(t.logprob) else "#dddddd", _item(t))
+        for t in tokens
+    ]  # fmt: skip
     legend = _legend("1", "0", "#ffffff", prob_color(0.0), "p:")
-    head = _head(title or model or None, legend, caps, palette) if show_head else ""
-    data = {"mode": "single", "models": [model], "items": items}
-    return _finish("single", _boxes_html(text, boxes, win, palette), head, data, id_prefix)
+    head = (title or model or None, legend) if show_head else None
+    return _view("single", [model], text, boxes, tags, highlight, window, head, palette, id_prefix)
 
 
 def _hits(span: tuple[int, int], a: int, b: int) -> bool:
@@ -354,25 +376,15 @@ def diff_view(
     ta = sorted(tokens_a, key=lambda t: t.pos)
     tb = sorted(tokens_b, key=lambda t: t.pos)
     segs = align([(t.char_start, t.char_end) for t in ta], [(t.char_start, t.char_end) for t in tb])
-    win = _snap(window, [(s.char_start, s.char_end) for s in segs], len(text))
-    boxes: list[_Box] = []
-    items: list[dict[str, Any]] = []
+    boxes = []
     for s in segs:
-        if not _in_window(s.char_start, s.char_end, win):
-            continue
         la = sum(ta[i].logprob for i in s.a)
         lb = sum(tb[i].logprob for i in s.b)
-        tt = tuple(_overlapping(tags, s.char_start, s.char_end))
-        hl = highlight is not None and _hits(highlight, s.char_start, s.char_end)
-        boxes.append(_Box(s.char_start, s.char_end, diff_color(lb - la), len(items), tt, hl))
         it: dict[str, Any] = {"t": text[s.char_start : s.char_end], "la": _num(la), "lb": _num(lb)}
         it["a"] = [_item(ta[i]) for i in s.a]
         it["b"] = [_item(tb[i]) for i in s.b]
-        if tt:
-            it["g"] = [[g.capability, g.attrs[:160]] for g in tt]
-        items.append(it)
-    caps = sorted({g.capability for g in tags})
+        boxes.append((s.char_start, s.char_end, diff_color(lb - la), it))
     legend = _legend(f"{models[1]} worse", "better", diff_color(-4.0), diff_color(4.0), "Δlogp:")
-    head = _head(title or f"{models[0]} → {models[1]}", legend, caps, palette) if show_head else ""
-    data = {"mode": "diff", "models": list(models), "items": items}
-    return _finish("diff", _boxes_html(text, boxes, win, palette), head, data, id_prefix)
+    head = (title or f"{models[0]} → {models[1]}", legend) if show_head else None
+    return _view("diff", list(models), text, boxes, tags, highlight, window, head, palette,
+                 id_prefix)  # fmt: skip

@@ -21,6 +21,7 @@ import pandas as pd
 
 from capgym.render.data import StoryData, has_table
 from capgym.store import RunStore
+from capgym.store.tokenizers import same_tokenizer
 
 COMPLETION = "word-completion"  # its tags mark the determined rest of a word
 
@@ -134,9 +135,9 @@ class Frame:
         return sorted(caps)
 
     def same_tokenizer(self, a: str, b: str) -> bool:
-        m = self.models.set_index("model")
-        ta, tb = m.tokenizer.get(a), m.tokenizer.get(b)
-        return ta is not None and ta == tb and not pd.isna(ta)
+        """Whether models ``a`` and ``b`` share a tokenizer (the store's rule: recorded
+        tokenizer hashes, else identical stored token ids)."""
+        return same_tokenizer(self.run, a, b)
 
     def close(self) -> None:
         self.con.close()

@@ -127,49 +127,66 @@ CORRECT = ("any", "yes", "no")
 
 
 @dataclass(frozen=True)
-class PositionQuery:
-    """A page of positions of one model, filtered and sorted."""
+class Page:
+    """What every page query has: the model (and one to compare), a corpus, a text
+    search, the sort key and direction, and the page."""
 
     model: str
     compare: str | None = None
     corpus: str | None = None
+    q: str | None = None
+    sort: str = ""
+    desc: bool = False
+    page: int = 0
+    page_size: int = 50
+
+
+def page_args(p: Params, meta: Meta, sorts: Sequence[str], default: str,
+              needs_compare: Sequence[str]) -> dict[str, Any]:  # fmt: skip
+    """The :class:`Page` fields of a request; a sort key in ``needs_compare`` without a
+    second model is a :class:`BadRequest`."""
+    model, compare = model_pair(p, meta)
+    sort = member(p, "sort", list(sorts), default) or default
+    if sort in needs_compare and not compare:
+        raise BadRequest(f"sort '{sort}' needs a second model (compare)")
+    return {
+        "model": model,
+        "compare": compare if compare != model else None,
+        "corpus": member(p, "corpus", meta.corpora),
+        "q": text(p, "q"),
+        "sort": sort,
+        "desc": member(p, "order", ["asc", "desc"], "asc") == "desc",
+        "page": integer(p, "page", 0, 0, 10_000_000),
+        "page_size": integer(p, "page_size", 50, 1, MAX_PAGE_SIZE),
+    }
+
+
+@dataclass(frozen=True)
+class PositionQuery(Page):
+    """A page of positions of one model, filtered and sorted."""
+
+    sort: str = "pos"
     capability: str | None = None
     explainer: str | None = None
     pmin: float = 0.0
     pmax: float = 1.0
     correct: str = "any"
     token: str | None = None
-    q: str | None = None
     residue: bool = False
     story: int | None = None
-    sort: str = "pos"
-    desc: bool = False
-    page: int = 0
-    page_size: int = 50
 
     @classmethod
     def parse(cls, p: Params, meta: Meta) -> PositionQuery:
-        model, compare = model_pair(p, meta)
-        sort = member(p, "sort", list(SORTS), "pos") or "pos"
-        if sort in ("diff", "absdiff") and not compare:
-            raise BadRequest(f"sort '{sort}' needs a second model (compare)")
         return cls(
-            model=model,
-            compare=compare if compare != model else None,
-            corpus=member(p, "corpus", meta.corpora),
+            **page_args(p, meta, list(SORTS), "pos", ("diff", "absdiff")),
             capability=member(p, "capability", meta.capabilities),
             explainer=member(p, "explainer", meta.explainers),
             pmin=number(p, "pmin", 0.0, 0.0, 1.0),
             pmax=number(p, "pmax", 1.0, 0.0, 1.0),
             correct=member(p, "correct", CORRECT, "any") or "any",
             token=text(p, "token"),
-            q=text(p, "q"),
             residue=flag(p, "residue"),
             story=None if _one(p, "story") is None else integer(p, "story", 0, 0, 2**62),
-            sort=sort,
-            desc=(member(p, "order", ["asc", "desc"], "asc") == "desc"),
-            page=integer(p, "page", 0, 0, 10_000_000),
-            page_size=integer(p, "page_size", 50, 1, MAX_PAGE_SIZE),
         )
 
     def _where(self) -> tuple[str, list[Any]]:
@@ -250,34 +267,14 @@ STORY_SORTS = {"story": "corpus {d}, story {d}", "nll": "nll {d}", "diff": "diff
 
 
 @dataclass(frozen=True)
-class StoryQuery:
+class StoryQuery(Page):
     """A page of stories with the model's NLL per token (and the change to ``compare``)."""
 
-    model: str
-    compare: str | None = None
-    corpus: str | None = None
-    q: str | None = None
     sort: str = "story"
-    desc: bool = False
-    page: int = 0
-    page_size: int = 50
 
     @classmethod
     def parse(cls, p: Params, meta: Meta) -> StoryQuery:
-        model, compare = model_pair(p, meta)
-        sort = member(p, "sort", list(STORY_SORTS), "story") or "story"
-        if sort == "diff" and not compare:
-            raise BadRequest("sort 'diff' needs a second model (compare)")
-        return cls(
-            model=model,
-            compare=compare if compare != model else None,
-            corpus=member(p, "corpus", meta.corpora),
-            q=text(p, "q"),
-            sort=sort,
-            desc=(member(p, "order", ["asc", "desc"], "asc") == "desc"),
-            page=integer(p, "page", 0, 0, 10_000_000),
-            page_size=integer(p, "page_size", 50, 1, MAX_PAGE_SIZE),
-        )
+        return cls(**page_args(p, meta, list(STORY_SORTS), "story", ("diff",)))
 
     def _body(self) -> tuple[str, list[Any]]:
         cols = ("a.corpus, a.story, a.n_tokens, a.nll / a.n_tokens AS nll_per_token, "

@@ -9,13 +9,17 @@ who is present and whose turn it is, not only copying the last name.
 Span: a subject that refers to a character already in the story, when the previous
 subject was a different character (``turn``): the first word of a narrative sentence
 (outside quotations) or a speaker tag next to a speech verb after a quotation, being
-either a character mention (see repeated-name) or a he/she/they pronoun whose
-antecedent the pronoun family finds (``form`` "pronoun"; the referent is the
-antecedent); or the second member of "X and Y" where X is another character
-(``pair``, names only).  Pronoun subjects are what this family adds beyond
-repeated-name.  attrs: ``move``, ``form`` ("name"/"pronoun"), ``name`` (the referent),
-``other`` (the previous subject or the partner), ``n_characters`` (distinct characters
-mentioned so far).
+either a character mention (see repeated-name) or a he/she/they pronoun whose antecedent
+the pronoun family finds (``form`` "pronoun"; the referent is the antecedent, a pair
+"Tom and Sam" when both were named before); or the second member of "X and Y" where X is
+another character (``pair``, names only).  Pronoun subjects are what this family adds
+beyond repeated-name.  The previous subject is also taken from a subject after a
+sentence-opening phrase, which is not tagged ("One day, Tim met", "But Tom and Sam
+were"), and from a parent named by a possessive ("Tom's mom asked", "His mom said"); a
+possessive name is not a subject ("Sue's dog came"), and "They all" or a "they" the
+pronoun family cannot resolve leaves the previous subject unknown.  attrs: ``move``,
+``form`` ("name"/"pronoun"), ``name`` (the referent), ``other`` (the previous subject or
+the partner), ``n_characters`` (distinct characters mentioned so far).
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from capgym.tags.context import TagContext
-from capgym.tags.doc import Doc
+from capgym.tags.doc import Doc, Mention
 from capgym.tags.families.pronoun import pronoun
 from capgym.tags.registry import Span, tagger
-from capgym.tags.words import SPEECH_VERBS, lexicon
+from capgym.tags.words import FAMILY, SPEECH_VERBS, lexicon
 
 _SUBJECT_PRONOUNS = lexicon("he she they")
+_POSSESSIVES = lexicon("his her their my your our")
+_CONJUNCTIONS = lexicon("but and so then now")
 
 
 @tagger("character-tracking", doc=__doc__)
@@ -46,32 +52,49 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
     by_first = {m.first: m for m in doc.mentions}
     by_last = {m.last: m for m in doc.mentions}
     by_start = {m.start: m.key for m in doc.mentions}
-    referents = _pronoun_referents(text, ctx, doc, by_start)
+    referents, kin_referents = _pronoun_referents(text, ctx, doc, by_start)
     seen: set[str] = set()
     last_subject: str | None = None
     spans = []
     for i in range(len(doc.words)):
         m = by_first.get(i)
+        fronted = _fronted(doc, i, by_first)
+        kin = _kin_subject(doc, i) if doc.sent_start[i] or fronted else ""
+        if kin:  # "Tom's mom asked", "His dad said": the parent acts
+            last_subject = kin
+            if m is not None:
+                seen.add(m.key)
+            continue
+        if doc.lower[i] == "they" and (i not in referents or doc.lower[i + 1 : i + 2] == ["all"]):
+            if fronted or _is_subject(doc, i, i):  # "They all ran", or a group we cannot name
+                last_subject = None
+            continue
+        if i in kin_referents and (fronted or _is_subject(doc, i, i)):  # "she" = "his mom"
+            last_subject = kin_referents[i]
+            continue
         if m is not None:
             key, end, last, form = m.key, m.end, m.last, "name"
         elif i in referents:
             key, end, last, form = referents[i], doc.words[i][1], i, "pronoun"
         else:
             continue
-        subject = _is_subject(doc, i, last)
+        owner = doc.lower[last].endswith("'s")  # "Sue's dog came": the dog is the subject
+        subject = _is_subject(doc, i, last) and not owner
+        fronted = fronted and not owner
         pair = (
             by_last.get(i - 2) if form == "name" and i >= 2 and doc.lower[i - 1] == "and" else None
         )
         move, other = "", ""
-        if key in seen and pair is not None and pair.key != key and not doc.gap_punct[i]:
+        known = all(k.strip(", ") in seen for k in key.split(" and "))  # a pair: both seen
+        if known and pair is not None and pair.key != key and not doc.gap_punct[i]:
             move, other = "pair", pair.key
-        elif key in seen and subject and last_subject is not None and _apart(key, last_subject):
+        elif known and subject and last_subject is not None and _apart(key, last_subject):
             move, other = "turn", str(last_subject)
         if move:
             attrs = {"move": move, "form": form, "name": key, "other": other,
                      "n_characters": len(seen)}  # fmt: skip
             spans.append(Span(doc.words[i][0], end, attrs))
-        if subject:
+        if subject or fronted:  # "One day, Tim met ..." is Tim's turn too, though not tagged
             last_subject = key
         if form == "name":
             seen.add(key)
@@ -80,11 +103,12 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
 
 def _pronoun_referents(
     text: str, ctx: TagContext, doc: Doc, by_start: dict[int, str]
-) -> dict[int, str]:
+) -> tuple[dict[int, str], dict[int, str]]:
     """Word index -> referent of each he/she/they pronoun the pronoun family resolves to a
-    character mention (or to a pair of them, "Tom and Sue")."""
+    character mention (or to a pair of them, "Tom and Sue"); and of each he/she it
+    resolves to a kinship word in lower case ("his mom ... she": "mom")."""
     index = {s: i for i, s in enumerate(doc.starts)}
-    out = {}
+    out, kin = {}, {}
     for sp in pronoun(text, ctx):
         if sp.attrs["pronoun"].lower() not in _SUBJECT_PRONOUNS:
             continue
@@ -93,7 +117,43 @@ def _pronoun_referents(
             out[index[sp.char_start]] = ante
         elif sp.attrs["gender"] == "pl" and " and " in sp.attrs["antecedent"]:
             out[index[sp.char_start]] = sp.attrs["antecedent"]
-    return out
+        elif sp.attrs["antecedent"].lower() in FAMILY:
+            kin[index[sp.char_start]] = sp.attrs["antecedent"].lower()
+    return out, kin
+
+
+def _fronted(doc: Doc, i: int, by_first: dict[int, Mention]) -> bool:
+    """Whether word ``i`` is the subject after a sentence-opening phrase: "But Tom ...",
+    "One day, Tim ...", "When they got home, Timmy ..." (narration only; not inside a
+    list of names, "Tom, Sam, and Max").
+
+    >>> d = Doc.build("One day, Tim ran. But Sue sat. Tom, Sam and Max ate.")
+    >>> [_fronted(d, i, {m.first: m for m in d.mentions}) for i in (2, 5, 8)]
+    [True, True, False]
+    """
+    if doc.sent_start[i] or doc.quote_of[i] >= 0:
+        return False
+    k = i
+    while k > 0 and not doc.sent_start[k]:
+        k -= 1
+    if i == k + 1 and doc.lower[k] in _CONJUNCTIONS and not doc.gap_punct[i]:
+        return True
+    gap = doc.text[doc.words[i - 1][1] : doc.words[i][0]]
+    commas = [j for j in range(k + 1, i) if "," in doc.text[doc.words[j - 1][1] : doc.starts[j]]]
+    return gap == ", " and not commas and i - k <= 8 and k not in by_first
+
+
+def _kin_subject(doc: Doc, i: int) -> str:
+    """The kinship word of a subject like "Tom's mom" or "His dad" at word ``i``, else "".
+
+    >>> d = Doc.build("Tom's mom smiled. His dad sat. Tom ran.")
+    >>> [_kin_subject(d, i) for i in (0, 3, 6)]
+    ['mom', 'dad', '']
+    """
+    if doc.quote_of[i] >= 0 or i + 1 >= len(doc.words) or doc.gap_punct[i + 1]:
+        return ""
+    owner = doc.lower[i] in _POSSESSIVES or doc.lower[i].endswith("'s")
+    return doc.lower[i + 1] if owner and doc.lower[i + 1] in FAMILY else ""
 
 
 def _apart(a: str, b: str) -> bool:
@@ -103,7 +163,9 @@ def _apart(a: str, b: str) -> bool:
     >>> _apart("Sara", "Ben"), _apart("Sara", "Sara and Ben")
     (True, False)
     """
-    return set(a.split(" and ")).isdisjoint(b.split(" and "))
+    return {k.strip(", ") for k in a.split(" and ")}.isdisjoint(
+        k.strip(", ") for k in b.split(" and ")
+    )
 
 
 def _is_subject(doc: Doc, first: int, last: int) -> bool:

@@ -8,11 +8,13 @@ quotation, right after the opening mark or after ", " or a greeting ("Hi Tom"), 
 followed by , . ! or ? (a kinship word in lower case counts here too: "Thank you, mom");
 or (b) ``speaker``: next to a speech verb ("said", "asked", ...) that directly follows a
 closing quote ('," said Mom', '," Mom said') or directly precedes an opening one ('Mom
-said, "', 'Mom laughed and said, "'; not across a sentence end: in '?" Lily asked.
-"Of course"' Lily spoke the quotation before).  A name between a quotation and "VERB and
+said, "'), or before "VERB and" + speech verb that precedes one ('Mom laughed and said,
+"', 'Lily smiled and said, "'); not across a sentence end: in '?" Lily asked. "Of
+course"' Lily spoke the quotation before.  A name between a quotation and "VERB and
 said" answers it ('"I bet you can't!" Tom laughed and said, "..."') and is the speaker
-of the next quotation only.  attrs: ``name``, ``role``, ``where`` ("in-quote", "after-quote",
-"before-quote") and ``quote_char`` (the related quotation's opening mark).
+of the next quotation only.  attrs: ``name``, ``role``, ``where`` ("in-quote",
+"after-quote", "before-quote") and ``quote_char`` (the related quotation's opening
+mark).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Iterable
 from capgym.tags.context import TagContext
 from capgym.tags.doc import Doc
 from capgym.tags.registry import Span, tagger
-from capgym.tags.words import FAMILY, SPEECH_VERBS, lexicon
+from capgym.tags.words import CLOSED_CLASS, FAMILY, SPEECH_VERBS, lexicon
 
 _GREETINGS = lexicon("hi hello hey bye goodbye thanks please sorry yes no okay ok oh")
 
@@ -76,11 +78,21 @@ def _speaker(
         return None
     verb_before = first > 0 and doc.lower[first - 1] in SPEECH_VERBS
     verb_after = last + 1 < n and doc.lower[last + 1] in SPEECH_VERBS
+    # 'Lily smiled and said, "...': any verb, then "and" and a speech verb
+    acted = (
+        not verb_after
+        and last + 3 < n
+        and not doc.lower[last].endswith("'s")  # "looked at Lily's knee and said"
+        and doc.lower[last + 1] not in CLOSED_CLASS
+        and doc.lower[last + 2] == "and"
+        and doc.lower[last + 3] in SPEECH_VERBS
+        and not any(doc.gap_punct[last + 1 : last + 4])
+    )
     if verb_before:  # '," said Mom'
         o = _quote_closed_before(doc, first - 1, closes)
         if o is not None:
             return "after-quote", o
-    if verb_after:
+    if verb_after or acted:
         v = last + 1
         # '"I bet you can't!" Tom laughed and said, "..."': Tom answers; he is the speaker
         # of the next quotation, not of the one before him

@@ -14,9 +14,13 @@ the same gender resolved within that window ("Lily ... She ... She ... Then, she
 narration and in quotations separately.
 he/him/his/himself and she/her/hers/herself: the nearest person (a name, a kinship
 word, or a person noun like "girl") of that gender, else the nearest person of unknown
-gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons, else the
-nearest plural of a being ("the kids", "the birds") or a group noun ("the family",
-"the team").  them: the nearest such pair, group or plural noun, whichever is nearer.
+gender.  they/their/theirs/themselves: the nearest "X and Y" pair of persons (a list
+"Tom, Sam, and Max" and a person with a group, "Tim and his friends", count as one),
+else the nearest plural of a being ("the kids", "the birds") or a group noun ("the
+family", "the team"); a "They" opening a narrative sentence continues the plural
+subject of a sentence at most two back when no pair was named after it ("They hugged
+Mom and Dad. They cried": the same children).  them: the nearest such pair, group or
+plural noun, whichever is nearer.
 it/itself as an *object* only (after a verb or preposition, not sentence-initial, not
 "it is/was": subject "it" is as often the weather or an event): the nearest singular
 thing noun in a noun phrase (after a determiner; a reference-corpus noun, or a word
@@ -86,8 +90,12 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
     persons, plurals = _candidates(doc, ctx)
     things: list[_Cand] | None = None
     chain: dict[str, tuple[int, bool, _Cand]] = {}  # gender -> last resolved pronoun
+    pair_at = {c.start: c for c in plurals if c.kind == "pair"}
+    subject_pl: tuple[int, _Cand] | None = None  # the last plural subject of a sentence
     spans = []
     for i, word in enumerate(doc.lower):
+        if doc.words[i][0] in pair_at and _main_subject(doc, i):  # "Mom and Dad came."
+            subject_pl = (doc.sent_id[i], pair_at[doc.words[i][0]])
         base, _, rest = word.partition("'")
         gender = _PRONOUNS.get(base)
         if gender is None or (rest and (rest not in _CONTRACTED or gender == "n")):
@@ -97,6 +105,8 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
             if base == "them":  # objects are as often things: the nearest plural
                 kinds = ("pair", "group", "being", "thing")
                 ante = _nearest_plural(plurals, i, lo_sent, doc, kinds)
+            elif subject_pl is not None and _continues_subject(subject_pl[0], plurals, i, doc):
+                ante = subject_pl[1]  # "They hugged Mom and Dad. They cried": the same group
             else:  # a pair of characters in the window wins: "Tom and Sue ... they"
                 ante = _nearest_plural(plurals, i, lo_sent, doc, ("pair", "group", "being"), "pair")
         elif gender == "n":
@@ -120,6 +130,8 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
             continue
         if gender != "n":
             chain[gender] = (doc.sent_id[i], narrated, ante)
+        if base == "they" and _main_subject(doc, i):
+            subject_pl = (doc.sent_id[i], ante)
         attrs = {
             "pronoun": doc.words[i][2],
             "gender": gender,
@@ -132,6 +144,22 @@ def pronoun(text: str, ctx: TagContext) -> Iterable[Span]:
         start = doc.words[i][0]
         spans.append(Span(start, start + len(base), attrs))
     return spans
+
+
+def _continues_subject(sent: int, plurals: list[_Cand], i: int, doc: Doc) -> bool:
+    """Whether a sentence-initial "they" at word ``i`` takes the plural subject of
+    sentence ``sent`` (at most two back, and no pair named in a later sentence) rather
+    than the nearest pair: in "They went with Mom and Dad. They ..." the pair is an
+    object."""
+    if not _main_subject(doc, i) or doc.sent_id[i] - sent > 2:
+        return False
+    pair = _nearest_plural(plurals, i, sent, doc, ("pair",))
+    return pair is None or doc.sent_id[pair.index] <= sent
+
+
+def _main_subject(doc: Doc, i: int) -> bool:
+    """Whether word ``i`` opens a narrative sentence (its subject, in TinyStories)."""
+    return doc.sent_start[i] and doc.quote_of[i] < 0
 
 
 def _object_it(doc: Doc, i: int) -> bool:
@@ -225,15 +253,30 @@ def _candidates(doc: Doc, ctx: TagContext) -> tuple[list[_Cand], list[_Cand]]:
             plurals.append(_Cand(i, doc.words[i][0], doc.words[i][1], "pl", kind))
         elif low in GROUPS and doc.np_determiner(i) >= 0:  # "the family ... they"
             plurals.append(_Cand(i, doc.words[i][0], doc.words[i][1], "pl", "group"))
+    beings = {c.index: c for c in plurals if c.kind == "being"}
     for i, low in enumerate(doc.lower):  # "Tom and Sue", "the boy and his mom"
-        if low != "and" or i - 1 not in by_last:
+        if low != "and" or i - 1 not in by_last or i + 1 >= len(doc.words):
             continue
-        j = i + 2 if i + 2 in persons and doc.lower[i + 1] in DETERMINERS else i + 1
-        if j in persons and not doc.gap_punct[i + 1]:
-            right = persons[j]
-            plurals.append(_Cand(right.index, by_last[i - 1].start, right.end, "pl", "pair"))
+        right = None
+        if not doc.gap_punct[i + 1]:
+            j = i + 2 if doc.lower[i + 1] in DETERMINERS else i + 1
+            right = persons.get(j) or beings.get(j)  # "Tim and his friends": one group
+        if right is not None:
+            plurals.append(
+                _Cand(right.index, _list_start(doc, i - 1, by_last), right.end, "pl", "pair")
+            )
     plurals.sort(key=lambda c: c.index)
     return sorted(persons.values(), key=lambda c: c.index), plurals
+
+
+def _list_start(doc: Doc, k: int, by_last: dict[int, _Cand]) -> int:
+    """Start of a comma list of persons ending at word ``k``: "Tom, Sam, and Max"."""
+    start = by_last[k].start
+    first = doc.word_range(start, start + 1).start
+    while first > 1 and doc.text[doc.words[first - 1][1] : start] == ", " and first - 1 in by_last:
+        start = by_last[first - 1].start
+        first = doc.word_range(start, start + 1).start
+    return start
 
 
 def _intro_gender(doc: Doc, first: int) -> str | None:

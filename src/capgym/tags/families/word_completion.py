@@ -18,7 +18,8 @@ Span: the determined rest of the word, after its shortest determining prefix,
 determines them (a word with no such prefix, e.g. a name or a word absent from the
 reference corpus, gets no span).  Rule for consumers: a token is a word-completion when
 it starts inside the span (``char_start <= token_start < char_end``); a token that
-starts before it (" g" + "irl" when "g" still allows "give") is a word choice.  Tokenizers differ, so the tagger marks characters and leaves the pieces to
+starts before it (" g" + "irl" when "g" still allows "give") is a word choice.
+Tokenizers differ, so the tagger marks characters and leaves the pieces to
 the consumer.  attrs: ``word``, ``prefix`` (the determining prefix), ``prob``
 (P(word | prefix), 3 decimals) and ``count`` (reference words with that prefix).
 """
