@@ -131,3 +131,15 @@ def test_bitllama_gradient_rows_say_straight_through(assets: Path, tmp_path: Pat
     html = report(tmp_path, tmp_path / "atlas.html", sections=["circuits"], exports=False)
     text = html.read_text()
     assert text.count("straight-through estimates") == 1  # the attribution row only
+
+
+def test_submissions_are_not_baselines(run: Path, tmp_path: Path) -> None:
+    from capgym.circuits.runner import submit
+
+    before = summary(run).faithfulness
+    path = tmp_path / "c.json"
+    path.write_text('{"name": "mine", "nodes": ["embed", "L4H4"]}')
+    submit("repeated-name", "stories260K", path, out=run, n_pairs=8)
+    board = open_run(run).sql("select method from leaderboard")
+    assert "submission:mine" in set(board.method)
+    pd.testing.assert_frame_equal(summary(run).faithfulness, before)

@@ -69,9 +69,11 @@ def _parts(store: RunStore, view: str) -> pd.DataFrame:
     frames = []
     for path in store.table_parts(view):
         found = REQUESTED.search(path.stem)
-        if found is None:  # a submission: not a baseline
+        if found is None:  # a submission (its key ends in its mode): not a baseline
             continue
         df = pd.read_parquet(path)
+        if "method" in df:
+            df = df[~df.method.str.startswith("submission:")]
         frames.append(df.assign(requested=int(found.group(1))))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
