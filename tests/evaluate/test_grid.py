@@ -108,7 +108,11 @@ def test_failures_are_one_line_and_the_grid_goes_on(tmp_path: Path) -> None:
     assert len(lines) == 3 and all("\n" not in line for line in lines)
     assert lines[0].startswith(f"task {bad_file}: {bad_file}: line 3: examples")
     assert "task broken: no example can be built for model bigram-0" in lines[1]
-    assert "task partial example bad:" in lines[2] and "cannot encode" in lines[2]
+    # one summary line per (model, task): how many were skipped, why, and an example
+    assert (
+        "task partial: 1 of 2 examples skipped (1 the model's tokenizer cannot encode" in lines[2]
+    )
+    assert "e.g. example bad (' ~x' becomes <unk>)" in lines[2]
     errors = open_run(tmp_path / "run").sql("SELECT * FROM task_errors")
     assert len(errors) == 3
 
@@ -124,3 +128,15 @@ def test_a_crashing_model_does_not_stop_the_grid() -> None:
     rep = evaluate(Crashy(), tasks(), progress=False, report=lines.append)
     assert set(rep.summary.task) == {"t1", "t3"}
     assert lines == ["model bigram-0: task t2 failed: RuntimeError: boom"]
+
+
+def test_skipped_examples_are_counted_per_reason_on_one_line(tmp_path: Path) -> None:
+    exs = [Example("ok", "I saw", " Sue"), Example("m1", "A rhi", "no"),
+           Example("m2", "The rhi", "no"), Example("u", "A", " ~x")]  # fmt: skip
+    lines: list[str] = []
+    evaluate(BigramLM(0), [Task("mixed", "demo", exs)], out=tmp_path / "run", progress=False,
+             report=lines.append)  # fmt: skip
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("model bigram-0: task mixed: 3 of 4 examples skipped (2 the "
+                               "answer's first token merges with the end of the prompt; 1 the "
+                               "model's tokenizer cannot encode a candidate); e.g. example m1")  # fmt: skip

@@ -67,7 +67,8 @@ def test_make_with_real_taggers() -> None:
 def test_mined_caps_the_number_of_mined_examples() -> None:
     stories = pd.DataFrame({"corpus": "c", "story": [0, 1], "text": [
         ("Once upon a time, there was a girl named Lily. Lily had a red ball. Lily loved it. "
-         "Lily threw it to Tom. Tom threw it back to Lily. Tom and Lily laughed."),
+         "Lily threw it to Tom. Tom threw it back to Lily. Tom and Lily laughed. "
+         "\"Thank you, Tom!\" said Lily. Then Tom and Lily ran home. Tom and Lily slept."),
         "Tom and Sue went to the park. Tom gave Sue a flower. Sue said, \"Thank you, Tom.\"",
     ]})  # fmt: skip
 

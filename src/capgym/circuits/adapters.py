@@ -14,6 +14,10 @@ one :class:`Points` per backend:
 * ``blocks[l]``: the whole layer; its output is ``hook_resid_post``.
 * ``embed``: the module whose output is the embedding added to the residual stream.
 * ``attention[l]``: the attention module, for recomputing the pattern.
+* ``split_attention``: where the backend allows it, layer ``l``'s per-head outputs
+  ``z`` computed with every head reading its *own* query, key and value inputs (each a
+  residual stream, normed separately): TransformerLens's ``hook_q_input`` /
+  ``hook_k_input`` / ``hook_v_input``, the receivers of per-head edges.
 
 >>> from capgym.models import load_model
 >>> points(load_model("stories260K")).n_heads
@@ -28,6 +32,7 @@ from operator import attrgetter
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from capgym.errors import UsageError
@@ -57,6 +62,11 @@ class Points:
     # (layer, resid_pre of that layer) -> logits, running only the layers from there on;
     # None where the backend's layers cannot be called one by one (then: full forwards)
     run_from: Callable[[int, torch.Tensor], torch.Tensor] | None = None
+    # (layer, q, k, v inputs [B, T, H, d_model] before the norm) -> z [B, T, H, d_head];
+    # None where per-head inputs are not implemented (then edges end at a layer's input)
+    split_attention: (
+        Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None
+    ) = None
 
 
 def _points(
@@ -99,6 +109,37 @@ def _llama_pattern(module: Any, layer: int, x: torch.Tensor) -> torch.Tensor:
     return scores.masked_fill(mask, float("-inf")).softmax(-1)
 
 
+def _llama_split(m: Any, layer: int, xq: torch.Tensor, xk: torch.Tensor,
+                 xv: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """z ``[B, T, H, d_head]`` of a capgym Llama layer, each head from its own inputs.
+
+    Head ``h``'s query is the ``wq`` rows of ``h`` applied to ``norm(xq[:, :, h])``; its key
+    and value those of its key/value group, applied to ``norm(xk[:, :, h])`` and
+    ``norm(xv[:, :, h])`` (grouped heads are ungrouped, as EAP-IG does).  With all inputs
+    equal to the layer's residual this is the layer's own attention.
+    """
+    from capgym.models.llama import apply_rope, shared_input
+
+    block = m.layers[layer]
+    attn = block.attention
+    b, t, n_heads, _ = xq.shape
+    hd, group = attn.head_dim, n_heads // attn.n_kv_heads
+    heads = torch.arange(n_heads, device=xq.device)
+
+    def project(linear: nn.Module, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        out = linear(shared_input(linear, block.attention_norm(x)))  # [B, T, H, out]
+        out = out.view(b, t, n_heads, -1, hd)
+        return out[:, :, heads, rows]  # head h reads its own row block
+
+    cos, sin = m.rope_cos[:t], m.rope_sin[:t]
+    q = apply_rope(project(attn.wq, xq, heads), cos, sin)
+    k = apply_rope(project(attn.wk, xk, heads // group), cos, sin)
+    v = project(attn.wv, xv, heads // group)
+    y = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                       is_causal=True)  # fmt: skip
+    return y.transpose(1, 2)
+
+
 def _llama2c(lm: Any) -> Points:
     m = lm.module
     cfg = m.cfg
@@ -133,6 +174,7 @@ def _llama2c(lm: Any) -> Points:
         forward=forward,
         pattern=lambda layer, inputs, output: _llama_pattern(m, layer, inputs[0]),
         run_from=run_from,
+        split_attention=lambda layer, xq, xk, xv: _llama_split(m, layer, xq, xk, xv),
     )
 
 

@@ -1,24 +1,29 @@
 """Edges between components: EAP-IG rankings and edge circuits run exactly.
 
-Senders are the embedding, every head and every MLP; receivers are what reads the
-residual stream: the input of layer ``l``'s attention (``A{l}``, shared by its heads,
-TransformerLens's ``hook_resid_pre``), of its MLP (``M{l}``, ``hook_resid_mid``) and
-of the unembedding (``logits``, the final residual).  An edge ``u->v`` exists when
-``u`` writes before ``v`` reads.
+Senders are the embedding, every head and every MLP.  Receivers are what reads the
+residual stream, as in MIB and EAP-IG (Hanna et al. 2024): the query, key and value
+input of every head (``L{l}H{h}.q``, ``.k``, ``.v``: TransformerLens's
+``blocks.{l}.hook_q_input`` ... with one residual copy per head, normed separately;
+grouped key/value heads are ungrouped, so each query head has its own key and value
+input), the input of every MLP (``M{l}``, ``hook_resid_mid``) and of the unembedding
+(``logits``, the final residual).  An edge ``u->v`` exists when ``u`` writes before
+``v`` reads, e.g. ``L0H1->L2H3.q``, ``embed->M0``, ``MLP4->logits``.  Backends without
+per-head inputs (``Points.split_attention`` is None: the Hugging Face ones) have one
+attention receiver per layer instead, ``A{l}`` (``hook_resid_pre``, shared by its heads).
 
 **Edge circuits.**  In a run of an edge circuit ``E``, receiver ``v`` reads the clean
 residual stream minus, for every sender ``u`` with ``u->v`` outside ``E``, the
 difference between ``u``'s current output and its output on the corrupted prompt
-(the standard edge patching of ACDC/EAP/MIB).  A head's output is the attention
-layer's output projection of its ``z``; for several excluded heads of one layer the
-projection is applied to ``z`` with those heads replaced together, which equals the
-sum of per-head differences for a linear projection and is exact for bitllama's
-normalising BitLinear too.
+(the standard edge patching of ACDC/EAP/MIB); a head's query, key and value are then
+computed from its own three inputs, each through the layer's norm.  A head's output
+is the attention layer's output projection of its ``z``; for several excluded heads
+of one layer the projection is applied to ``z`` with those heads replaced together,
+which equals the sum of per-head differences for a linear projection and is exact for
+bitllama's normalising BitLinear too.
 
-**EAP-IG** (Hanna et al. 2024): score(u->v) = (out_u(clean) - out_u(corrupt)) .
-mean over ``k = 1..steps`` of dm/d(input of v), the gradients taken with the input
-embeddings interpolated to ``corrupt + k/steps (clean - corrupt)``; summed over
-positions, averaged over pairs.
+**EAP-IG**: score(u->v) = (out_u(clean) - out_u(corrupt)) . mean over ``k = 1..steps``
+of dm/d(input of v), the gradients taken with the input embeddings interpolated to
+``corrupt + k/steps (clean - corrupt)``; summed over positions, averaged over pairs.
 """
 
 from __future__ import annotations
@@ -40,32 +45,47 @@ IG_STEPS = 5
 @dataclass(frozen=True)
 class Edge:
     sender: Component
-    receiver: str  # "A{l}", "M{l}" or "logits"
+    receiver: str  # "L{l}H{h}.q" (or .k, .v), "A{l}", "M{l}" or "logits"
 
     @property
     def name(self) -> str:
         return f"{self.sender.name}->{self.receiver}"
 
 
-def receivers(n_layers: int) -> list[tuple[str, str, int]]:
-    """(name, hook of its input, layer) for every receiver, in forward order."""
+@dataclass(frozen=True)
+class Receiver:
+    """What reads the residual stream: its name, the hook of its input, layer and head."""
+
+    name: str
+    hook: str
+    layer: int
+    head: int = -1  # the head whose own input this is; -1: the whole residual
+
+
+def receivers(hm: HookedModel) -> list[Receiver]:
+    """Every receiver, in forward order (per-head q/k/v inputs where the backend has them)."""
+    pts = hm.points
     out = []
-    for layer in range(n_layers):
-        out.append((f"A{layer}", f"blocks.{layer}.hook_resid_pre", layer))
-        out.append((f"M{layer}", f"blocks.{layer}.hook_resid_mid", layer))
-    return [*out, ("logits", "hook_resid_final", n_layers)]
+    for layer in range(pts.n_layers):
+        if pts.split_attention is None:
+            out.append(Receiver(f"A{layer}", f"blocks.{layer}.hook_resid_pre", layer))
+        else:
+            out += [Receiver(f"L{layer}H{h}.{s}", f"blocks.{layer}.hook_{s}_input", layer, h)
+                    for h in range(pts.n_heads) for s in "qkv"]  # fmt: skip
+        out.append(Receiver(f"M{layer}", f"blocks.{layer}.hook_resid_mid", layer))
+    return [*out, Receiver("logits", "hook_resid_final", pts.n_layers)]
 
 
 def edges_of(hm: HookedModel) -> list[Edge]:
     """Every edge of the model's graph, grouped by receiver."""
     out = []
-    for name, _, layer in receivers(hm.points.n_layers):
-        attn = name.startswith("A")
+    for r in receivers(hm):
+        attn = not r.name.startswith(("M", "logits"))
         for c in hm.components:
-            before = (c.kind == "embed" or c.layer < layer
-                      or (c.layer == layer and c.kind == "head" and not attn))  # fmt: skip
+            before = (c.kind == "embed" or c.layer < r.layer
+                      or (c.layer == r.layer and c.kind == "head" and not attn))  # fmt: skip
             if before:
-                out.append(Edge(c, name))
+                out.append(Edge(c, r.name))
     return out
 
 
@@ -91,8 +111,8 @@ def _sender_deltas(hm: HookedModel, ps: PairSet) -> dict[Component, torch.Tensor
 def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
     """EAP-IG scores of every edge (see the module docstring), as a ranking."""
     t0 = time.perf_counter()
-    recv = receivers(hm.points.n_layers)
-    hooks = [h for _, h, _ in recv]
+    recv = receivers(hm)
+    hooks = sorted({r.hook for r in recv})
     _, emb = hm.run(ps.clean, cache=["hook_embed"])
     _, emb_c = hm.run(ps.corrupt, cache=["hook_embed"])
     e_clean, e_corrupt = emb["hook_embed"], emb_c["hook_embed"]
@@ -107,10 +127,14 @@ def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
         for h, g in zip(hooks, torch.autograd.grad(m, [cache[h] for h in hooks])):
             grads[h] = g / steps if grads[h].numel() == 0 else grads[h] + g / steps
     deltas = _sender_deltas(hm, ps)
-    hook_of = {name: h for name, h, _ in recv}
+    by_name = {r.name: r for r in recv}
     edges = edges_of(hm)
-    scores = torch.stack([(deltas[e.sender] * grads[hook_of[e.receiver]]).sum() for e in edges])
-    return _rank("eap-ig", "edge", [e.name for e in edges], scores.detach(), t0)
+    scores = []
+    for e in edges:
+        r = by_name[e.receiver]
+        grad = grads[r.hook] if r.head < 0 else grads[r.hook][:, :, r.head]
+        scores.append((deltas[e.sender] * grad).sum())
+    return _rank("eap-ig", "edge", [e.name for e in edges], torch.stack(scores).detach(), t0)
 
 
 def node_scores(ranking: Ranking) -> dict[str, float]:
@@ -142,13 +166,32 @@ def _edge_edits(
     by_receiver: dict[str, list[int]] = {}
     for i, e in enumerate(edges):
         by_receiver.setdefault(e.receiver, []).append(i)
-    for name, hook, _ in receivers(hm.points.n_layers):
-        idx = by_receiver[name]
+    per_hook: dict[str, list[tuple[int, Edit]]] = {}
+    for r in receivers(hm):
+        idx = by_receiver[r.name]
         if not bool(excluded[:, idx].any()):
             continue
-        edits[hook] = _receiver_edit(hm, corrupt, current, excluded[:, idx], rows,
-                                     [edges[i].sender for i in idx])  # fmt: skip
+        senders = [edges[i].sender for i in idx]
+        per_hook.setdefault(r.hook, []).append(
+            (r.head, _receiver_edit(hm, corrupt, current, excluded[:, idx], rows, senders))
+        )
+    for hook, parts in per_hook.items():
+        edits[hook] = _per_head(parts)
     return edits
+
+
+def _per_head(parts: list[tuple[int, Edit]]) -> Edit:
+    """One edit of a receiver hook: whole-residual parts (head -1) or one per head."""
+    if parts[0][0] < 0:
+        return parts[0][1]
+
+    def edit(x: torch.Tensor) -> torch.Tensor:  # [B, T, H, d_model], one copy per head
+        heads = list(x.unbind(2))
+        for head, part in parts:
+            heads[head] = part(heads[head])
+        return torch.stack(heads, 2)
+
+    return edit
 
 
 def _receiver_edit(

@@ -6,30 +6,37 @@
 (16, 'L0H0')
 >>> round(env.score([c.name for c in env.components]), 6), env.score([])
 (1.0, 0.0)
+>>> every_position = range(env.pairs.clean.shape[1])  # "@k": k tokens before the decision
+>>> env.score([f"{c.name}@{k}" for c in env.components for k in every_position])
+1.0
 >>> sorted(env.baselines(["patching"]))
 ['patching']
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 import torch
 
-from capgym.circuits.baselines import Ranking, attribution_patching, node_patching
+from capgym.circuits.baselines import Ranking, _rank, attribution_patching, node_patching
 from capgym.circuits.edges import Edge, eap_ig, edge_curve, edges_of, run_edge_variants
-from capgym.circuits.hooks import Component, Edit, HookedModel
+from capgym.circuits.hooks import Component, Edit, HookedModel, Node
 from capgym.circuits.hypothesis import HypothesisCheck, check
 from capgym.circuits.pairs import PairSet, build_pairs, logit_diff
-from capgym.circuits.patching import Sources, sources
-from capgym.circuits.score import Curve, curve, faithfulness, score_circuit
+from capgym.circuits.patching import Sources, position_effects, sources
+from capgym.circuits.score import Curve, curve, faithfulness, position_curve, score_circuit
 from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
 from capgym.tasks.task import Task
 
 METHODS = ("patching", "attribution", "eap-ig")
+# rankings of (component, position) nodes: on request only (not run by `capgym circuits`)
+POSITION_METHODS = ("patching-pos",)
+POSITIONS = 8  # patching-pos ranks each component at the last POSITIONS tokens
 DEFAULT_PAIRS = 200
 
 
@@ -89,8 +96,13 @@ class Env:
             self._sources[mode] = sources(self.hooked, self.pairs, mode)
         return self._sources[mode]
 
-    def score(self, circuit: Sequence[str | Component], mode: str = "patch") -> float:
-        """Faithfulness of a node circuit (component names) or an edge circuit ("u->v" names)."""
+    def score(self, circuit: Sequence[str | Component | Node], mode: str = "patch") -> float:
+        """Faithfulness of a node circuit or an edge circuit ("u->v" names).
+
+        Nodes are component names, optionally at one position: ``"L4H3@0"`` keeps head
+        L4H3 clean only at the decision token, ``"L4H3@2"`` two tokens before it (see
+        :mod:`capgym.circuits.score`).
+        """
         names = [c if isinstance(c, str) else c.name for c in circuit]
         if any("->" in n for n in names):
             if mode != "patch":
@@ -98,12 +110,23 @@ class Env:
             return self._score_edges(names)
         return score_circuit(self.hooked, self.pairs, self.sources(mode), names)
 
+    def position_effects(self, last: int = POSITIONS, mode: str = "patch") -> dict[str, float]:
+        """Effect of replacing each component at each of the ``last`` final tokens alone.
+
+        Keys are nodes ``"L4H3@k"`` (k tokens before the decision token); the value is
+        m(clean) - m(with that one node replaced), the mean over pairs
+        (:func:`~capgym.circuits.patching.position_effects`).
+        """
+        effects = position_effects(self.hooked, self.pairs, self.sources(mode), last)
+        return {f"{c.name}@{k}": float(effects[i, k])
+                for i, c in enumerate(self.components) for k in range(effects.shape[1])}  # fmt: skip
+
     def _score_edges(self, names: list[str]) -> float:
         index = {e.name: i for i, e in enumerate(self.edges)}
         unknown = [n for n in names if n not in index]
         if unknown:
-            raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->A2, MLP0->M1, "
-                             "embed->logits (see env.edges)")  # fmt: skip
+            raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->L2H3.q (or "
+                             ".k, .v), MLP0->M1, embed->logits (see env.edges)")  # fmt: skip
         n = len(self.edges)
         keep = torch.zeros(3, n, dtype=torch.bool)
         keep[0] = True
@@ -112,17 +135,36 @@ class Env:
         return faithfulness(m[2], m[0], m[1])
 
     def baselines(self, methods: Sequence[str] = METHODS) -> dict[str, Ranking]:
-        """Rankings of the built-in methods (node patching, attribution patching, EAP-IG)."""
+        """Rankings of the built-in methods (node patching, attribution patching, EAP-IG).
+
+        ``"patching-pos"`` (on request) ranks nodes ``"L4H3@k"``: each component at each
+        of the last :data:`POSITIONS` tokens, patched alone.
+        """
         runners = {"patching": lambda: node_patching(self.hooked, self.pairs, self.sources()),
                    "attribution": lambda: attribution_patching(self.hooked, self.pairs),
-                   "eap-ig": lambda: eap_ig(self.hooked, self.pairs)}  # fmt: skip
-        check_methods(methods)
+                   "eap-ig": lambda: eap_ig(self.hooked, self.pairs),
+                   "patching-pos": self._position_ranking}  # fmt: skip
+        check_methods([m for m in methods if m not in POSITION_METHODS])
         return {m: runners[m]() for m in methods}
 
+    def _position_ranking(self) -> Ranking:
+        t0 = time.perf_counter()
+        effects = self.position_effects()
+        return _rank(
+            "patching-pos", "node", list(effects), torch.tensor(list(effects.values())), t0
+        )
+
     def curve(self, ranking: Ranking, mode: str = "patch") -> Curve:
-        """Faithfulness curve of a node or edge ranking."""
+        """Faithfulness curve of a node, positioned-node or edge ranking.
+
+        A positioned-node ranking (``patching-pos``) is scored over every component at
+        every position (:func:`~capgym.circuits.score.position_curve`).
+        """
         if ranking.level == "edge":
             return edge_curve(self.hooked, self.pairs, ranking)
+        if any("@" in n for n in ranking.names):
+            nodes = [Node.parse(n) for n in ranking.names]
+            return position_curve(self.hooked, self.pairs, self.sources(mode), nodes)
         comps = [Component.parse(n) for n in ranking.names]
         return curve(self.hooked, self.pairs, self.sources(mode), comps)
 

@@ -4,7 +4,10 @@ Hook names follow TransformerLens (``hook_embed``, ``blocks.{l}.hook_resid_pre``
 ``blocks.{l}.attn.hook_z`` as ``[batch, pos, head, d_head]``,
 ``blocks.{l}.attn.hook_pattern`` as ``[batch, head, query, key]``,
 ``blocks.{l}.hook_resid_mid``, ``blocks.{l}.hook_mlp_out``,
-``blocks.{l}.hook_resid_post``, ``ln_final.hook_normalized``, ``logits``).  They are
+``blocks.{l}.hook_resid_post``, ``ln_final.hook_normalized``, ``logits``; on llama2.c
+and bitllama also ``blocks.{l}.hook_q_input`` / ``hook_k_input`` / ``hook_v_input`` as
+``[batch, pos, head, d_model]``, the residual copy each head reads, see
+:mod:`capgym.circuits.edges`).  They are
 plain torch module hooks on the modules of :mod:`capgym.circuits.adapters`, so a run
 without interventions computes exactly what the model's own forward computes (tested
 bit for bit).
@@ -68,16 +71,63 @@ class Component:
 
     @staticmethod
     def parse(name: str) -> Component:
-        """``"L2H5"``, ``"MLP3"`` or ``"embed"`` -> the component; bad names -> UsageError."""
+        """A component from its short or TransformerLens name; bad names -> UsageError.
+
+        Short: ``"L2H5"``, ``"MLP3"``, ``"embed"``; TransformerLens:
+        ``"blocks.2.attn.hook_z.5"`` (head 5 of layer 2), ``"blocks.3.hook_mlp_out"``,
+        ``"hook_embed"``.
+
+        >>> Component.parse("blocks.2.attn.hook_z.5") == Component.parse("L2H5")
+        True
+        """
         import re
 
-        if name == "embed":
+        if name in ("embed", "hook_embed"):
             return Component("embed")
-        if m := re.fullmatch(r"L(\d+)H(\d+)", name):
-            return Component("head", int(m[1]), int(m[2]))
-        if m := re.fullmatch(r"MLP(\d+)", name):
-            return Component("mlp", int(m[1]))
-        raise UsageError(f"unknown component {name!r}; write L<layer>H<head>, MLP<layer> or embed")
+        if m := re.fullmatch(r"L(\d+)H(\d+)|blocks\.(\d+)\.attn\.hook_z\.(\d+)", name):
+            layer, head = (m[1], m[2]) if m[1] is not None else (m[3], m[4])
+            return Component("head", int(layer), int(head))
+        if m := re.fullmatch(r"MLP(\d+)|blocks\.(\d+)\.hook_mlp_out", name):
+            return Component("mlp", int(m[1] if m[1] is not None else m[2]))
+        raise UsageError(f"unknown component {name!r}; write L<layer>H<head>, MLP<layer> or "
+                         "embed (or blocks.<l>.attn.hook_z.<h>, blocks.<l>.hook_mlp_out, "
+                         "hook_embed), optionally with @<k> for k tokens before the "
+                         "decision token")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Node:
+    """A circuit item: a component at every position, or at one position.
+
+    ``position = k`` means the token ``k`` places before the decision token (``0`` is
+    the decision token itself, the last token of the prompt); ``None`` means every
+    position.  Positions count back from the decision token because the prompts of
+    different pairs have different lengths; in a pair whose prompt has ``n`` tokens only
+    ``k < n`` exist, so a node ``@k`` with ``k >= n`` names no token of that pair and
+    changes nothing there.  Written ``"L4H3@0"`` or ``"blocks.4.attn.hook_z.3@0"``.
+
+    >>> Node.parse("L4H3@2").name, Node.parse("MLP1").position
+    ('L4H3@2', None)
+    """
+
+    component: Component
+    position: int | None = None
+
+    @property
+    def name(self) -> str:
+        at = "" if self.position is None else f"@{self.position}"
+        return self.component.name + at
+
+    @staticmethod
+    def parse(name: str) -> Node:
+        """``"<component>"`` or ``"<component>@<k>"`` (k >= 0); bad names -> UsageError."""
+        comp, at, pos = name.partition("@")
+        if not at:
+            return Node(Component.parse(name))
+        if not pos.isdigit():
+            raise UsageError(f"bad position in {name!r}; write <component>@<k> with k >= 0 "
+                             "tokens before the decision token (@0 = the decision token)")  # fmt: skip
+        return Node(Component.parse(comp), int(pos))
 
 
 def graph_components(pts: Points) -> list[Component]:
@@ -92,12 +142,15 @@ def graph_components(pts: Points) -> list[Component]:
 def patch(value: torch.Tensor, mask: torch.Tensor) -> Edit:
     """Replace an activation where ``mask`` is true by ``value`` (broadcast to its shape).
 
-    For ``hook_z`` ``mask`` is ``[batch, head]``; for other hooks ``[batch]``.
+    For ``hook_z`` ``mask`` is ``[batch, head]`` (every position) or ``[batch, pos,
+    head]``; for other hooks ``[batch]`` or ``[batch, pos]``.
     """
 
     def edit(act: torch.Tensor) -> torch.Tensor:
-        if act.dim() == 4:  # hook_z [B, T, H, D] with mask [B, H]
-            m = mask[:, None, :, None]
+        if act.dim() == 4:  # hook_z [B, T, H, D]
+            m = mask[:, None, :, None] if mask.dim() == 2 else mask[..., None]
+        elif mask.dim() == 2:  # [B, T] on [B, T, D]
+            m = mask[..., None]
         else:
             m = mask.view(-1, *([1] * (act.dim() - 1)))
         return torch.where(m, value.to(act.dtype), act)
@@ -124,6 +177,9 @@ class HookedModel:
             b = f"blocks.{layer}"
             names += [f"{b}.hook_resid_pre", f"{b}.attn.hook_z", f"{b}.attn.hook_pattern",
                       f"{b}.hook_resid_mid", f"{b}.hook_mlp_out", f"{b}.hook_resid_post"]  # fmt: skip
+        if self.points.split_attention is not None:
+            names += [f"blocks.{layer}.hook_{s}_input"
+                      for layer in range(self.points.n_layers) for s in "qkv"]  # fmt: skip
         return [*names, "hook_resid_final", "ln_final.hook_normalized"]
 
     def run(
@@ -179,8 +235,16 @@ class HookedModel:
     def run_with_cache(
         self, ids: torch.Tensor, names: Iterable[str] | None = None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Plain forward, caching ``names`` (default: every hook)."""
-        return self.run(ids, cache=self.hook_names if names is None else names)
+        """Plain forward, caching ``names`` (default: every hook but the per-head inputs).
+
+        The per-head ``hook_q_input``/``hook_k_input``/``hook_v_input`` are left out of the
+        default because caching them recomputes each attention layer head by head.
+        """
+        if names is None:
+            names = [
+                n for n in self.hook_names if not n.endswith(("q_input", "k_input", "v_input"))
+            ]
+        return self.run(ids, cache=names)
 
     @contextlib.contextmanager
     def _hooks(
@@ -243,6 +307,8 @@ class HookedModel:
                     post(pts.mlp[layer], point(f"{b}.hook_mlp_out"))
                 if needed(f"{b}.hook_resid_post"):
                     post(pts.blocks[layer], point(f"{b}.hook_resid_post"))
+                if any(needed(f"{b}.hook_{s}_input") for s in "qkv"):
+                    handles += self._split_hooks(layer, edits, wanted, store)
                 if f"{b}.attn.hook_pattern" in wanted:
                     handles.append(pts.attention[layer].register_forward_hook(
                         self._pattern_hook(layer, f"{b}.attn.hook_pattern", store)))  # fmt: skip
@@ -256,6 +322,42 @@ class HookedModel:
         finally:
             for handle in handles:
                 handle.remove()
+
+    def _split_hooks(
+        self, layer: int, edits: dict[str, Edit], wanted: set[str], store: dict[str, torch.Tensor]
+    ) -> list[Any]:
+        """Hooks giving layer ``layer``'s heads their own q/k/v inputs (``hook_q_input``...).
+
+        Each input is the residual stream ``[B, T, H, d_model]`` (one copy per head) after
+        its edit; the attention output is recomputed from them
+        (``points.split_attention``) and replaces the module's own.  Registered after the
+        ``hook_resid_pre`` edit, so the copies start from the edited residual.  A cached
+        ``hook_pattern`` is still computed from the shared residual, not the copies.
+        """
+        pts = self.points
+        split = pts.split_attention
+        assert split is not None
+        seen: dict[str, torch.Tensor] = {}
+
+        def grab(_m: nn.Module, args: tuple[Any, ...]) -> None:
+            seen["x"] = args[0]
+
+        def replace(_m: nn.Module, _args: Any, _output: Any) -> torch.Tensor:
+            x = seen.pop("x")
+            inputs = []
+            for s in "qkv":
+                name = f"blocks.{layer}.hook_{s}_input"
+                act = x[:, :, None].expand(-1, -1, pts.n_heads, -1)
+                if name in edits:
+                    act = edits[name](act)
+                if name in wanted:
+                    store[name] = act
+                inputs.append(act)
+            z = split(layer, *inputs)
+            return pts.z[layer](z.flatten(-2))
+
+        return [pts.attn_in[layer].register_forward_pre_hook(grab),
+                pts.attention[layer].register_forward_hook(replace)]  # fmt: skip
 
     def _pattern_hook(self, layer: int, name: str, store: dict[str, torch.Tensor]) -> Any:
         def hook(_m: nn.Module, args: tuple[Any, ...], output: Any) -> None:

@@ -46,7 +46,7 @@ import torch
 
 from capgym.errors import TaskError
 from capgym.models.base import LanguageModel
-from capgym.tasks.build import NotApplicable, build_example, unk_id_of
+from capgym.tasks.build import NotApplicable, build_example, spaces_trail, unk_id_of
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers, Record
 from capgym.tasks.schema import read_task_file
@@ -67,6 +67,9 @@ class Pair:
     # other (corrupted prompt, wrong answer) choices, tried in order when a tokenizer
     # rejects the first (e.g. another name of the same token length)
     alternates: tuple[tuple[str, str], ...] = ()
+    # the character after the answer in running text (meta ``follows``): tokenizers whose
+    # pieces end in a space compare the pieces with it, as the gym does (tasks.build)
+    follows: str = ""
 
 
 @dataclass
@@ -255,11 +258,13 @@ def pairs_of(task: Task) -> list[Pair]:
         if "prefix" in spec:
             wrong = t.render(new)[1]
             alt = _alternates(spec, values, t, t, fillers, rng, ex, [])
-            out.append(Pair(ex.id, t.id, ex.prompt, ex.prompt, ex.answer, wrong, alt))
+            out.append(Pair(ex.id, t.id, ex.prompt, ex.prompt, ex.answer, wrong, alt,
+                            str(ex.meta.get("follows", ""))))  # fmt: skip
         elif ex.wrong:
             corrupt, _, _ = corrupt_ts[0].render(new)
             alt = _alternates(spec, values, t, corrupt_ts[0], fillers, rng, ex, corrupt_ts[1:])
-            out.append(Pair(ex.id, t.id, ex.prompt, corrupt, ex.answer, ex.wrong[0], alt))
+            out.append(Pair(ex.id, t.id, ex.prompt, corrupt, ex.answer, ex.wrong[0], alt,
+                            str(ex.meta.get("follows", ""))))  # fmt: skip
     return out
 
 
@@ -274,16 +279,35 @@ Kept = tuple[Pair, list[int], list[int], int, int]
 
 
 def _tokenise(
-    lm: LanguageModel, task_id: str, p: Pair, unk: int | None, target: str = "answer"
+    lm: LanguageModel,
+    task_id: str,
+    p: Pair,
+    unk: int | None,
+    target: str = "answer",
+    trail: bool = False,
 ) -> Kept | str:
-    """(pair, clean ids, corrupted ids, answer id, wrong id), or why the pair is invalid."""
+    """(pair, clean ids, corrupted ids, answer id, wrong id), or why the pair is invalid.
+
+    ``trail``: the tokenizer's pieces end in a space (:func:`capgym.tasks.build.spaces_trail`);
+    candidates then carry the space that follows them in running text, as in the gym."""
     if target == "word-rest":
         return _tokenise_prefix(lm, task_id, p, unk)
+    meta = {"follows": p.follows} if p.follows else {}
+
+    def built(prompt: str) -> Any:
+        return build_example(lm.encode, Example(p.example_id, prompt, p.answer, (p.wrong,), meta),
+                             task_id, context_len=lm.context_len, unk_id=unk, space_after=trail)  # fmt: skip
+
     try:
-        b = build_example(lm.encode, Example(p.example_id, p.clean, p.answer, (p.wrong,)),
-                          task_id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
-        c = build_example(lm.encode, Example(p.example_id, p.corrupt, p.answer, (p.wrong,)),
-                          task_id, context_len=lm.context_len, unk_id=unk)  # fmt: skip
+        b = built(p.clean)
+    except NotApplicable:
+        return "no token boundary before the answer"
+    except TaskError:
+        return "not buildable"
+    try:
+        c = built(p.corrupt)
+    except NotApplicable:
+        return "no token boundary before the answer"
     except TaskError:
         return "not buildable"
     d = _decision(b.answer_ids, b.wrong_ids[0])
@@ -323,12 +347,13 @@ def build_pairs(lm: LanguageModel, task: Task, limit: int | None = None) -> Pair
     invalid: Counter[str] = Counter()
     kept: list[Kept] = []
     unk = unk_id_of(lm)
+    trail = spaces_trail(lm.encode)
     raw = pairs_of(task)
     for p in raw:
         reason = ""
         for corrupt, wrong in [(p.corrupt, p.wrong), *p.alternates]:
             one = replace(p, corrupt=corrupt, wrong=wrong, alternates=())
-            got = _tokenise(lm, task.id, one, unk, task.target)
+            got = _tokenise(lm, task.id, one, unk, task.target, trail)
             if isinstance(got, str):
                 reason = reason or got  # the first choice's reason is the one reported
                 continue

@@ -8,8 +8,14 @@ rows, chunked, and returns the decision-point logit difference of every row, so 
 patching every head and MLP one at a time, or scoring a whole curve of circuits, is a
 handful of forwards instead of ``V x P`` of them.
 
-Replacements are made on all positions of the prompt (clean and corrupted prompts have
-the same length, see :mod:`capgym.circuits.pairs`).
+A variant is either ``[n_components]`` (a component is kept or replaced at every
+position) or ``[n_components, T]`` with ``T = ps.clean.shape[1]``: ``keep[c, k]`` keeps
+component ``c`` at the token ``k`` places before each pair's decision token (``k = 0``
+is the decision token; :class:`~capgym.circuits.hooks.Node`).  Positions are counted
+back because pairs differ in length; in a pair of ``n`` tokens the entries ``k >= n``
+name no token and have no effect, and the right padding after the decision token is
+never replaced (it cannot reach the decision).  Clean and corrupted prompts of a pair
+have the same length (see :mod:`capgym.circuits.pairs`).
 
 >>> from capgym.models import load_model
 >>> from capgym.tasks import make
@@ -95,24 +101,46 @@ def resample_donors(length: torch.Tensor) -> torch.Tensor:
 
 
 def edits_for(
-    hm: HookedModel, src: Sources, keep: torch.Tensor, pair_of_row: torch.Tensor
+    hm: HookedModel,
+    src: Sources,
+    keep: torch.Tensor,
+    pair_of_row: torch.Tensor,
+    length: torch.Tensor | None = None,
 ) -> dict[str, Edit]:
-    """Edits replacing, in row ``j``, every component with ``keep[j] == False``."""
+    """Edits replacing, in row ``j``, every component where ``keep[j]`` is False.
+
+    ``keep`` is ``[rows, n_components]`` or, per position, ``[rows, n_components, T]``
+    (then ``length[j]``, the row's prompt length, places position ``k`` at token
+    ``length[j] - 1 - k``).
+    """
     edits: dict[str, Edit] = {}
     col = {c: i for i, c in enumerate(hm.components)}
-    comps = hm.components
     by_hook: dict[str, list[int]] = {}
-    for c in comps:
+    for c in hm.components:
         by_hook.setdefault(c.hook, []).append(col[c])
+    if keep.dim() == 3:
+        if length is None:
+            raise UsageError("position-resolved variants need each row's prompt length")
+        replaced_at = _replaced_by_token(keep, length)  # [rows, T, n_components]
     for hook, cols in by_hook.items():
-        replaced = ~keep[:, cols]  # [rows, n] (heads) or [rows, 1]
+        replaced = ~keep[:, cols] if keep.dim() == 2 else replaced_at[:, :, cols]
         if not bool(replaced.any()):
             continue
         value = src.values[hook]
         value = value[pair_of_row] if src.per_pair else value
-        mask = replaced if hook.endswith("hook_z") else replaced[:, 0]
+        mask = replaced if hook.endswith("hook_z") else replaced[..., 0]
         edits[hook] = patch(value, mask)
     return edits
+
+
+def _replaced_by_token(keep: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
+    """``[rows, T, n]``: True where the component is replaced at that token of the row."""
+    t_len = keep.shape[2]
+    back = length[:, None] - 1 - torch.arange(t_len)[None, :]  # [rows, T]: k of each token
+    real = back >= 0  # tokens after the decision token are padding: never replaced
+    k = back.clamp(0, t_len - 1)
+    kept = keep.gather(2, k[:, None, :].expand(-1, keep.shape[1], -1))  # [rows, n, T]
+    return (~kept & real[:, None, :]).transpose(1, 2)
 
 
 def last_only(last: torch.Tensor) -> Edit:
@@ -127,8 +155,13 @@ def last_only(last: torch.Tensor) -> Edit:
 
 
 def first_layers(hm: HookedModel, keep: torch.Tensor) -> torch.Tensor:
-    """Per variant, the first layer with a replaced component (embed: 0; none: n_layers)."""
+    """Per variant, the first layer with a replaced component (embed: 0; none: n_layers).
+
+    A position-resolved variant counts a component as replaced if it is at any position.
+    """
     n_layers = hm.points.n_layers
+    if keep.dim() == 3:
+        keep = keep.all(-1)
     layer_of = torch.tensor([max(c.layer, 0) for c in hm.components])
     big = torch.full_like(layer_of, n_layers)
     return torch.where(~keep, layer_of[None, :], big[None, :]).amin(1)
@@ -141,13 +174,19 @@ def run_variants(
     keep: torch.Tensor,
     rows_per_forward: int = ROWS_PER_FORWARD,
 ) -> torch.Tensor:
-    """Logit difference ``[V, P]`` of each variant ``keep[v]`` (``[V, n_components]``) on each pair.
+    """Logit difference ``[V, P]`` of each variant ``keep[v]`` on each pair.
+
+    ``keep`` is ``[V, n_components]`` or, position-resolved, ``[V, n_components, T]``
+    (see the module docstring).
 
     Where the backend allows it, a variant whose first replaced component is in layer
     ``L`` starts from the clean run's ``hook_resid_pre`` of layer ``L`` (the layers
     before are unchanged), which halves the work of patching one node at a time.
     """
     v_count, p_count = keep.shape[0], ps.n_valid
+    if keep.dim() == 3 and keep.shape[2] != ps.clean.shape[1]:
+        raise UsageError(f"position-resolved variants need {ps.clean.shape[1]} positions, "
+                         f"not {keep.shape[2]}")  # fmt: skip
     out = torch.empty(v_count, p_count)
     n_layers = hm.points.n_layers
     first = first_layers(hm, keep)
@@ -163,7 +202,7 @@ def run_variants(
         for start in range(0, len(rows_pair), step):
             rv, rp = rows_variant[start : start + step], rows_pair[start : start + step]
             row_keep = keep[rv]
-            edits = {} if layer == n_layers else edits_for(hm, src, row_keep, rp)
+            edits = {} if layer == n_layers else edits_for(hm, src, row_keep, rp, ps.length[rp])
             edits["ln_final.hook_normalized"] = last_only(ps.length[rp] - 1)
             if layer == n_layers or not resid:
                 logits, _ = hm.run(ps.clean[rp], edits=edits)
@@ -174,3 +213,21 @@ def run_variants(
                 logits, _ = hm.run_from(layer, x, edits=edits)
             out[rv, rp] = logit_diff(logits, ps, rp, positions=torch.zeros_like(rp))
     return out
+
+
+def position_effects(hm: HookedModel, ps: PairSet, src: Sources, last: int = 8) -> torch.Tensor:
+    """``[n_components, last]``: the effect of replacing one component at one position.
+
+    Entry ``[c, k]`` is ``m(clean) - m(clean with component c replaced at the token k
+    places before the decision token)``, the mean decision-point logit difference over
+    the pairs (pairs shorter than ``k + 1`` tokens contribute 0, their token does not
+    exist).  All ``n_components * last`` variants run batched.
+    """
+    n, t_len = len(hm.components), ps.clean.shape[1]
+    last = min(last, t_len)
+    keep = torch.ones(1 + n * last, n, t_len, dtype=torch.bool)
+    for c in range(n):
+        for k in range(last):
+            keep[1 + c * last + k, c, k] = False
+    m = run_variants(hm, ps, src, keep).mean(1)
+    return (m[0] - m[1:]).view(n, last)

@@ -21,7 +21,7 @@ from capgym.circuits import tables
 from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, check_methods, make_env
 from capgym.errors import TaskError, UsageError
 
-STAMP_VERSION = 2  # bump when the circuits computations change their results
+STAMP_VERSION = 3  # bump when the circuits computations change their results
 STE_NOTE = "bitllama: gradients pass the quantisers as straight-through estimates"
 
 
@@ -150,7 +150,8 @@ def read_circuit(path: str | Path) -> tuple[str, list[str]]:
     """(name, component or edge names) of a circuit file.
 
     The file is JSON: ``{"name": "my-circuit", "nodes": ["embed", "L4H3", "MLP4"]}`` or
-    ``{"name": ..., "edges": ["embed->A0", "L0H1->logits"]}`` (or a bare list of names).
+    ``{"name": ..., "edges": ["embed->L0H1.q", "L0H1->logits"]}`` (or a bare list of names).
+    A node may name one position, ``"L4H3@0"`` (see :class:`capgym.circuits.hooks.Node`).
     """
     try:
         data = json.loads(Path(path).read_text())
@@ -181,10 +182,11 @@ def submit(
     faith = env.score(items, mode=mode)
     level = "edge" if any("->" in x for x in items) else "node"
     total = len(env.edges) if level == "edge" else len(env.components)
+    where = "" if not any("@" in x for x in items) else " (some at named positions only)"
     row = pd.DataFrame([{"model": env.model.name, "task": task, "method": f"submission:{name}",
                          "level": level, **_pair_stats(env), "size": len(set(items)),
                          "faithfulness": faith, "f_at_5": math.nan, "f_at_20": math.nan,
                          "cpr": math.nan, "cmd": math.nan, "seconds": math.nan,
-                         "note": f"{mode}; {len(set(items))} of {total} {level}s"}])  # fmt: skip
+                         "note": f"{mode}; {len(set(items))} of {total} {level}s{where}"}])  # fmt: skip
     tables.put_submission(tables.open_store(out), row, model, task, name, mode, n_pairs)
     return row

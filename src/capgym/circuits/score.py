@@ -10,6 +10,14 @@ difference over the pairs::
 so the full circuit scores exactly 1 (nothing is replaced: the plain forward) and the
 empty circuit exactly 0 (by definition).
 
+**Positions.**  A circuit item may name one position, ``"L4H3@k"`` (a
+:class:`~capgym.circuits.hooks.Node`): the component is kept clean at the token ``k``
+places before the decision token (``@0`` = the decision token) and replaced at every
+other position not named; an item without ``@`` keeps every position.  A pair of ``n``
+tokens has no token ``k >= n``, so such an item is absent from that pair.  A circuit
+naming every component at every position ``0 .. T-1`` (``T`` the longest prompt) is the
+full circuit and scores exactly 1, like the position-free one.
+
 **Curves** (an analogue of MIB's circuit-localisation metrics, Mueller et al. 2025).
 A ranking of components gives circuits of its top ``k = ceil(f N)`` components for
 the fractions ``f`` of :data:`FRACTIONS` (N = number of components).  With ``F(f)`` the
@@ -33,7 +41,7 @@ from dataclasses import dataclass
 
 import torch
 
-from capgym.circuits.hooks import Component, HookedModel
+from capgym.circuits.hooks import Component, HookedModel, Node
 from capgym.circuits.pairs import PairSet
 from capgym.circuits.patching import Sources, run_variants
 from capgym.errors import UsageError
@@ -56,17 +64,39 @@ class Curve:
         return self.faithfulness[self.fractions.index(fraction)]
 
 
-def keep_mask(hm: HookedModel, circuit: Sequence[Component | str]) -> torch.Tensor:
-    """``[n_components]`` booleans: True for the circuit's components."""
+def keep_mask(
+    hm: HookedModel, circuit: Sequence[Node | Component | str], n_positions: int | None = None
+) -> torch.Tensor:
+    """True for the circuit's components: ``[n_components]``, or ``[n_components, T]``.
+
+    With ``n_positions = T`` entry ``[c, k]`` keeps component ``c`` at ``k`` tokens before
+    the decision token (an item without a position fills its row; positions ``k >= T``
+    name no token of any pair and are dropped).  Without ``n_positions`` an item with a
+    position is an error.
+    """
     index = {c: i for i, c in enumerate(hm.components)}
-    keep = torch.zeros(len(hm.components), dtype=torch.bool)
-    for c in circuit:
-        comp = Component.parse(c) if isinstance(c, str) else c
+    shape = (len(hm.components),) if n_positions is None else (len(hm.components), n_positions)
+    keep = torch.zeros(shape, dtype=torch.bool)
+    for item in circuit:
+        node = Node.parse(item) if isinstance(item, str) else item
+        node = node if isinstance(node, Node) else Node(node)
+        comp = node.component
         if comp not in index:
             raise UsageError(f"component {comp.name} is not in model {hm.lm.name} "
                              f"({len(hm.components)} components)")  # fmt: skip
-        keep[index[comp]] = True
+        if node.position is None:
+            keep[index[comp]] = True
+        elif n_positions is None:
+            raise UsageError(f"{node.name}: positions need a position-resolved mask")
+        elif node.position < n_positions:
+            keep[index[comp], node.position] = True
     return keep
+
+
+def has_positions(circuit: Sequence[Node | Component | str]) -> bool:
+    """Whether any item of the circuit names a position (``"L4H3@0"``)."""
+    return any((isinstance(c, str) and "@" in c) or (isinstance(c, Node) and c.position is not None)
+               for c in circuit)  # fmt: skip
 
 
 def faithfulness(m_circuit: float, m_model: float, m_empty: float) -> float:
@@ -76,23 +106,28 @@ def faithfulness(m_circuit: float, m_model: float, m_empty: float) -> float:
 
 
 def score_masks(hm: HookedModel, ps: PairSet, src: Sources, keep: torch.Tensor) -> list[float]:
-    """Faithfulness of each row of ``keep`` (``[V, n_components]``), batched in one pass."""
-    n = keep.shape[1]
-    full = torch.ones(1, n, dtype=torch.bool)
-    empty = torch.zeros(1, n, dtype=torch.bool)
+    """Faithfulness of each row of ``keep`` (``[V, n_components]`` or ``[V, n_components, T]``).
+
+    All rows run batched in one pass.
+    """
+    full = torch.ones(1, *keep.shape[1:], dtype=torch.bool)
+    empty = torch.zeros(1, *keep.shape[1:], dtype=torch.bool)
     # equal circuits are run once, so the full circuit is exactly the model (1) and the
     # empty one exactly the empty circuit (0), whatever the batching
-    unique, back = torch.unique(torch.cat([full, empty, keep]), dim=0, return_inverse=True)
+    rows = torch.cat([full, empty, keep])
+    unique, back = torch.unique(rows.flatten(1), dim=0, return_inverse=True)
+    unique = unique.view(-1, *keep.shape[1:])
     m = run_variants(hm, ps, src, unique).mean(1)[back].tolist()
     m_model, m_empty = m[0], m[1]
     return [faithfulness(x, m_model, m_empty) for x in m[2:]]
 
 
 def score_circuit(
-    hm: HookedModel, ps: PairSet, src: Sources, circuit: Sequence[Component | str]
+    hm: HookedModel, ps: PairSet, src: Sources, circuit: Sequence[Node | Component | str]
 ) -> float:
-    """Faithfulness of one node circuit (see the module docstring)."""
-    return score_masks(hm, ps, src, keep_mask(hm, circuit)[None])[0]
+    """Faithfulness of one node circuit, items with or without positions (module docstring)."""
+    n_positions = ps.clean.shape[1] if has_positions(circuit) else None
+    return score_masks(hm, ps, src, keep_mask(hm, circuit, n_positions)[None])[0]
 
 
 def sizes_for(n: int, fractions: Sequence[float] = FRACTIONS) -> list[int]:
@@ -126,5 +161,41 @@ def curve(
         order[[index[c] for c in ranking[:k]]] = True
         rows.append(order)
     faith = score_masks(hm, ps, src, torch.stack(rows))
+    cpr, cmd = integrals(fractions, faith)
+    return Curve(tuple(fractions), tuple(sizes), tuple(faith), cpr, cmd)
+
+
+def position_curve(
+    hm: HookedModel,
+    ps: PairSet,
+    src: Sources,
+    ranking: Sequence[Node],
+    fractions: Sequence[float] = FRACTIONS,
+) -> Curve:
+    """The faithfulness curve of a ranking of positioned nodes (``"L4H3@k"``, best first).
+
+    The universe is every component at every position ``k < T`` (``T`` the longest
+    prompt), ``N = n_components * T`` nodes; nodes the ranking does not name (e.g. the
+    positions before the last 8 of ``patching-pos``) follow it, latest position first,
+    then in component order, so the curve ends at the full circuit (exactly 1).
+    """
+    n, t_len = len(hm.components), ps.clean.shape[1]
+    index = {c: i for i, c in enumerate(hm.components)}
+    order: list[tuple[int, int]] = []
+    for node in ranking:
+        if node.position is None:
+            raise UsageError(f"{node.name}: a position curve ranks nodes with @<k>")
+        if node.position < t_len:
+            order.append((index[node.component], node.position))
+    named = set(order)
+    if len(named) != len(order):
+        raise UsageError("a position ranking names some node twice")
+    order += [(c, k) for k in range(t_len) for c in range(n) if (c, k) not in named]
+    sizes = sizes_for(len(order), fractions)
+    rows = torch.zeros(len(sizes), n, t_len, dtype=torch.bool)
+    at = torch.tensor(order, dtype=torch.long).view(-1, 2)
+    for row, size in enumerate(sizes):
+        rows[row, at[:size, 0], at[:size, 1]] = True
+    faith = score_masks(hm, ps, src, rows)
     cpr, cmd = integrals(fractions, faith)
     return Curve(tuple(fractions), tuple(sizes), tuple(faith), cpr, cmd)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ from capgym.evaluate.uniformity import slices
 from capgym.models.threads import batch_workers, scoring_threads, torch_threads
 from capgym.store.schema import RESULTS
 from capgym.tasks.baselines import baselines, unigram_counts
-from capgym.tasks.build import BuiltExample, build_examples
+from capgym.tasks.build import BuildError, BuiltExample, build_examples
 from capgym.tasks.task import Task
 
 EVAL_VERSION = 3  # bump when the numbers or the table layout change
@@ -131,11 +132,22 @@ def _score(model: Any, built: list[BuiltExample], settings: EvalSettings) -> lis
         return score_built(model, built, settings.batch_tokens)
 
 
-def _error_lines(errors: list[TaskError], model_name: str) -> list[str]:
+def _error_lines(errors: list[TaskError], model_name: str, task: Task) -> list[str]:
+    """One line per (model, task): how many examples were skipped, and why (a count per
+    reason, with the first failing example of the commonest reason)."""
     if not errors:
         return []
-    more = f" (and {len(errors) - 1} more examples skipped)" if len(errors) > 1 else ""
-    return [f"model {model_name}: {errors[0]}{more}"]
+    reasons = Counter(getattr(e, "reason", str(e)) for e in errors)
+    why = "; ".join(f"{k} {r}" for r, k in reasons.most_common())
+    top = reasons.most_common(1)[0][0]
+    first = next(e for e in errors if getattr(e, "reason", str(e)) == top)
+    eg = str(first)
+    if isinstance(first, BuildError):
+        eg = f"{first.where.removeprefix(f'task {task.id} ')} {first.detail}".strip()
+    n, total = len(errors), len(task.examples)
+    return [
+        f"model {model_name}: task {task.id}: {n} of {total} examples skipped ({why}); e.g. {eg}"
+    ]
 
 
 def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) -> TaskEval:
@@ -163,4 +175,4 @@ def evaluate_task(model: Any, task: Task, settings: EvalSettings | None = None) 
     }])  # fmt: skip
     sl = slices(results, min_count=settings.min_slice) if len(results) else None
     sl = sl if sl is not None else pd.DataFrame(columns=SLICE_COLUMNS)
-    return TaskEval(results, details, summary, sl, _error_lines(errors, model.name))
+    return TaskEval(results, details, summary, sl, _error_lines(errors, model.name, task))

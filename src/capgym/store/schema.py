@@ -298,7 +298,7 @@ CIRCUIT_COMPONENTS = pa.schema(
         ("task", pa.string()),
         ("method", pa.string()),  # patching, attribution, eap-ig
         ("level", pa.string()),  # node or edge
-        ("component", pa.string()),  # L2H5, MLP3, embed, or an edge "L0H1->A2"
+        ("component", pa.string()),  # L2H5, MLP3, embed, or an edge "L0H1->L2H3.q"
         ("rank", pa.int32()),  # 0 = most important (largest |score|)
         ("score", pa.float64()),  # estimated drop of the logit difference when patched
     ]

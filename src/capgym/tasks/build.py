@@ -8,7 +8,10 @@ move from the prompt into every answer, provided they are spaces or punctuation;
 merge inside a word is rejected with a :class:`TaskError` naming task and example.
 Tokenizers whose pieces end in a space (``"One▁day,▁"`` + ``"Molly"``) merge the other
 way: the straddling token ends inside the answers' leading whitespace, which then
-moves from every answer onto the end of the prompt (``absorbed``).
+moves from every answer onto the end of the prompt (``absorbed``).  For the same
+tokenizers the space *after* the answer belongs to the answer's last piece
+(``'she▁'``): where one follows in running text, it is appended to every candidate
+(``appended``; see :func:`build_example`).
 
 >>> from capgym.tasks.example import Example
 >>> class Words:  # a toy encoder: one token per space-led word, like SentencePiece
@@ -35,6 +38,15 @@ Encoder = Callable[[str], Encoding]
 MAX_RESPLIT = 4  # characters that may move from the prompt into the answers
 
 
+class BuildError(TaskError):
+    """An example that cannot be built for one model; ``reason`` is the same for every
+    example that fails the same way (reports count examples per reason)."""
+
+    def __init__(self, where: str, reason: str, detail: str = "", says: str = "") -> None:
+        self.where, self.reason, self.detail = where, reason, detail
+        super().__init__(f"{where}: " + (says or reason + (f" {detail}" if detail else "")))
+
+
 @dataclass(frozen=True)
 class BuiltExample:
     """An example as token ids for one model (``prompt_ids`` start with BOS if any)."""
@@ -47,6 +59,7 @@ class BuiltExample:
     truncated: int = 0  # prompt tokens dropped on the left to fit the context
     decisions: tuple[int, ...] = ()  # per candidate (answer, *wrong): first non-space token
     absorbed: str = ""  # leading whitespace moved from every answer onto the prompt
+    appended: str = ""  # text appended to every candidate (the space that follows them)
 
     def decision(self, cand: int) -> int:
         """Decision index of candidate ``cand`` (0 = the answer), clipped to its length."""
@@ -83,8 +96,8 @@ def _split(
         return straddle
     head = encode(prompt).ids
     if full.ids[:k] != head or k >= len(full.ids):
-        raise TaskError(f"{where}: the prompt's tokens change when {cont!r} follows it; "
-                        "end the prompt at a word boundary")  # fmt: skip
+        raise BuildError(where, "the prompt's tokens change when the answer follows it",
+                         f"({cont!r}); end the prompt at a word boundary")  # fmt: skip
     text = prompt + cont
     return head, full.ids[k:], decision_index([text[s:e] for s, e in full.spans[k:]])
 
@@ -115,6 +128,28 @@ def decision_index(pieces: list[str]) -> int:
     return next((i for i, p in enumerate(pieces) if p.strip()), 0)
 
 
+_PROBE = "Once upon a time there was a little girl. She liked to play with her ball."
+
+
+def spaces_trail(encode: Encoder) -> bool:
+    """Whether the tokenizer puts the space after a word into the word's piece
+    (``'she▁'``, ``'!"▁'``) rather than into the next word's (``'▁she'``, GPT-2's
+    ``'Ġshe'``); read from how it splits a probe sentence, not from its name.
+
+    >>> spaces_trail(lambda t: Encoding([0, 1], [(0, 5), (5, len(t))]))  # "Once " + ...
+    True
+    """
+    enc = encode(_PROBE)
+    pieces = [_PROBE[s:e] for s, e in enc.spans if e > s]
+    return sum(p.endswith(" ") for p in pieces) > sum(p.startswith(" ") for p in pieces)
+
+
+def follows_space(ex: Example) -> bool:
+    """Whether a space follows the answer in a natural continuation (meta ``follows``:
+    mined examples record the story's next character, templates may declare it)."""
+    return str(ex.meta.get("follows", "")).startswith(" ")
+
+
 def build_example(
     encode: Encoder,
     ex: Example,
@@ -123,10 +158,49 @@ def build_example(
     target: str = "answer",
     context_len: int | None = None,
     unk_id: int | None = None,
+    space_after: bool = False,
 ) -> BuiltExample:
-    """Token ids of ``ex`` under ``encode`` (usually ``model.encode``); see the module doc."""
+    """Token ids of ``ex`` under ``encode`` (usually ``model.encode``); see the module doc.
+
+    ``space_after`` (for tokenizers whose pieces end in a space, :func:`spaces_trail`):
+    when a space follows the answer (:func:`follows_space`), append it to every
+    candidate, so that the decision token is the piece the model predicts in running
+    text (``'she▁'``), not a piece it sees only at the end of a text (``'she'``).
+    Where the space lets a piece reach back into the prompt (``', so he▁'``,
+    ``'picked it▁'``), running text has no token boundary before the answer: the
+    example is :class:`NotApplicable` to this tokenizer (built without the space it
+    would be measured at a piece the model sees only at the end of a text).
+    """
+
+    def attempt(appended: str) -> BuiltExample:
+        return _build(encode, ex, task_id, target, context_len, unk_id, appended)
+
+    if not (space_after and follows_space(ex)):
+        return attempt("")
+    try:
+        return attempt(" ")
+    except BuildError as e:
+        if e.reason != MERGE:
+            raise
+    attempt("")  # a merge even without the space is the example's own fault: raise it
+    raise NotApplicable(f"task {task_id} example {ex.id}: no token boundary before the answer "
+                        "when a space follows it")  # fmt: skip
+
+
+MERGE = "the answer's first token merges with the end of the prompt"
+
+
+def _build(
+    encode: Encoder,
+    ex: Example,
+    task_id: str,
+    target: str,
+    context_len: int | None,
+    unk_id: int | None,
+    appended: str,
+) -> BuiltExample:
     where = f"task {task_id} example {ex.id}"
-    prompt, conts = ex.prompt, [ex.answer, *ex.wrong]
+    prompt, conts = ex.prompt, [c + appended for c in (ex.answer, *ex.wrong)]
     moved = absorbed = ""
     for _ in range(MAX_RESPLIT + 1):
         splits = [_split(encode, prompt, c, where) for c in conts]
@@ -141,27 +215,31 @@ def build_example(
         cut = min(cuts)
         extra = prompt[cut:]
         if len(moved + extra) > MAX_RESPLIT or any(ch.isalnum() for ch in extra):
-            raise TaskError(f"{where}: the answer's first token merges with the end of the "
-                            f"prompt ({prompt[cut:]!r} + {ex.answer!r}); end the prompt "
-                            "before the merged characters")  # fmt: skip
+            raise BuildError(where, MERGE,
+                             f"({prompt[cut:]!r} + {ex.answer!r}); end the prompt before the "
+                             "merged characters")  # fmt: skip
         moved = extra + moved
         prompt, conts = prompt[:cut], [extra + c for c in conts]
     else:  # pragma: no cover - bounded by MAX_RESPLIT
-        raise TaskError(f"{where}: cannot find a token boundary between prompt and answer")
+        raise BuildError(where, "no token boundary between prompt and answer")
     head = splits[0][0]  # type: ignore[index]
     answers = [s[1] for s in splits]  # type: ignore[index]
     decisions = tuple(s[2] for s in splits)  # type: ignore[index]
     if unk_id is not None:
         for text, ids in zip(conts, answers):
             if unk_id in ids:
-                raise TaskError(f"{where}: the model's tokenizer cannot encode {text!r} "
-                                "(it becomes <unk>)")  # fmt: skip
+                raise BuildError(
+                    where,
+                    "the model's tokenizer cannot encode a candidate",
+                    f"({text!r} becomes <unk>)",
+                    f"the model's tokenizer cannot encode {text!r} (it becomes <unk>)",
+                )
     ans, wrong = answers[0], answers[1:]
     if target == "word-rest":
         if len(ans) < 2:
             raise NotApplicable(f"{where}: the answer is one token for this tokenizer")
         head, ans, wrong, decisions = head + ans[:1], ans[1:], [], (0,)
-    built = BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions, absorbed)
+    built = BuiltExample(ex.id, head, ans, wrong, moved, 0, decisions, absorbed, appended)
     return _fit(built, context_len, where)
 
 
@@ -175,7 +253,7 @@ def _fit(b: BuiltExample, context_len: int | None, where: str) -> BuiltExample:
         return b
     keep = context_len - longest - 1
     if keep < 2:
-        raise TaskError(f"{where}: the answer alone fills the model's context")
+        raise BuildError(where, "the answer alone fills the model's context")
     ids = b.prompt_ids
     new = ids[:1] + ids[len(ids) - keep :]
     return replace(b, prompt_ids=new, truncated=len(ids) - len(new))
@@ -203,10 +281,12 @@ def build_examples(
     errors: list[TaskError] = []
     skipped = 0
     unk = unk_id_of(model)
+    trail = spaces_trail(model.encode)
     for ex in examples:
         try:
             built.append(build_example(model.encode, ex, task_id, target=target,
-                                       context_len=model.context_len, unk_id=unk))  # fmt: skip
+                                       context_len=model.context_len, unk_id=unk,
+                                       space_after=trail))  # fmt: skip
         except NotApplicable:
             skipped += 1
         except TaskError as e:

@@ -9,6 +9,10 @@ repeated noun of the story (``other-noun``), the noun in the other grammatical n
 the next word of the story, so that " zebra" / " zebra" + "s" differ at a token), or a
 common noun from the filler lists that the story never uses, after a determiner
 (``unrelated-noun``).  A tag for which the rule finds no wrong answer is skipped.
+With ``slots`` (names only), a mention is kept only in a slot where the story
+determines the name, and the wrong answer is the character that slot excludes
+(:mod:`capgym.tasks.name_slots`).  Each example's meta ``follows`` is the story's
+character after the answer (see :func:`capgym.tasks.build.follows_space`).
 
 >>> import pandas as pd
 >>> stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": ["Sue met Tom. Then Tom ran."]})
@@ -30,15 +34,12 @@ from typing import Any
 
 import pandas as pd
 
+from capgym.tasks import pronouns
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers
+from capgym.tasks.name_slots import slot_of
 
 NAME_CAPABILITIES = ("repeated-name", "dialogue-name", "character-tracking")
-PRONOUN_SWAP = {
-    "he": ("she",), "she": ("he",), "him": ("her",), "his": ("her",), "her": ("him", "his"),
-    "himself": ("herself",), "herself": ("himself",), "they": ("it",), "them": ("it",),
-    "it": ("they", "them"), "their": ("its",),
-}  # fmt: skip
 
 
 IRREGULAR = {"mouse": "mice", "child": "children", "man": "men", "woman": "women",
@@ -102,7 +103,7 @@ def _wrongs(rule: str, answer: str, alternatives: list[str]) -> tuple[str, ...]:
     lead = answer[: len(answer) - len(answer.lstrip())]
     word = answer.strip()
     if rule == "other-pronoun":
-        return tuple(lead + _match_case(w, word) for w in PRONOUN_SWAP.get(word.lower(), ()))
+        return tuple(lead + _match_case(w, word) for w in pronouns.SWAP.get(word.lower(), ()))
     if rule in ("other-name", "other-noun"):
         # one spelling per word, never the answer's own in another case ("Mom" / "mom")
         first: dict[str, str] = {}
@@ -112,9 +113,9 @@ def _wrongs(rule: str, answer: str, alternatives: list[str]) -> tuple[str, ...]:
         if rule == "other-name":
             # character-tracking tags also mark pronouns: a pronoun is no other name (and
             # after a sentence "He" is as valid as the name), nor is a pronoun answer a name
-            if word.lower() in PRONOUN_SWAP:
+            if pronouns.is_pronoun(word):
                 return ()
-            others = [a for a in others if a.lower() not in PRONOUN_SWAP]
+            others = [a for a in others if not pronouns.is_pronoun(a)]
         return tuple(lead + a for a in others[:2])
     return ()
 
@@ -162,6 +163,14 @@ def mine_examples(
         if not prompt.strip() or len(answer.strip()) < max(1, spec.get("min_chars", 1)):
             continue
         wrong = _wrongs(rule, answer, alts.get(key, []))
+        slot = ""
+        if rule == "other-name" and "slots" in spec:
+            cast = [a for a in alts.get(key, []) if not pronouns.is_pronoun(a)]
+            found = slot_of(prompt, answer, cast, tuple(spec["slots"]))
+            if found is None:
+                continue
+            lead = answer[: len(answer) - len(answer.lstrip())]
+            slot, wrong = found[0], (lead + found[1],)
         if rule == "other-number":
             other = other_number(answer.strip())
             nxt = _NEXT.match(text, end)
@@ -180,7 +189,10 @@ def mine_examples(
             "story": int(r.story),
             "char_start": start,
             "position": "start" if start < 200 else "deep",
+            # what follows the answer in the story (a space: see build.follows_space)
+            "follows": text[len(prompt) + len(answer) :][:1],
             **({"names": ",".join(names)} if names else {}),
+            **({"slot": slot} if slot else {}),
             **_flat_attrs(r.attrs),
         }
         out.append(Example(f"mined-{r.corpus}-{key[1]}-{start}", prompt, answer, wrong, meta))

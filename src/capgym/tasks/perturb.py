@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from capgym.tasks import pronouns
 from capgym.tasks.example import Example
 from capgym.tasks.fillers import Fillers, Record, flip_number
 from capgym.tasks.templates import Template, make_example
@@ -242,10 +243,7 @@ def sentence_start(text: str) -> bool:
     return bool(text) and (text[0].isupper() or text[0].isdigit() or text[0] in "\"'")
 
 
-_PRONOUNS = re.compile(r"\b(he|she|him|her|his|hers|they|them|their|it|its)\b", re.IGNORECASE)
 _WORDS = re.compile(r"[A-Za-z']+")
-_GENDER = {"he": "boy", "him": "boy", "his": "boy", "himself": "boy",
-           "she": "girl", "her": "girl", "hers": "girl", "herself": "girl"}  # fmt: skip
 
 
 def discard_reason(base: Example, variant: Example) -> str | None:
@@ -276,14 +274,15 @@ def discard_reason(base: Example, variant: Example) -> str | None:
     if name == "remove-antecedent":
         return None
     cands = {w.lower() for c in (base.answer, *base.wrong) for w in _WORDS.findall(c)}
-    cands = {w for w in cands if len(w) > 2 and not _PRONOUNS.fullmatch(w)}  # content words
+    cands = {w for w in cands if len(w) > 2 and not pronouns.is_pronoun(w)}  # content words
     added = _added_words(base.prompt, variant.prompt)
     if added & cands:
         return "inserted text names a candidate"
     if variant.meta.get("distractor") == "name":
-        if _PRONOUNS.search(tail) or '"' in tail:
+        if pronouns.PATTERN.search(tail) or '"' in tail:
             return "distractor name before a pronoun or quote"
-        g = _GENDER.get(base.answer.strip().lower())
+        g = pronouns.GENDER.get(base.answer.strip().lower())
+        g = g if g in ("boy", "girl") else None
         if g and g == variant.meta.get("distractor_gender"):
             return "distractor of the answer pronoun's gender"
     return None

@@ -143,6 +143,12 @@ TASK_SCHEMA: dict[str, Any] = {
                 },
                 "max": {"type": "integer", "minimum": 0},
                 "min_chars": {"type": "integer", "minimum": 0},
+                # other-name only: keep mentions in these determined slots (name_slots.py)
+                "slots": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"enum": ["reply", "addressee", "pair", "name-is"]},
+                },
             },
         },
     },
