@@ -1,7 +1,8 @@
 """The baseline a competent researcher writes instead of capgym: twenty lines of torch.
 
 Stories tokenised, cut into the same windows as capgym (so the same tokens are scored),
-sorted by length and run in right-padded batches of 8 through the same model forward;
+sorted by length and run in right-padded batches of 8 through the same model forward
+(``scoring_forward`` where the model has one, as capgym);
 one ``log_softmax`` over the batch's logits, then the target's log-probability
 (``gather``), its rank, the entropy and the top-5 of every real position in torch.
 Nothing is written to disk; the outputs stay as tensors (capgym also builds and writes
@@ -18,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from capgym.models.base import LanguageModel
+from capgym.score.precision import scoring_forward
 from capgym.score.windows import plan_windows
 
 BATCH = 8
@@ -28,6 +30,7 @@ def competent_score(
     model: LanguageModel, texts: list[str], k: int = 5, batch: int = BATCH
 ) -> dict[str, torch.Tensor]:
     """logprob, rank, entropy and top-k of every predicted token, batch order."""
+    forward = scoring_forward(model)  # the forward capgym runs (HF models: SDPA)
     items = []
     for story, text in enumerate(texts):
         ids = model.encode(text).ids
@@ -43,7 +46,7 @@ def competent_score(
         for b, (_, seq, first) in enumerate(group):
             ids[b, : len(seq)] = torch.tensor(seq)
             mask[b, first - 1 : len(seq) - 1] = True
-        logp = torch.log_softmax(model.forward(ids)[:, :-1], dim=-1)[mask]  # [N, V]
+        logp = torch.log_softmax(forward(ids)[:, :-1], dim=-1)[mask]  # [N, V]
         target = ids[:, 1:][mask]
         lp = logp.gather(1, target[:, None])
         top = logp.topk(k, dim=-1)

@@ -20,18 +20,20 @@ import torch
 
 from capgym.models.base import LanguageModel
 from capgym.models.bitllama import BitLinear, reference_bitlinear
+from capgym.score.precision import scoring_forward
 from capgym.score.windows import plan_windows
 
 
 def naive_score(model: LanguageModel, texts: list[str], k: int = 5) -> list[dict[str, Any]]:
     """Rows (story, pos, token_id, logprob, rank, entropy, topk) of every predicted token."""
     rows = []
+    forward = scoring_forward(model)  # the forward capgym runs
     for story, text in enumerate(texts):
         enc = model.encode(text)
         for w in plan_windows(len(enc.ids), model.context_len):
             ids = torch.tensor([enc.ids[w.start : w.end]])
             with torch.no_grad():
-                logits = model.forward(ids)[0]
+                logits = forward(ids)[0]
             logp = torch.log_softmax(logits, dim=-1)  # kept whole, as in a notebook
             for pos in range(w.first, w.end):
                 dist = logp[pos - w.start - 1]

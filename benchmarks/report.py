@@ -13,6 +13,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from benchmarks.bounds import bound_line
+
 MARKER = "<!-- analysis -->"
 
 
@@ -162,6 +164,35 @@ def versus_section(rows: list[dict[str, Any]]) -> list[str]:
             f"**{r['capgym_vs_competent_wall']:.2f}x** | "
             + " / ".join(f"{x:.1f}" for x in r["load_1min"])
             + " |"
+        )
+    return out + [""] + bounds_lines(rows)
+
+
+def bounds_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per model: what bounds capgym and the competent loop (their profiles).
+
+    >>> p = {"ops": [["flash attention", 0.5]], "forward": 0.8}
+    >>> bounds_lines([{"model": "m", "token_budget": 1524,
+    ...                "profile": {"capgym": p, "competent": p}}])[-2]
+    '- **m** (batches of <= 1,524 ids): capgym: forward 80%; flash attention 50%.  competent: forward 80%; flash attention 50%.'
+    """
+    profiled = [r for r in rows if "profile" in r]
+    if not profiled:
+        return []
+    out = [
+        (
+            "What bounds each, one thread, one profiled run of each: forward = share of the "
+            "process's CPU time inside the model forward both call; then the top operators "
+            "(torch profiler, share of all torch operators' self CPU time, so tokenising and "
+            "Parquet are left out):"
+        ),
+        "",
+    ]
+    for r in profiled:
+        p = r["profile"]
+        out.append(
+            f"- **{r['model']}** (batches of <= {r.get('token_budget', 0):,} ids): "
+            f"capgym: {bound_line(p['capgym'])}.  competent: {bound_line(p['competent'])}."
         )
     return out + [""]
 

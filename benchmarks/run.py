@@ -1,6 +1,6 @@
 """Run every capgym benchmark and write ``benchmarks/RESULTS.md``.
 
-    python benchmarks/run.py            # full: ~15 minutes on 2 cores
+    python benchmarks/run.py            # full: ~25-30 minutes on 2 quiet cores
     python benchmarks/run.py --quick    # smaller corpora and store: ~3 minutes
 
 Sections: scoring throughput (capgym vs a naive notebook baseline vs the machine's
@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import machine, report
+from benchmarks.bounds import bound_line
 
 # model, stories scored by capgym, stories for the naive baseline: full / quick
 MODELS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
@@ -101,6 +102,7 @@ def versus(quick: bool, models: list[str]) -> list[dict[str, Any]]:
         if "error" not in r:
             print(f"  capgym / competent: {r['capgym_vs_competent_cpu']:.2f}x per CPU-s, "
                   f"{r['capgym_vs_competent_wall']:.2f}x all cores", flush=True)  # fmt: skip
+            print(f"  bounded by: {bound_line(r['profile']['capgym'])}", flush=True)
         rows.append(r)
     return rows
 

@@ -9,8 +9,12 @@ interleaved run by run, best of ``--repeats``, in two conditions: one torch thre
 (tokens per CPU-second of this process: other jobs on the machine barely move it) and
 one thread per physical core (tokens per wall second: capgym's batch workers against
 the loop's OpenMP threads, as seen at that moment).  The naive notebook loop
-(:mod:`benchmarks.naive`) runs once on ``--naive`` stories with one thread.  Prints one
-JSON line with tokens/s, the ratios and the load average at start, middle and end.
+(:mod:`benchmarks.naive`) runs once on ``--naive`` stories with one thread.  Then each
+of capgym and the competent loop is profiled once with one thread
+(:func:`benchmarks.bounds.op_shares`: the operators that bound it, and the share of
+the model forward both call).  Prints one JSON line with tokens/s, the ratios, the
+profiles, capgym's token budget for the model and the load average at start, middle
+and end.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import Any
 
 import torch
 
+from benchmarks.bounds import op_shares
 from benchmarks.competent import competent_score
 from benchmarks.naive import naive_score
 from capgym.corpus import load_corpus
 from capgym.models import load_model
 from capgym.models.threads import physical_cores
-from capgym.score import score
+from capgym.score import ScoreSettings, score
+from capgym.score.engine import token_budget
 
 CORPUS = "tinystories-validation-0-999"
 
@@ -41,7 +47,12 @@ def _timed(fn: Any) -> tuple[float, float, Any]:
 
 
 def compare(
-    model_name: str, stories: int, naive_stories: int, repeats: int, threads: int
+    model_name: str,
+    stories: int,
+    naive_stories: int,
+    repeats: int,
+    threads: int,
+    profiled: bool = True,
 ) -> dict[str, Any]:
     """Best-of-``repeats`` tokens/s of capgym, the competent and the naive loop.
 
@@ -52,6 +63,7 @@ def compare(
     corpus = load_corpus(CORPUS).head(stories)
     texts = corpus.texts
     out: dict[str, Any] = {"model": model_name, "stories": stories, "threads": threads}
+    out["token_budget"] = token_budget(model, ScoreSettings())
     out["load_1min"] = [os.getloadavg()[0]]
     best: dict[str, float] = {}
     n_rows = 0
@@ -77,8 +89,22 @@ def compare(
         _, c, rows = _timed(lambda: naive_score(model, texts[:naive_stories]))
         out["naive_tok_cpu_s"] = len(rows) / c
         out["capgym_vs_naive_cpu"] = out["capgym_tok_cpu_s"] / out["naive_tok_cpu_s"]
+    if profiled:
+        out["profile"] = profiles(model, corpus)
     out["load_1min"].append(os.getloadavg()[0])
     return out
+
+
+def profiles(model: Any, corpus: Any) -> dict[str, Any]:
+    """What bounds capgym and the competent loop on one thread (one profiled run each)."""
+    os.environ["CAPGYM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    return {
+        "capgym": op_shares(
+            lambda: score(model, corpus, tempfile.mkdtemp(), progress=False), forward=model
+        ),
+        "competent": op_shares(lambda: competent_score(model, corpus.texts), forward=model),
+    }
 
 
 def main() -> None:
@@ -88,8 +114,10 @@ def main() -> None:
     p.add_argument("--naive", type=int, default=0, help="stories for the naive loop (0: skip)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=physical_cores())
+    p.add_argument("--no-profile", action="store_true", help="skip the two profiled runs")
     a = p.parse_args()
-    print(json.dumps(compare(a.model, a.stories, a.naive, a.repeats, a.threads)))
+    r = compare(a.model, a.stories, a.naive, a.repeats, a.threads, not a.no_profile)
+    print(json.dumps(r))
 
 
 if __name__ == "__main__":

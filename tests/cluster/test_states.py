@@ -81,3 +81,23 @@ def test_the_lookups_find_each_backends_modules(assets: Path) -> None:
         assert width >= lm.vocab_size, name
     with pytest.raises(UsageError, match="cannot find the input embeddings of object"):
         token_embedding(object())
+
+
+def test_attention_features_are_batched_and_windowed_like_the_states(short_context) -> None:  # type: ignore[no-untyped-def]
+    from capgym.cluster.attention import FEATURES
+    from capgym.cluster.states import model_states
+
+    lm, run = short_context
+    rows, ids = _rows_and_ids(lm, run)
+    rows = rows.sample(n=300, random_state=1)  # any row order, positions in every window
+    s1, a1 = model_states(lm, ids, rows, batch_tokens=1, attention=True)
+    s2, a2 = model_states(lm, ids, rows, attention=True)
+    assert a1 is not None and a2 is not None and a2.shape == (len(rows), 5 * 8 * len(FEATURES))
+    assert np.abs(a1 - a2).max() < 1e-4 and np.abs(s1 - s2).max() < 1e-4
+    f = a2.reshape(len(rows), 5, 8, len(FEATURES))
+    # every key is the window's first token or at one distance: those masses sum to 1
+    assert np.allclose(f[..., :8].sum(-1), 1.0, atol=1e-4)
+    assert (f[..., 8:12] >= -1e-6).all() and (f[..., 8:12] <= 1 + 1e-5).all()
+    # the query reads at most its window's (<= 48) tokens: entropy <= log 48
+    assert (f[..., -1] <= np.log(CONTEXT) + 1e-4).all()
+    assert model_states(lm, ids, rows)[1] is None

@@ -85,3 +85,30 @@ def test_pieces_that_end_in_a_space(lm) -> None:
     pieces = [lm.piece(i) for i in enc.ids]
     assert "One day, " in pieces
     assert enc.covered(text)[pieces.index("One day, ")] == "One day, "
+
+
+def test_forward_runs_an_sdpa_twin_that_shares_the_weights(lm, validation) -> None:
+    """Scoring's forward goes through SDPA attention, within 1e-4 of the eager forward on
+    padded batches of real stories; a hooked model is called itself, so hooks fire."""
+    twin = lm._twin
+    assert twin is not lm.model and twin.config._attn_implementation == "sdpa"
+    assert lm.model.config._attn_implementation == "eager"  # circuits read its weights
+    shared = {p.data_ptr() for p in lm.model.parameters()}
+    assert {p.data_ptr() for p in twin.parameters()} == shared
+    ids = [lm.encode(t).ids for t in validation[:8]]
+    batch = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
+    for b, seq in enumerate(ids):
+        batch[b, : len(seq)] = torch.tensor(seq)
+    eager = lm.forward(batch)
+    fast = lm.scoring_forward(batch)
+    for b, seq in enumerate(ids):
+        torch.testing.assert_close(fast[b, : len(seq)], eager[b, : len(seq)], atol=1e-4, rtol=0)
+    calls = []
+    head = lm.model.get_output_embeddings()
+    handle = head.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        hooked = lm.scoring_forward(batch[:1])
+    finally:
+        handle.remove()
+    assert calls == [1]
+    assert torch.equal(hooked, lm.forward(batch[:1]))

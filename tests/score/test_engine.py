@@ -106,3 +106,32 @@ def test_rows_do_not_depend_on_the_number_of_batch_workers(tmp_path, monkeypatch
         score(ToyLM(), corpus, tmp_path / n, settings, progress=False)
         frames.append(open_run(tmp_path / n).sql("SELECT * FROM scores ORDER BY story, pos"))
     pd.testing.assert_frame_equal(frames[0], frames[1])
+
+
+def test_the_default_budget_follows_the_model_width(tmp_path) -> None:
+    """Wider activations, fewer ids per batch (kept within ACTIVATION_BYTES), between one
+    context window and MAX_AUTO_BUDGET; an explicit budget wins; the key holds the
+    resolved budget, so asking for it explicitly finds the same set."""
+    from capgym.models import load_model
+    from capgym.score.engine import (
+        ACTIVATION_BYTES,
+        MAX_AUTO_BUDGET,
+        auto_token_budget,
+        resolve_settings,
+        score_key,
+        token_budget,
+    )
+
+    lm = load_model("stories260K")  # widest activation: the MLP's 172
+    assert auto_token_budget(lm) == ACTIVATION_BYTES // (4 * 172) == 1524
+    assert token_budget(lm, ScoreSettings()) == 1524
+    assert token_budget(lm, ScoreSettings(token_budget=4096)) == 4096
+    assert auto_token_budget(lm, device="cuda") == MAX_AUTO_BUDGET
+    assert resolve_settings(lm, ScoreSettings()).token_budget == 1524
+    corpus = Corpus.from_texts("toy", ["Once upon a time."])
+    auto = score_key(lm, corpus, ScoreSettings())
+    assert auto == score_key(lm, corpus, ScoreSettings(token_budget=1524))
+    assert auto != score_key(lm, corpus, ScoreSettings(token_budget=2048))
+    first = score(lm, corpus, tmp_path, ScoreSettings(), progress=False)
+    again = score(lm, corpus, tmp_path, ScoreSettings(token_budget=1524), progress=False)
+    assert again.cached and again.key == first.key

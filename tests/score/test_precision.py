@@ -11,6 +11,7 @@ import torch
 from capgym.corpus import Corpus, load_corpus
 from capgym.models.threads import torch_threads
 from capgym.score import Scorer, ScoreSettings, score_key
+from capgym.score.engine import resolve_settings
 from capgym.score.precision import Precision, SplitBF16, bf16_products, split_bf16
 from tests.spine.toy import ToyLM
 
@@ -72,7 +73,10 @@ def test_float32_is_the_model_forward_bit_for_bit() -> None:
 
 
 def test_default_settings_and_cache_key_payload_are_unchanged() -> None:
-    assert asdict(ScoreSettings()) == {
+    # the default budget is chosen per model; a model that shows no torch module gets
+    # 2,048, the former constant, so its sets keep their keys
+    assert ScoreSettings().token_budget is None
+    assert asdict(resolve_settings(ToyLM(), ScoreSettings())) == {
         "topk": 5,
         "token_budget": 2048,
         "logits_mb": 160,

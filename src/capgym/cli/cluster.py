@@ -29,6 +29,11 @@ def cluster_cmd(
     hide: str = typer.Option(
         "", "--hide", help="Families to hide and rediscover (comma-separated; 'known' = 4)."
     ),
+    feature_sets: str = typer.Option(
+        "hidden",
+        "--features",
+        help="What a position is clustered by (comma-separated): hidden, context, attention.",
+    ),
     max_positions: int = typer.Option(6000, "--max-positions", help="Positions clustered."),
     min_size: int = typer.Option(None, "--min-size", help="HDBSCAN min cluster size."),
     top: int = typer.Option(10, "--top", help="Clusters shown."),
@@ -38,16 +43,20 @@ def cluster_cmd(
 ) -> None:
     """Cluster a model's unexplained confident predictions (or, with --against, what it
     gets right that the other model does not and no tag covers) by the model's final
-    hidden state and context; each cluster is a candidate capability with examples and an
+    hidden state (optionally also its context and each head's attention pattern: --features);
+    each cluster is a candidate capability with examples and an
     editable @tagger (also stored in the run's clusters and cluster_members tables)."""
     from capgym.cluster import HIDDEN, cluster
+    from capgym.cluster.features import check_feature_sets
 
+    chosen = check_feature_sets(split_list(feature_sets))
     hidden = HIDDEN if hide == "known" else tuple(split_list(hide))
     if against and hidden:
         raise UsageError("--hide rediscovers families in the residue; drop --against with it")
     require_writable_folder(out, "cluster")  # before the forwards and HDBSCAN, not after
     report = cluster(out, model, against=against, corpus=corpus, threshold=threshold,
-                     hide=hidden, max_positions=max_positions, min_cluster_size=min_size)  # fmt: skip
+                     hide=hidden, max_positions=max_positions, min_cluster_size=min_size,
+                     features=chosen)  # fmt: skip
     if skeletons is not None:
         skeletons.mkdir(parents=True, exist_ok=True)
         for c in report.candidates(top).itertuples(index=False):

@@ -107,7 +107,9 @@ def score_cmd(
     topk: int = typer.Option(5, "--topk", help="Top-k alternatives kept per position."),
     clean: bool = typer.Option(False, "--clean", help="Drop stories with mojibake."),
     token_budget: int = typer.Option(
-        None, "--token-budget", help="Token ids per batch [default: the API's, 2048]."
+        None,
+        "--token-budget",
+        help="Token ids per batch [default: from the model width, 512-2048].",
     ),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option(

@@ -8,10 +8,11 @@ Example (needs a run with ``stories260K`` scored, see ``capgym score``)::
     r                          # in Jupyter: each cluster with 10 examples as token views
     g = capgym.cluster("capgym-out", "bitllama-3M", against="stories260K")  # untagged gains
     v = capgym.cluster.rediscover("capgym-out", "stories260K")  # validation: AMI, purity
+    a = capgym.cluster.rediscover("capgym-out", "stories260K", features=("hidden", "attention"))
 
 Method: positions (:mod:`capgym.cluster.positions`) become vectors of the model's final
-hidden state and the embedding of the last token read (:mod:`capgym.cluster.features`),
-clustered with HDBSCAN (scikit-learn; density-based, so the number of clusters is not
+hidden state, and optionally the embedding of the last token read and a summary of each
+head's attention pattern (:mod:`capgym.cluster.features`), clustered with HDBSCAN (scikit-learn; density-based, so the number of clusters is not
 fixed in advance and points in no dense region are left as noise, cluster ``-1``).
 """
 
@@ -24,10 +25,17 @@ import numpy as np
 import pandas as pd
 from sklearn.cluster import HDBSCAN
 
-from capgym.cluster.features import CONTEXT_WEIGHT, features, input_embeddings
+from capgym.cluster.features import (
+    ATTENTION_WEIGHT,
+    CONTEXT_WEIGHT,
+    DEFAULT_FEATURES,
+    check_feature_sets,
+    input_embeddings,
+)
+from capgym.cluster.features import features as feature_rows
 from capgym.cluster.positions import residue_and_hidden, untagged_gains
 from capgym.cluster.report import ClusterReport, Rediscovery, rediscovery_scores, summarise
-from capgym.cluster.states import final_states, stored_ids
+from capgym.cluster.states import model_states, stored_ids
 from capgym.cluster.tables import write_tables
 from capgym.errors import StoreError, UsageError
 from capgym.explain import (
@@ -60,7 +68,9 @@ def cluster(
     hide: Sequence[str] = (),
     max_positions: int = MAX_POSITIONS,
     min_cluster_size: int | None = None,
+    features: Sequence[str] = DEFAULT_FEATURES,
     context_weight: float = CONTEXT_WEIGHT,
+    attention_weight: float = ATTENTION_WEIGHT,
     n_examples: int = 10,
     seed: int = 0,
     lm: LanguageModel | None = None,
@@ -73,9 +83,13 @@ def cluster(
     :func:`rediscover`).  At most ``max_positions`` positions are clustered (a seeded
     uniform sample; with ``hide``, half for the residue and the rest shared equally by
     the hidden families).  ``min_cluster_size`` defaults to 0.5% of the sample (at least
-    10).  Writes the ``clusters`` and ``cluster_members`` tables unless ``write`` is false.
+    10).  ``features`` picks the blocks of each position's vector
+    (:mod:`capgym.cluster.features`): ``hidden`` (final state), ``context`` (last token's
+    embedding, weighted ``context_weight``), ``attention`` (each head's pattern,
+    :mod:`capgym.cluster.attention`, weighted ``attention_weight``).  Writes the ``clusters`` and ``cluster_members`` tables unless ``write`` is false.
     """
     check_threshold(threshold)
+    chosen = check_feature_sets(features)
     if max_positions < 20:
         raise UsageError(f"max_positions must be at least 20, got {max_positions}")
     store = as_run(run)
@@ -109,20 +123,21 @@ def cluster(
             pool = untagged_gains(con, model, against, corpora, threshold)
         n_by_label = pool["label"].value_counts().to_dict()
         picked = _sample(pool, max_positions, tuple(hide), seed)
-        if context_weight > 0:  # the context block is dropped at weight 0 (the default)
+        if "context" in chosen:
             picked = _with_prev_token(con, model, picked, lm.bos_id)
         ids = stored_ids(con, model, picked)
     finally:
         con.close()
     if len(picked) < 2:
         raise UsageError(f"only {len(picked)} positions to cluster for '{model}'; nothing to do")
-    states = final_states(lm, _with_first(lm, ids, stories), picked)
+    states, heads = model_states(lm, _with_first(lm, ids, stories), picked,
+                                 attention="attention" in chosen)  # fmt: skip
     context = (
-        input_embeddings(lm)[picked["prev_token_id"].to_numpy()]
-        if context_weight > 0
-        else np.zeros((len(picked), 0), dtype=np.float32)
+        input_embeddings(lm)[picked["prev_token_id"].to_numpy()] if "context" in chosen else None
     )
-    x = features(states, context, context_weight=context_weight, seed=seed)
+    x = feature_rows(states if "hidden" in chosen else None, context, heads,
+                     context_weight=context_weight, attention_weight=attention_weight,
+                     seed=seed)  # fmt: skip
     size = min_cluster_size or max(10, len(picked) // 200)
     hdb = HDBSCAN(min_cluster_size=size, min_samples=5, copy=True)
     labels = hdb.fit_predict(x)
@@ -133,9 +148,10 @@ def cluster(
     report = ClusterReport(
         model=model, against=against, source=source, corpora=corpora, threshold=threshold,
         n_by_label={str(k): int(v) for k, v in n_by_label.items()}, n_clustered=len(picked),
-        min_cluster_size=size, context_weight=context_weight, hidden=tuple(hide),
+        min_cluster_size=size, context_weight=context_weight if "context" in chosen else 0.0, hidden=tuple(hide),
         clusters=clusters, members=members, examples=examples,
         rediscovery=rediscovery_scores(members, tuple(hide)) if hide else None, run=store,
+        features=chosen,
     )  # fmt: skip
     if write:
         write_tables(store, report)

@@ -188,6 +188,7 @@ class ClusterReport:
     examples: pd.DataFrame
     rediscovery: Rediscovery | None = None
     run: RunStore | None = field(default=None, repr=False, compare=False)
+    features: tuple[str, ...] = ("hidden",)
 
     @property
     def n_clusters(self) -> int:
@@ -217,7 +218,8 @@ class ClusterReport:
             "corpora": self.corpora, "threshold": self.threshold, "n_by_label": self.n_by_label,
             "n_clustered": self.n_clustered, "n_clusters": self.n_clusters,
             "n_noise": self.n_noise, "min_cluster_size": self.min_cluster_size,
-            "context_weight": self.context_weight, "hidden": list(self.hidden),
+            "context_weight": self.context_weight, "features": list(self.features),
+            "hidden": list(self.hidden),
             "clusters": records(self.clusters),
             "examples": records(self.examples[["cluster", "corpus", "story", "pos", "p",
                                                 "label", "snippet"]]

@@ -9,7 +9,9 @@ are the ones scoring stored (:func:`stored_ids`), not a new encoding of the text
 stories are run in the same windows as scoring (:mod:`capgym.score.windows`), and the
 windows of many stories go through the model together in right-padded batches
 (:func:`capgym.models.batching.batch_plan`): the model is causal, so padding after a
-window changes none of its states.
+window changes none of its states.  :func:`model_states` also reads, from the same
+forwards, where each head looks from each position (:mod:`capgym.models.attention`
+captures the patterns; :mod:`capgym.cluster.attention` summarises a row).
 
 >>> import torch
 >>> layer = torch.nn.Linear(3, 2)
@@ -26,7 +28,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from capgym.cluster.attention import head_features, key_masks, token_classes
 from capgym.errors import StoreError, UsageError
+from capgym.models.attention import capture_patterns
 from capgym.models.base import LanguageModel
 from capgym.models.batching import batch_plan
 from capgym.models.modules import output_layer
@@ -34,7 +38,7 @@ from capgym.score import ScoreSettings
 from capgym.score.engine import token_budget
 from capgym.score.windows import Window, plan_windows
 
-__all__ = ["final_states", "hook_input", "output_layer", "stored_ids"]
+__all__ = ["final_states", "hook_input", "model_states", "output_layer", "stored_ids"]
 
 Key = tuple[str, int]
 
@@ -96,6 +100,22 @@ def final_states(
 
     Raises :class:`UsageError` when a position lies past the story's ids.
     """
+    return model_states(lm, ids, positions, batch_tokens)[0]
+
+
+def model_states(
+    lm: LanguageModel,
+    ids: Mapping[Key, Sequence[int]],
+    positions: pd.DataFrame,
+    batch_tokens: int | None = None,
+    attention: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(final states, attention features)`` at ``positions``, from the same forwards
+    (see :func:`final_states`).  With ``attention``, the second is float32
+    ``[len(positions), layers x heads x len(FEATURES)]``: each head's pattern from the
+    position, summarised by :func:`capgym.cluster.attention.head_features` (layer-major,
+    then head, then feature); without it, ``None``.
+    """
     layer = output_layer(lm)
     rows = positions.reset_index(drop=True)
     pos = rows["pos"].to_numpy(np.int64)
@@ -110,13 +130,60 @@ def final_states(
         stories.append((seq[:n], index))
     budget = batch_tokens or token_budget(lm, ScoreSettings())
     states: dict[int, np.ndarray] = {}
+    heads: _Heads | None = _Heads(lm, pos) if attention else None
     for batch in batch_plan([w.length for _, w in windows], budget):
-        _run_batch(lm, layer, [windows[i] for i in batch], stories, states)
+        _run_batch(lm, layer, [windows[i] for i in batch], stories, states, heads)
     dim = next(iter(states.values())).shape[1] if states else 0
     out = np.zeros((len(rows), dim), dtype=np.float32)
     for k, (_seq, index) in enumerate(stories):
         out[index] = states[k][pos[index] - 1]
-    return out
+    return out, heads.table(len(rows)) if heads is not None else None
+
+
+class _Heads:
+    """Collects :func:`head_features` of the clustered positions, window by window."""
+
+    def __init__(self, lm: LanguageModel, pos: np.ndarray) -> None:
+        self.lm, self.pos = lm, pos
+        self.quote, self.stop = token_classes([lm.piece(i) for i in range(lm.vocab_size)])
+        self.parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}  # layer -> (rows, f)
+
+    def run(self, x: torch.Tensor, batch: list[tuple[int, Window]],
+            stories: list[tuple[Sequence[int], np.ndarray]],
+            forward: Callable[[], object]) -> None:  # fmt: skip
+        """``forward()`` with each layer's pattern reduced to the features of the
+        positions each window of ``batch`` scores."""
+        picks = []
+        for row, (k, w) in enumerate(batch):
+            index = stories[k][1]
+            mine = index[(self.pos[index] >= w.first) & (self.pos[index] < w.end)]
+            queries = self.pos[mine] - 1 - w.start
+            ids = x[row].tolist()
+            masks = (
+                key_masks(ids, queries, x.shape[1], self.quote, self.stop) if len(mine) else None
+            )
+            picks.append((mine, queries, ids, masks))
+
+        def sink(layer: int, pattern: torch.Tensor) -> None:
+            for row, (mine, queries, ids, masks) in enumerate(picks):
+                if len(mine):
+                    q = torch.as_tensor(queries, dtype=torch.long)
+                    f = head_features(pattern[row][:, q].cpu(), ids, queries, self.quote,
+                                      self.stop, masks)  # fmt: skip
+                    self.parts.setdefault(layer, []).append((mine, f.reshape(len(mine), -1)))
+
+        with capture_patterns(self.lm, sink):
+            forward()
+
+    def table(self, n: int) -> np.ndarray:
+        blocks = []
+        for layer in sorted(self.parts):
+            width = self.parts[layer][0][1].shape[1]
+            block = np.zeros((n, width), dtype=np.float32)
+            for mine, f in self.parts[layer]:
+                block[mine] = f
+            blocks.append(block)
+        return np.hstack(blocks) if blocks else np.zeros((n, 0), dtype=np.float32)
 
 
 def _run_batch(
@@ -125,13 +192,21 @@ def _run_batch(
     batch: list[tuple[int, Window]],
     stories: list[tuple[Sequence[int], np.ndarray]],
     states: dict[int, np.ndarray],
+    heads: _Heads | None = None,
 ) -> None:
     """One right-padded forward over ``batch``'s windows; each window's states (at the
-    sequence indexes predicting its scored positions) go into ``states[story]``."""
+    sequence indexes predicting its scored positions) go into ``states[story]``, and
+    with ``heads`` its positions' attention features into ``heads``."""
     x = torch.zeros((len(batch), max(w.length for _, w in batch)), dtype=torch.long)
     for row, (k, w) in enumerate(batch):
         x[row, : w.length] = torch.as_tensor(list(stories[k][0][w.start : w.end]))
-    h = hook_input(layer, lambda: lm.forward(x)).float().cpu().numpy()
+
+    def run() -> object:
+        if heads is None:
+            return lm.forward(x)
+        return heads.run(x, batch, stories, lambda: lm.forward(x))
+
+    h = hook_input(layer, run).float().cpu().numpy()
     for row, (k, w) in enumerate(batch):
         if k not in states:
             states[k] = np.zeros((len(stories[k][0]), h.shape[-1]), dtype=np.float32)

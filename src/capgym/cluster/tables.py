@@ -46,7 +46,8 @@ def write_tables(run: RunStore, report: ClusterReport) -> None:
                                corpora=[list(report.corpora)] * len(report.clusters))  # fmt: skip
     m = report.members.assign(model=report.model, source=report.source)
     stamp = {"corpora": list(report.corpora), "threshold": report.threshold,
-             "n_clustered": report.n_clustered, "hidden": list(report.hidden)}  # fmt: skip
+             "n_clustered": report.n_clustered, "hidden": list(report.hidden),
+             "features": list(report.features)}  # fmt: skip
     run.write_table("clusters", part, pa.Table.from_pandas(c[CLUSTERS.names], schema=CLUSTERS,
                                                            preserve_index=False), stamp=stamp)  # fmt: skip
     run.write_table("cluster_members", part, pa.Table.from_pandas(

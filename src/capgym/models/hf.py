@@ -14,6 +14,15 @@ and characters the tokenizer drops join the token before them.
 
 ``transformers`` is imported only when a model is loaded: importing capgym stays fast.
 
+Models load with eager attention, whose modules return their attention weights (what
+:mod:`capgym.circuits` reads as ``hook_pattern``; its hooked runs equal
+:meth:`HFLM.forward` bit for bit).  Scoring runs :meth:`HFLM.scoring_forward` instead:
+a twin of the model, when its class supports it, with the same parameter and buffer
+tensors, modules copied once, attention through ``scaled_dot_product_attention``
+(TinyStories-656K's forward 2.5x faster on one CPU thread; logits within 2.1e-5 of
+eager on validation stories).  A call made while any hook is registered on the model
+goes through the model itself, so that hooks always see the calls they expect.
+
 >>> import os, pathlib
 >>> gpt2 = pathlib.Path(os.environ.get("CAPGYM_ASSETS", "/work/shared/assets")) / "tokenizers/gpt2"
 >>> tok = HFTokenizer.from_pretrained(gpt2)
@@ -273,10 +282,20 @@ class HFLM(LanguageModel):
         self.bos_id = bos_id
         self.device = next(model.parameters()).device
         self._hash: str | None = None
+        self._twin = sdpa_twin(self.model)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[B, T, vocab]`` of ``ids`` through the model as loaded (eager)."""
+        return self._logits(self.model, ids)
+
+    def scoring_forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` through the SDPA twin (the model itself while hooked): the same
+        logits to float32 rounding, faster; what :mod:`capgym.score` runs."""
+        return self._logits(self.model if _hooked(self.model) else self._twin, ids)
+
+    def _logits(self, model: Any, ids: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
-            out = self.model(input_ids=ids.to(self.device), use_cache=False)
+            out = model(input_ids=ids.to(self.device), use_cache=False)
         return out.logits[..., : self.vocab_size].float()
 
     @property
@@ -318,7 +337,30 @@ class HFLM(LanguageModel):
     def to(self, device: str | torch.device) -> HFLM:
         self.device = torch.device(device)
         self.model.to(self.device)
+        self._twin = sdpa_twin(self.model)  # moved buffers are new tensors: copy again
         return self
+
+
+def sdpa_twin(model: Any) -> Any:
+    """``model`` with SDPA attention and the very same parameter and buffer tensors; the
+    model itself when its class does not support SDPA (GPT-Neo) or already uses it."""
+    if model.config._attn_implementation == "sdpa" or not getattr(model, "_supports_sdpa", 0):
+        return model
+    import copy
+
+    shared = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    twin = copy.deepcopy(model, shared)
+    twin.set_attn_implementation("sdpa")
+    return twin
+
+
+def _hooked(model: torch.nn.Module) -> bool:
+    """Whether any module of ``model`` has a forward (pre-)hook, or torch a global one."""
+    from torch.nn.modules import module as nn_module
+
+    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def is_roneneldan(source: str) -> bool:

@@ -4,7 +4,8 @@ Stages that read a model's states without hooking every layer (``cluster``) need
 the token embedding (what the first layer reads) and the output layer (whose input is
 the final hidden state after the final norm).  Both are looked up here, once for
 every backend: llama2.c and bitllama (``module.tok_embeddings`` / ``module.output``) and
-Hugging Face models (``get_input_embeddings()`` / ``get_output_embeddings()``).
+Hugging Face models (``get_input_embeddings()`` / ``get_output_embeddings()``).  Each
+layer's attention module, and its pattern, are found in :mod:`capgym.models.attention`.
 
 >>> from capgym.models import load_model
 >>> lm = load_model("stories260K")

@@ -22,7 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch
 from capgym.corpus import Corpus
 from capgym.errors import CheckpointError, UsageError
 from capgym.models.base import LanguageModel
-from capgym.models.batching import batch_plan
+from capgym.models.batching import activation_width, batch_plan
 from capgym.models.threads import MapFn, batch_workers, scoring_threads, serial_map, torch_threads
 from capgym.progress import task_progress
 from capgym.score.allocator import reuse_large_allocations
@@ -42,18 +42,21 @@ from capgym.score.precision import DTYPES, Precision
 from capgym.score.table import COLUMNS, scores_table
 from capgym.store import RunStore, open_run, schema
 
-ALGORITHM_VERSION = 3  # bump when the scoring maths or row layout changes
+ALGORITHM_VERSION = 4  # bump when the scoring maths or row layout changes (4: HF SDPA)
 
 
 @dataclass(frozen=True)
 class ScoreSettings:
     """Settings that can change the rows of a score set (all part of its cache key).
 
-    ``token_budget`` caps the ids of one forward batch and ``logits_mb`` the memory of
-    its float32 logits; a batch always holds at least one full context window.  Small
-    batches are faster on CPUs: they keep a small model's activations in cache (8,192
-    tokens ran bitllama-3M at 0.7x the speed of 2,048, and a GPT-2-vocabulary model's
-    logits are best kept near 160 MB); on a GPU both caps are 16x larger.
+    ``token_budget`` caps the ids of one forward batch (None: chosen from the model's
+    width, :func:`auto_token_budget`) and ``logits_mb`` the memory of its float32
+    logits; a batch always holds at least one full context window.  Small batches are
+    faster on CPUs: they keep a small model's activations in cache (8,192 tokens ran
+    bitllama-3M at 0.7x the speed of 2,048, 1,024 at 1.1-1.2x, and a GPT-2-vocabulary
+    model's logits are best kept near 160 MB); on a GPU both caps are 16x larger.  The
+    cache key records the budget a model resolves to (:func:`resolve_settings`): asking
+    for that budget explicitly finds the same set.
     ``dtype`` picks the forward's arithmetic (:mod:`capgym.score.precision`): float32
     (exact, default); ``bfloat16x3``, linear layers as three bfloat16 products with float32
     sums (ranks equal float32's on 99.99% of the trained models' positions; meant for GPU
@@ -65,7 +68,7 @@ class ScoreSettings:
     """
 
     topk: int = 5
-    token_budget: int = 2048  # ids per forward batch (further capped by logits_mb)
+    token_budget: int | None = None  # ids per forward batch (None: by the model's width)
     logits_mb: int = 160  # memory allowed for one batch's float32 logits
     chunk_stories: int = 128  # stories per resumable Parquet part
     dtype: str = "float32"  # "float32" (exact, default), "bfloat16x3", "bfloat16", "float16"
@@ -73,7 +76,7 @@ class ScoreSettings:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype '{self.dtype}'; use one of {', '.join(DTYPES)}")
-        if self.topk < 1 or self.chunk_stories < 1 or self.token_budget < 1:
+        if self.topk < 1 or self.chunk_stories < 1 or (self.token_budget or 1) < 1:
             raise UsageError("topk, chunk_stories and token_budget must be positive")
 
 
@@ -98,7 +101,7 @@ def score_key(
         "model": model.content_hash,
         "tokenizer": model.tokenizer.content_hash,
         "corpus": corpus.content_hash,
-        "settings": asdict(settings),
+        "settings": asdict(resolve_settings(model, settings, device)),
         "device": device or str(model.device.type),
         "schema": schema.SCHEMA_VERSION,
         "algorithm": ALGORITHM_VERSION,
@@ -107,14 +110,51 @@ def score_key(
 
 
 GPU_SCALE = 16  # a GPU gets batches (and logits memory) this many times larger
+MAX_AUTO_BUDGET = 2048  # the automatic budget's cap (and the fixed default before it)
+ACTIVATION_BYTES = 1 << 20  # one batch's widest float32 activation, on CPUs
+
+
+def auto_token_budget(model: LanguageModel, device: str | None = None) -> int:
+    """Ids per batch when ``token_budget`` is None: on CPUs, as many as keep one batch's
+    widest activation (:func:`~capgym.models.batching.activation_width`) within
+    :data:`ACTIVATION_BYTES` (half a core's 2 MiB L2), between one context window and
+    :data:`MAX_AUTO_BUDGET`; on a GPU, :data:`MAX_AUTO_BUDGET`.
+
+    Measured per CPU-second of the forward (one thread): bitllama-3M (width 256 -> 1,024)
+    1.1-1.2x faster than at 2,048; TinyStories-656K (384 -> 682) 1.0-1.1x; stories260K
+    (172 -> 1,524) flat from 1,024 to 4,096; the GPT-2-vocabulary configs were already
+    capped near 800 by their logits (``logits_mb``).  A constant, not the machine's
+    cache size, so that the same model gets the same batches (and cache key) everywhere.
+
+    >>> from tests.spine.toy import ToyLM
+    >>> auto_token_budget(ToyLM())  # exposes no torch module: the cap
+    2048
+    """
+    width = activation_width(model)
+    if (device or model.device.type) != "cpu" or not width:
+        return MAX_AUTO_BUDGET
+    return max(model.context_len, min(MAX_AUTO_BUDGET, ACTIVATION_BYTES // (4 * width)))
+
+
+def resolve_settings(
+    model: LanguageModel, settings: ScoreSettings, device: str | None = None
+) -> ScoreSettings:
+    """``settings`` with an automatic ``token_budget`` replaced by the model's: what cache
+    keys and score-set records hold (a set's rows depend on its batches)."""
+    if settings.token_budget is not None:
+        return settings
+    return replace(settings, token_budget=auto_token_budget(model, device))
 
 
 def token_budget(model: LanguageModel, settings: ScoreSettings) -> int:
-    """Ids per forward batch: ``token_budget`` capped by ``logits_mb`` of float32 logits
-    (both x :data:`GPU_SCALE` on a GPU), but never less than one context window."""
+    """Ids per forward batch: ``token_budget`` (or :func:`auto_token_budget`) capped by
+    ``logits_mb`` of float32 logits (both x :data:`GPU_SCALE` on a GPU), but never less
+    than one context window."""
     scale = GPU_SCALE if model.device.type == "cuda" else 1
+    budget = resolve_settings(model, settings).token_budget
+    assert budget is not None
     by_memory = scale * (settings.logits_mb << 20) // (4 * model.vocab_size)
-    return max(model.context_len, min(scale * settings.token_budget, by_memory))
+    return max(model.context_len, min(scale * budget, by_memory))
 
 
 class Scorer:
@@ -254,6 +294,7 @@ def prepare_score_set(
     """
     key = score_key(model, corpus, settings, device)
     dev = device or model.device.type
+    settings = resolve_settings(model, settings, dev)
     if dev != "cpu":
         threads = None  # GPU kernels do not depend on the CPU thread count
     check_threads(run, key, threads)
@@ -356,7 +397,7 @@ def covering_set(
         and entry.get("tokenizer_hash") == model.tokenizer.content_hash
         and entry.get("device") == device
         and entry.get("algorithm") == ALGORITHM_VERSION
-        and entry.get("settings") == asdict(settings)
+        and entry.get("settings") == asdict(resolve_settings(model, settings, device))
     )
     return str(key) if same and _is_prefix(corpus.ids, runs) else None
 

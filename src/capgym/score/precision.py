@@ -28,7 +28,7 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -151,11 +151,26 @@ class Precision:
         self._split = SplitBF16(3) if dtype == "bfloat16x3" else None
 
     def forward(self, model: LanguageModel, ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, V]`` of ``ids`` (on the model's device)."""
+        """Logits ``[B, T, V]`` of ``ids`` (on the model's device), through the model's
+        ``scoring_forward`` where it has one (the same logits to float32 rounding, faster:
+        :meth:`capgym.models.hf.HFLM.scoring_forward`), else its ``forward``."""
+        run = scoring_forward(model)
         if self._split is not None:
             with self._split:
-                return model.forward(ids)
+                return run(ids)
         if self.dtype in AUTOCAST:
             with torch.autocast(ids.device.type, dtype=AUTOCAST[self.dtype]):
-                return model.forward(ids)
-        return model.forward(ids)
+                return run(ids)
+        return run(ids)
+
+
+def scoring_forward(model: LanguageModel) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The forward scoring runs: ``model.scoring_forward`` if the model offers one, else
+    ``model.forward``.
+
+    >>> from tests.spine.toy import ToyLM
+    >>> m = ToyLM()
+    >>> scoring_forward(m) == m.forward
+    True
+    """
+    return getattr(model, "scoring_forward", model.forward)  # type: ignore[no-any-return]
