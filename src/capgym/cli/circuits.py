@@ -20,7 +20,13 @@ def _say(line: str) -> None:
 
 @app.command("circuits")
 def circuits_cmd(
-    models: str = typer.Option(..., "--models", "-m", help="Comma-separated model names/paths."),
+    models: str = typer.Option(
+        None,
+        "--models",
+        "-m",
+        help="Comma-separated model names/paths (none with --summary: "
+        "only summarise the run folder).",
+    ),
     tasks: str = typer.Option(
         None, "--tasks", "-t", help="Comma-separated task ids (default: every task with pairs)."
     ),
@@ -29,15 +35,31 @@ def circuits_cmd(
     ),
     pairs: int = typer.Option(200, "--pairs", min=1, help="Counterfactual pairs per task."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
+    summary: bool = typer.Option(
+        False, "--summary", help="Print top heads, faithfulness at 5%/20% and hypothesis checks."
+    ),
 ) -> None:
     """Rank components with the baselines and score their circuits; cached and resumable."""
     from capgym.circuits.runner import circuits
+    from capgym.circuits.summary import format_summary
+    from capgym.circuits.summary import summary as summarise
+    from capgym.errors import UsageError
 
+    if summary and not models:
+        text = format_summary(summarise(out, tasks=split_list(tasks) or None))
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    if not models:
+        raise UsageError("no model given; pass --models m1,m2 (see `capgym models`) or --summary")
     t0 = time.perf_counter()
     board = circuits(split_list(models), split_list(tasks) or None, out=out,
                      methods=split_list(methods), n_pairs=pairs, report=_say)  # fmt: skip
-    cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
-    console.print(board[cols].round(3).to_string(index=False))
+    if summary:
+        text = format_summary(summarise(out, split_list(models), split_list(tasks) or None, pairs))
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+    else:
+        cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
+        console.print(board[cols].round(3).to_string(index=False))
     console.print(f"{len(board)} leaderboard rows in {time.perf_counter() - t0:.1f}s; tables "
                   f"components, circuit_scores, leaderboard, circuit_hypotheses in {out}")  # fmt: skip
 
