@@ -21,11 +21,20 @@ from tests.cli import capgym
 LIMIT = 1000
 
 
+# `python -m capgym` with SIGINT back to Python's handler: a test session started in the
+# background by a non-interactive shell (`.ci/run &`) ignores SIGINT, and children inherit
+# that (the child would then finish, rc 0, as a user's background job rightly would)
+DEFAULT_SIGINT = (
+    "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "sys.argv[0] = 'capgym'; runpy.run_module('capgym', run_name='__main__', alter_sys=True)"
+)
+
+
 def test_sigint_mid_scoring_exits_130_and_resumes(tmp_path: Path, assets: Path) -> None:
     out = tmp_path / "run"
     env = dict(os.environ, HF_HUB_OFFLINE="1", CAPGYM_THREADS="1", COLUMNS="200")
-    argv = [sys.executable, "-m", "capgym", "score", "-m", "stories260K", "--limit", str(LIMIT),
-            "-o", str(out)]  # fmt: skip
+    argv = [sys.executable, "-c", DEFAULT_SIGINT, "score", "-m", "stories260K", "--limit",
+            str(LIMIT), "-o", str(out)]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)  # fmt: skip
     parts = out / "scores"

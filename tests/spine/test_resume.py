@@ -20,8 +20,11 @@ from .toy import ToyLM
 TEXTS = [f"Story number {i}: the cat sat on the mat {i * 7} times." for i in range(24)]
 SETTINGS = ScoreSettings(topk=3, token_budget=64, chunk_stories=2)
 
+# SIGINT back to Python's handler: a test session started in the background by a
+# non-interactive shell (`.ci/run &`) ignores SIGINT, and children inherit that
 SCRIPT = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 from tests.spine.toy import ToyLM
 from tests.spine.test_resume import TEXTS, SETTINGS
