@@ -21,11 +21,12 @@ from tests.cli import capgym
 LIMIT = 1000
 
 
-# `python -m capgym` with SIGINT back to Python's handler: a test session started in the
-# background by a non-interactive shell (`.ci/run &`) ignores SIGINT, and children inherit
-# that (the child would then finish, rc 0, as a user's background job rightly would)
+# `python -m capgym` with SIGINT handled and unblocked: in a full CI run the child once
+# finished with rc 0 as if it never got the signal; an ignored or blocked SIGINT (a
+# background shell's SIG_IGN, a library's pthread_sigmask) is inherited across exec
 DEFAULT_SIGINT = (
     "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); "
     "sys.argv[0] = 'capgym'; runpy.run_module('capgym', run_name='__main__', alter_sys=True)"
 )
 

@@ -20,11 +20,12 @@ from .toy import ToyLM
 TEXTS = [f"Story number {i}: the cat sat on the mat {i * 7} times." for i in range(24)]
 SETTINGS = ScoreSettings(topk=3, token_budget=64, chunk_stories=2)
 
-# SIGINT back to Python's handler: a test session started in the background by a
-# non-interactive shell (`.ci/run &`) ignores SIGINT, and children inherit that
+# SIGINT handled and unblocked in the child: an ignored or blocked SIGINT in the test
+# process (a background shell's SIG_IGN, a library's pthread_sigmask) is inherited
 SCRIPT = """
 import signal, sys, time
 signal.signal(signal.SIGINT, signal.default_int_handler)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 sys.path.insert(0, {root!r})
 from tests.spine.toy import ToyLM
 from tests.spine.test_resume import TEXTS, SETTINGS
