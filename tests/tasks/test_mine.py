@@ -152,15 +152,19 @@ def test_builtin_mined_tasks_all_have_wrong_answers() -> None:
         assert mined and all(e.wrong for e in mined), task
 
 
-def test_mined_names_never_use_a_pronoun_as_a_name() -> None:
-    # character-tracking tags mark pronouns too: neither answer nor wrong may be one
-    text = "Tim met Sue. She had a ball. Then Tim saw her. Sue"
-    tags = pd.DataFrame({"corpus": "c", "story": 0, "capability": "character-tracking",
-                         "char_start": [0, 8, 13, 34, 47], "char_end": [3, 11, 16, 37, 50],
+def _mine_names(text: str, capability: str, spans: list[tuple[int, int]]) -> list:
+    """Mine one toy story whose ``capability`` tags sit at ``spans`` (other-name wrongs)."""
+    tags = pd.DataFrame({"corpus": "c", "story": 0, "capability": capability,
+                         "char_start": [a for a, _ in spans], "char_end": [b for _, b in spans],
                          "attrs": "{}"})  # fmt: skip
     stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": [text]})
-    exs = mine_examples({"capability": "character-tracking", "wrong": "other-name"}, stories,
-                        tags, "t")  # fmt: skip
+    return mine_examples({"capability": capability, "wrong": "other-name"}, stories, tags, "t")
+
+
+def test_mined_names_never_use_a_pronoun_as_a_name() -> None:
+    # character-tracking tags mark pronouns too: neither answer nor wrong may be one
+    exs = _mine_names("Tim met Sue. She had a ball. Then Tim saw her. Sue", "character-tracking",
+                      [(0, 3), (8, 11), (13, 16), (34, 37), (47, 50)])  # fmt: skip
     assert [(e.answer, e.wrong) for e in exs] == [
         (" Sue", (" Tim",)),
         (" Tim", (" Sue",)),
@@ -169,11 +173,6 @@ def test_mined_names_never_use_a_pronoun_as_a_name() -> None:
 
 
 def test_mined_wrong_names_are_not_the_answer_in_another_case() -> None:
-    text = "Mom met Sue. Then mom saw Sue. Mom"
-    tags = pd.DataFrame({"corpus": "c", "story": 0, "capability": "repeated-name",
-                         "char_start": [0, 8, 18, 26, 31], "char_end": [3, 11, 21, 29, 34],
-                         "attrs": "{}"})  # fmt: skip
-    stories = pd.DataFrame({"corpus": ["c"], "story": [0], "text": [text]})
-    exs = mine_examples({"capability": "repeated-name", "wrong": "other-name"}, stories,
-                        tags, "t")  # fmt: skip
+    exs = _mine_names("Mom met Sue. Then mom saw Sue. Mom", "repeated-name",
+                      [(0, 3), (8, 11), (18, 21), (26, 29), (31, 34)])  # fmt: skip
     assert [(e.answer, e.wrong) for e in exs][-1] == (" Mom", (" Sue",))
