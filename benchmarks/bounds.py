@@ -3,7 +3,8 @@
 :func:`op_shares` profiles one call (torch profiler, CPU activities) and returns the
 ``top`` operators by self CPU time with their share of the call's profiled CPU time,
 plus the share of the process's CPU time spent inside the model's ``forward`` or
-``scoring_forward`` (CPU time of the thread that runs it).
+``scoring_forward`` or the trace its ``traced_forward`` returns (CPU time of the thread
+that runs it).
 :func:`bound_line` writes that as the one line ``RESULTS.md`` shows per model.
 
 >>> import torch
@@ -30,16 +31,19 @@ NAMES = {
     "_int_mm": "int8 mm",
 }
 WRAPPERS = {"aten::scaled_dot_product_attention"}  # dispatches to a kernel, no own work
+FORWARDS = ("forward", "scoring_forward")  # the forwards a model runs eagerly
+TRACED = "traced_forward"  # returns the TorchScript forward scoring runs, or None
 
 
 @contextmanager
 def _timed_forward(model: Any, spent: list[float]) -> Iterator[None]:
-    """Add the CPU time of the calling thread inside ``model``'s ``forward`` and
-    ``scoring_forward`` (where it has one) to ``spent[0]`` for the duration of the block."""
-    names = [n for n in ("forward", "scoring_forward") if model is not None and hasattr(model, n)]
+    """Add the CPU time of the calling thread inside ``model``'s ``forward``,
+    ``scoring_forward`` and traced forward (where it has them) to ``spent[0]`` for the
+    duration of the block."""
+    names = [n for n in (*FORWARDS, TRACED) if model is not None and hasattr(model, n)]
     saved = {n: (n in vars(model), getattr(model, n)) for n in names}
     for n, (_, original) in saved.items():
-        setattr(model, n, _timed(original, spent))
+        setattr(model, n, _timed_trace(original, spent) if n == TRACED else _timed(original, spent))
     try:
         yield
     finally:
@@ -48,6 +52,16 @@ def _timed_forward(model: Any, spent: list[float]) -> Iterator[None]:
                 setattr(model, n, original)
             else:
                 delattr(model, n)  # back to the class's method
+
+
+def _timed_trace(build: Callable[[], Any], spent: list[float]) -> Callable[[], Any]:
+    """``traced_forward`` whose trace, when there is one, is timed like a forward."""
+
+    def timed_build() -> Any:
+        run = build()
+        return None if run is None else _timed(run, spent)
+
+    return timed_build
 
 
 def _timed(fn: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:

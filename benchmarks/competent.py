@@ -1,8 +1,11 @@
 """The baseline a competent researcher writes instead of capgym: twenty lines of torch.
 
 Stories tokenised, cut into the same windows as capgym (so the same tokens are scored),
-sorted by length and run in right-padded batches of 8 through the same model forward
-(``scoring_forward`` where the model has one, as capgym);
+sorted by length and run in right-padded batches of 8 through the model's forward as a
+user gets it (``scoring_forward`` where the model has one: HF models' SDPA, which
+``transformers`` also picks by default), run eagerly; capgym runs capgym's own Llamas
+through a TorchScript trace of the same module (:mod:`capgym.models.traced`), which
+``forward=`` hands to this loop too when a benchmark wants to separate the two;
 one ``log_softmax`` over the batch's logits, then the target's log-probability
 (``gather``), its rank, the entropy and the top-5 of every real position in torch.
 Nothing is written to disk; the outputs stay as tensors (capgym also builds and writes
@@ -16,6 +19,8 @@ the Parquet table with token pieces and character spans).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from capgym.models.base import LanguageModel
@@ -27,10 +32,15 @@ BATCH = 8
 
 @torch.inference_mode()
 def competent_score(
-    model: LanguageModel, texts: list[str], k: int = 5, batch: int = BATCH
+    model: LanguageModel,
+    texts: list[str],
+    k: int = 5,
+    batch: int = BATCH,
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """logprob, rank, entropy and top-k of every predicted token, batch order."""
-    forward = scoring_forward(model)  # the forward capgym runs (HF models: SDPA)
+    """logprob, rank, entropy and top-k of every predicted token, batch order
+    (through ``forward``, default the model's eager ``scoring_forward``)."""
+    forward = forward or scoring_forward(model)
     items = []
     for story, text in enumerate(texts):
         ids = model.encode(text).ids

@@ -98,7 +98,7 @@ def versus(quick: bool, models: list[str]) -> list[dict[str, Any]]:
         n, n_naive = VERSUS[name][1 if quick else 0]
         print(f"versus {name}: {n} stories, naive on {n_naive} ...", flush=True)
         r = _json_run(["benchmarks.versus", name, "--stories", str(n), "--naive", str(n_naive),
-                       "--repeats", "2"])  # fmt: skip
+                       "--repeats", "3"])  # fmt: skip
         if "error" not in r:
             print(f"  capgym / competent: {r['capgym_vs_competent_cpu']:.2f}x per CPU-s, "
                   f"{r['capgym_vs_competent_wall']:.2f}x all cores", flush=True)  # fmt: skip

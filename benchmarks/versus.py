@@ -4,8 +4,9 @@
 
 For one model: ``capgym.score`` end to end (tokenise, forward, metrics, Parquet) and
 the competent loop (:mod:`benchmarks.competent`: sorted padded batches of 8, one
-``log_softmax``, metrics in torch) on the same stories with the same model forward,
-interleaved run by run, best of ``--repeats``, in two conditions: one torch thread
+``log_softmax``, metrics in torch, the model's eager forward) on the same stories; for
+capgym's own Llamas, also that loop given capgym's TorchScript-traced forward
+(:mod:`capgym.models.traced`), to separate what the trace brings; interleaved run by run, best of ``--repeats``, in two conditions: one torch thread
 (tokens per CPU-second of this process: other jobs on the machine barely move it) and
 one thread per physical core (tokens per wall second: capgym's batch workers against
 the loop's OpenMP threads, as seen at that moment).  The naive notebook loop
@@ -67,6 +68,8 @@ def compare(
     out["load_1min"] = [os.getloadavg()[0]]
     best: dict[str, float] = {}
     n_rows = 0
+    build = getattr(model, "traced_forward", None)
+    traced = build() if build is not None else None
     for _ in range(repeats):
         for n in (1, threads):
             os.environ["CAPGYM_THREADS"] = str(n)
@@ -78,12 +81,18 @@ def compare(
             t = _timed(lambda: competent_score(model, texts))
             assert len(t[2]["rank"]) == n_rows, (len(t[2]["rank"]), n_rows)
             best[f"competent_{n}"] = min(best.get(f"competent_{n}", 1e9), t[clock])
+            if traced is not None:  # the same loop given capgym's traced forward
+                t = _timed(lambda: competent_score(model, texts, forward=traced))
+                best[f"traced_{n}"] = min(best.get(f"traced_{n}", 1e9), t[clock])
     out["load_1min"].append(os.getloadavg()[0])
     out["tokens"] = n_rows
     for n, unit in ((1, "cpu"), (threads, "wall")):
         out[f"capgym_tok_{unit}_s"] = n_rows / best[f"capgym_{n}"]
         out[f"competent_tok_{unit}_s"] = n_rows / best[f"competent_{n}"]
         out[f"capgym_vs_competent_{unit}"] = best[f"competent_{n}"] / best[f"capgym_{n}"]
+        if traced is not None:
+            out[f"traced_tok_{unit}_s"] = n_rows / best[f"traced_{n}"]
+            out[f"capgym_vs_traced_{unit}"] = best[f"traced_{n}"] / best[f"capgym_{n}"]
     if naive_stories:
         torch.set_num_threads(1)
         _, c, rows = _timed(lambda: naive_score(model, texts[:naive_stories]))

@@ -27,6 +27,7 @@ import torch
 from capgym.errors import CheckpointError, TokenizerError
 from capgym.models.base import LanguageModel, ModelInfo, Tokenizer
 from capgym.models.llama import Llama, LlamaConfig
+from capgym.models.traced import Forward, has_hooks, trace_forward, weights_key
 
 AK42_MAGIC = 0x616B3432
 _FIX = "re-download or re-export it (llama2.c export.py --version 0 or 1)"
@@ -211,10 +212,24 @@ class LlamaLM(LanguageModel):
         self.bos_id = 1
         self.device = torch.device("cpu")
         self._hash: str | None = None
+        self._trace: tuple[tuple[tuple[int, int], ...], Forward | None] | None = None
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
             return self.module(ids.to(self.device))
+
+    def traced_forward(self) -> Forward | None:
+        """:meth:`forward` as a TorchScript trace (:mod:`capgym.models.traced`: the same
+        logits bit for bit, without Python between operators), for scoring on CPUs; None
+        on other devices, with hooks attached, or where tracing fails.  Tracing takes
+        0.1-0.3 s; the trace is kept until a parameter or buffer is replaced or edited in
+        place (the weights' storage and version counters are its key)."""
+        if self.device.type != "cpu" or has_hooks(self.module):
+            return None
+        key = weights_key(self.module)
+        if self._trace is None or self._trace[0] != key:
+            self._trace = (key, trace_forward(self.module, self.vocab_size))
+        return self._trace[1]
 
     @property
     def n_params(self) -> int:

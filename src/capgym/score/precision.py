@@ -28,6 +28,8 @@ True
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -39,6 +41,7 @@ from torch.overrides import TorchFunctionMode
 
 from capgym.models.base import LanguageModel
 
+Forward = Callable[[torch.Tensor], torch.Tensor]
 DTYPES = ("float32", "bfloat16x3", "bfloat16", "float16")
 AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -149,12 +152,19 @@ class Precision:
             raise ValueError(f"unknown dtype '{dtype}'; use one of {', '.join(DTYPES)}")
         self.dtype = dtype
         self._split = SplitBF16(3) if dtype == "bfloat16x3" else None
+        self._traced: tuple[LanguageModel, Forward | None] | None = None
+        self._lock = threading.Lock()
 
     def forward(self, model: LanguageModel, ids: torch.Tensor) -> torch.Tensor:
-        """Logits ``[B, T, V]`` of ``ids`` (on the model's device), through the model's
-        ``scoring_forward`` where it has one (the same logits to float32 rounding, faster:
-        :meth:`capgym.models.hf.HFLM.scoring_forward`), else its ``forward``."""
-        run = scoring_forward(model)
+        """Logits ``[B, T, V]`` of ``ids`` (on the model's device).
+
+        float32: through the model's ``traced_forward`` where it offers one (capgym's
+        llama2.c/bitllama models on CPUs: bit for bit the module's logits, without
+        Python between operators or the GIL, :mod:`capgym.models.traced`; asked for once
+        per :class:`Precision`, so per scoring run; ``CAPGYM_TRACE=0`` turns it off),
+        else like every dtype through :func:`scoring_forward`.
+        """
+        run = self._fast(model) or scoring_forward(model)
         if self._split is not None:
             with self._split:
                 return run(ids)
@@ -163,10 +173,19 @@ class Precision:
                 return run(ids)
         return run(ids)
 
+    def _fast(self, model: LanguageModel) -> Forward | None:
+        if self.dtype != "float32" or os.environ.get("CAPGYM_TRACE", "").strip() == "0":
+            return None
+        with self._lock:  # batch workers call this at once; trace one model once
+            if self._traced is None or self._traced[0] is not model:
+                build = getattr(model, "traced_forward", None)
+                self._traced = (model, build() if build is not None else None)
+            return self._traced[1]
+
 
 def scoring_forward(model: LanguageModel) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The forward scoring runs: ``model.scoring_forward`` if the model offers one, else
-    ``model.forward``.
+    """The eager forward scoring runs (where no trace is used, :meth:`Precision.forward`):
+    ``model.scoring_forward`` if the model offers one, else ``model.forward``.
 
     >>> from tests.spine.toy import ToyLM
     >>> m = ToyLM()
