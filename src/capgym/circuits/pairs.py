@@ -299,13 +299,7 @@ def _tokenise(
                              task_id, context_len=lm.context_len, unk_id=unk, space_after=trail)  # fmt: skip
 
     try:
-        b = built(p.clean)
-    except NotApplicable:
-        return "no token boundary before the answer"
-    except TaskError:
-        return "not buildable"
-    try:
-        c = built(p.corrupt)
+        b, c = built(p.clean), built(p.corrupt)
     except NotApplicable:
         return "no token boundary before the answer"
     except TaskError:
