@@ -178,3 +178,30 @@ def test_exported_tokenizer_gives_capgym_ids(stories: LanguageModel, tmp_path: P
     ids = torch.tensor([stories.encode(texts[0]).ids[:200]])
     with torch.no_grad():
         assert torch.allclose(hf(ids).logits, stories.forward(ids), atol=1e-4)
+
+
+def test_a_model_given_by_path_has_its_rows(
+    assets: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The tables name the loaded model, so a path still finds its rows (board and summary);
+    a run where every model x task is skipped is a one-line error, not an empty table."""
+    from capgym.circuits import runner
+    from capgym.errors import TaskError
+    from tests.cli import run_in_process
+
+    path = str(assets / "models" / "stories260K")
+    board = circuits([path], ["repeated-name"], out=tmp_path, n_pairs=4, methods=["patching"])
+    assert board.model.tolist() == ["stories260K"]
+    argv = ["circuits", "-m", path, "-t", "repeated-name", "--pairs", "4", "--methods",
+            "patching", "--out", str(tmp_path)]  # fmt: skip
+    code, out, err = run_in_process([*argv, "--summary"], capsys)
+    assert code == 0 and "top heads by node patching" in out, err
+
+    def no_pairs(*_a: object, **_k: object) -> Env:
+        raise TaskError("no valid pair")
+
+    monkeypatch.setattr(runner, "make_env", no_pairs)
+    code, out, err = run_in_process([*argv[:-1], str(tmp_path / "other")], capsys)
+    assert code != 0 and "skipped (no valid pair)" in err and "no circuit results" in err
+    assert "Traceback" not in err

@@ -111,8 +111,10 @@ def circuits(
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`)")
     store = tables.open_store(out)
     task_ids = circuit_tasks(tasks)
+    names: list[str] = []  # the tables' model column holds the loaded name, not a path given for it
     for model_name in models:
         lm = load_model(model_name)
+        names.append(lm.name)
         for task_id in task_ids:
             task = make_task(task_id)
             stamp = {"model": lm.content_hash, "task": task.content_hash, "n_pairs": n_pairs,
@@ -143,7 +145,7 @@ def circuits(
                     tables.put_attention(
                         store, attention_rows(env, heads[:TOP_HEADS]), extra, stamp
                     )
-    return tables.read(store, "leaderboard", models, task_ids)
+    return tables.read(store, "leaderboard", names, task_ids)
 
 
 def read_circuit(path: str | Path) -> tuple[str, list[str]]:

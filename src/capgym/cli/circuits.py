@@ -54,8 +54,12 @@ def circuits_cmd(
     t0 = time.perf_counter()
     board = circuits(split_list(models), split_list(tasks) or None, out=out,
                      methods=split_list(methods), n_pairs=pairs, report=_say)  # fmt: skip
+    if board.empty:
+        raise UsageError(f"no circuit results for {models} in {out}: every model x task was "
+                         "skipped (reasons above)")  # fmt: skip
     if summary:
-        text = format_summary(summarise(out, split_list(models), split_list(tasks) or None, pairs))
+        names = sorted(set(board.model))  # the loaded names, not the paths given for them
+        text = format_summary(summarise(out, names, split_list(tasks) or None, pairs))
         console.print(text, markup=False, highlight=False, soft_wrap=True)
     else:
         cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
