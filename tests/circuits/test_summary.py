@@ -80,6 +80,8 @@ def test_pairs_choose_the_part_and_filters_apply(run: Path) -> None:
     assert set(one.top_heads.task) == {"closing-quote"} and len(one.faithfulness) == 3
     with pytest.raises(UsageError, match="no circuit results"):
         summary(run, pairs=99)
+    with pytest.raises(UsageError, match="no circuit results in .* for nope; 8 pairs"):
+        summary(run, tasks=["nope"], pairs=8)
 
 
 def test_bad_run_folders_are_one_line_errors(tmp_path: Path) -> None:

@@ -121,8 +121,9 @@ def summary(out: str | Path, models: Sequence[str] | None = None,
         raise UsageError(f"cannot read run folder {out}: {err}") from None
     board = _pick(_parts(store, "leaderboard"), pairs, models, tasks)
     if board.empty:
+        wanted = [", ".join(x) for x in (models, tasks) if x] + [f"{pairs} pairs"] * bool(pairs)
         raise UsageError(f"no circuit results in {out}"
-                         + (f" for {pairs} pairs" if pairs else "")
+                         + (f" for {'; '.join(wanted)}" if wanted else "")
                          + "; run `capgym circuits --models ... --out` first")  # fmt: skip
     comps = _pick(_parts(store, "components"), pairs, models, tasks)
     board = board.assign(gap=board.m_clean - board.m_corrupt)
