@@ -159,14 +159,26 @@ def _head_rows(linear: nn.Module, x: torch.Tensor, rows: torch.Tensor, hd: int) 
         out = torch.einsum("bthd,hed->bthe", x, w)
         bias = getattr(linear, "bias", None)
         return out if bias is None else out + bias.view(-1, hd)[rows]
-    w, n, heads = linear.codes.view(-1, hd, x.shape[-1]), x.shape[-1], []
+    w, heads = linear.codes.view(-1, hd, x.shape[-1]), []
     for h, r in enumerate(rows.tolist()):
         xh = x[:, :, h]
         value = reference_bitlinear(xh.detach(), w[r], linear.scale)
-        smooth = F.linear(xh / (torch.sqrt(xh.pow(2).mean(-1, keepdim=True)) * n), w[r])
-        smooth = smooth * linear.scale
-        heads.append(value + (smooth - smooth.detach()))
+        heads.append(straight_through(value, xh, w[r], linear.scale))
     return torch.stack(heads, 2)
+
+
+def straight_through(
+    value: torch.Tensor, x: torch.Tensor, codes: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """``value`` (a BitLinear's quantised output on ``x``) with a straight-through gradient.
+
+    The gradient is that of the same layer without rounding, ``(x / (rms(x) n)) @ codes^T
+    * scale`` (the rounding's derivative is zero almost everywhere, so without this no
+    gradient reaches earlier layers).
+    """
+    smooth = F.linear(x / (torch.sqrt(x.pow(2).mean(-1, keepdim=True)) * x.shape[-1]), codes)
+    smooth = smooth * scale
+    return value.detach() + (smooth - smooth.detach())
 
 
 def _llama2c(lm: Any) -> Points:

@@ -34,10 +34,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from capgym.circuits.adapters import Points, points
+from capgym.circuits.adapters import Points, points, straight_through
 from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
 
@@ -370,9 +369,7 @@ class HookedModel:
 def _straight_through(pts: Points) -> list[Any]:
     """Forward hooks giving every BitLinear a straight-through gradient.
 
-    The value is the exact quantised output; the gradient is that of the same layer
-    without rounding, ``(x / (rms(x) n)) @ codes^T * scale`` (the rounding's derivative
-    is zero almost everywhere, so without this no gradient reaches earlier layers).
+    The value is the exact quantised output (:func:`~capgym.circuits.adapters.straight_through`).
     """
     from capgym.models.bitllama import BitLinear
 
@@ -380,10 +377,7 @@ def _straight_through(pts: Points) -> list[Any]:
         x = args[0]
         if not isinstance(x, torch.Tensor) or not x.requires_grad:
             return output
-        n = x.shape[-1]
-        smooth = F.linear(x / (torch.sqrt(x.pow(2).mean(-1, keepdim=True)) * n), module.codes)
-        smooth = smooth * module.scale
-        return output.detach() + (smooth - smooth.detach())
+        return straight_through(output, x, module.codes, module.scale)
 
     root = pts.blocks
     return [m.register_forward_hook(hook) for b in root for m in b.modules()
