@@ -101,11 +101,11 @@ def edges_of(hm: HookedModel) -> list[Edge]:
     return out
 
 
-def _sender_deltas(hm: HookedModel, ps: PairSet) -> dict[Component, torch.Tensor]:
-    """out_u(clean) - out_u(corrupt) ``[P, T, d_model]`` for every sender."""
-    hooks = sorted({c.hook for c in hm.components})
-    _, clean = hm.run(ps.clean, cache=hooks)
-    _, corrupt = hm.run(ps.corrupt, cache=hooks)
+def _sender_deltas(
+    hm: HookedModel, clean: dict[str, torch.Tensor], corrupt: dict[str, torch.Tensor]
+) -> dict[Component, torch.Tensor]:
+    """out_u(clean) - out_u(corrupt) ``[P, T, d_model]`` for every sender, from the two runs'
+    caches of the senders' hooks."""
     out: dict[Component, torch.Tensor] = {}
     n_heads = hm.points.n_heads
     eye = torch.eye(n_heads, dtype=torch.bool)[:, None, None, :, None]  # [H, 1, 1, H, 1]
@@ -128,9 +128,10 @@ def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
     t0 = time.perf_counter()
     recv = receivers(hm)
     hooks = sorted({r.hook for r in recv})
-    _, emb = hm.run(ps.clean, cache=["hook_embed"])
-    _, emb_c = hm.run(ps.corrupt, cache=["hook_embed"])
-    e_clean, e_corrupt = emb["hook_embed"], emb_c["hook_embed"]
+    senders = sorted({c.hook for c in hm.components})  # hook_embed among them
+    _, clean = hm.run(ps.clean, cache=senders)
+    _, corrupt = hm.run(ps.corrupt, cache=senders)
+    e_clean, e_corrupt = clean["hook_embed"], corrupt["hook_embed"]
     grads = {h: torch.zeros(0) for h in hooks}
     for k in range(1, steps + 1):
         alpha = k / steps
@@ -141,7 +142,7 @@ def eap_ig(hm: HookedModel, ps: PairSet, steps: int = IG_STEPS) -> Ranking:
         m = logit_diff(logits, ps).mean()
         for h, g in zip(hooks, torch.autograd.grad(m, [cache[h] for h in hooks])):
             grads[h] = g / steps if grads[h].numel() == 0 else grads[h] + g / steps
-    deltas = _sender_deltas(hm, ps)
+    deltas = _sender_deltas(hm, clean, corrupt)
     stacked = torch.stack([deltas[c] for c in hm.components])  # [S, P, T, d]
     stacked = stacked.reshape(len(stacked), -1)
     table: dict[
