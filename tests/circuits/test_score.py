@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from capgym.circuits.baselines import naive_node_patching, node_patching
@@ -71,3 +72,18 @@ def test_curve_integrals_equal_numpy_trapezoid() -> None:
         cpr, cmd = integrals(FRACTIONS, faith.tolist())
         assert abs(cpr - np.trapezoid(faith, FRACTIONS)) < 1e-12
         assert abs(cmd - np.trapezoid(np.abs(1 - faith), FRACTIONS)) < 1e-12
+
+
+@pytest.mark.parametrize(
+    ("names", "level"),
+    [(("L9H0", "embed"), "node"), (("L9H0@0", "embed@0"), "node"), (("embed->L9H0.q",), "edge")],
+)
+def test_rankings_naming_what_the_model_lacks_are_usage_errors(
+    env_name: Env, names: tuple[str, ...], level: str
+) -> None:
+    from capgym.circuits.baselines import Ranking
+    from capgym.errors import UsageError
+
+    ranking = Ranking("mine", level, names, (1.0,) * len(names), 0.0)
+    with pytest.raises(UsageError, match="L9H0"):
+        env_name.curve(ranking)

@@ -38,6 +38,7 @@ of dm/d(input of v), the gradients taken with the input embeddings interpolated 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -47,6 +48,7 @@ from capgym.circuits.hooks import Component, Edit, HookedModel
 from capgym.circuits.pairs import PairSet, logit_diff
 from capgym.circuits.patching import last_only
 from capgym.circuits.score import FRACTIONS, Curve, faithfulness, integrals, sizes_for
+from capgym.errors import UsageError
 
 IG_STEPS = 5
 # rows of one edge-circuit forward at 32 tokens: each row carries a residual copy per head
@@ -396,16 +398,26 @@ def run_edge_variants(
     return out.view(v_count, p_count)
 
 
+def edge_indices(edges: list[Edge], names: Sequence[str]) -> list[int]:
+    """Each edge name's index in ``edges``; a name not among them -> UsageError."""
+    index = {e.name: i for i, e in enumerate(edges)}
+    unknown = [n for n in names if n not in index]
+    if unknown:
+        raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->L2H3.q (or "
+                         ".k, .v), MLP0->M1, embed->logits (see env.edges)")  # fmt: skip
+    return [index[n] for n in names]
+
+
 def edge_curve(hm: HookedModel, ps: PairSet, ranking: Ranking) -> Curve:
     """Faithfulness of the top edges of an edge ranking at the fractions of :data:`FRACTIONS`."""
     edges = edges_of(hm)
-    index = {e.name: i for i, e in enumerate(edges)}
+    index = edge_indices(edges, ranking.names)
     n = len(edges)
     sizes = sizes_for(n)
     rows = [torch.ones(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)]
     for k in sizes:
         row = torch.zeros(n, dtype=torch.bool)
-        row[[index[name] for name in ranking.names[:k]]] = True
+        row[index[:k]] = True
         rows.append(row)
     unique, back = torch.unique(torch.stack(rows), dim=0, return_inverse=True)
     m = run_edge_variants(hm, ps, unique, edges).mean(1)[back].tolist()

@@ -23,7 +23,14 @@ from typing import Any
 import torch
 
 from capgym.circuits.baselines import Ranking, _rank, attribution_patching, node_patching
-from capgym.circuits.edges import Edge, eap_ig, edge_curve, edges_of, run_edge_variants
+from capgym.circuits.edges import (
+    Edge,
+    eap_ig,
+    edge_curve,
+    edge_indices,
+    edges_of,
+    run_edge_variants,
+)
 from capgym.circuits.hooks import Component, Edit, HookedModel, Node
 from capgym.circuits.hypothesis import HypothesisCheck, check
 from capgym.circuits.pairs import PairSet, build_pairs, logit_diff
@@ -122,15 +129,11 @@ class Env:
                 for i, c in enumerate(self.components) for k in range(effects.shape[1])}  # fmt: skip
 
     def _score_edges(self, names: list[str]) -> float:
-        index = {e.name: i for i, e in enumerate(self.edges)}
-        unknown = [n for n in names if n not in index]
-        if unknown:
-            raise UsageError(f"unknown edge {unknown[0]!r}; edges look like L0H1->L2H3.q (or "
-                             ".k, .v), MLP0->M1, embed->logits (see env.edges)")  # fmt: skip
+        index = edge_indices(self.edges, names)
         n = len(self.edges)
         keep = torch.zeros(3, n, dtype=torch.bool)
         keep[0] = True
-        keep[2, [index[x] for x in names]] = True
+        keep[2, index] = True
         m = run_edge_variants(self.hooked, self.pairs, keep, self.edges).mean(1).tolist()
         return faithfulness(m[2], m[0], m[1])
 

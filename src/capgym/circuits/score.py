@@ -64,6 +64,16 @@ class Curve:
         return self.faithfulness[self.fractions.index(fraction)]
 
 
+def indices(hm: HookedModel, comps: Sequence[Component]) -> list[int]:
+    """Each component's index in ``hm.components``; one the model lacks -> UsageError."""
+    index = {c: i for i, c in enumerate(hm.components)}
+    for comp in comps:
+        if comp not in index:
+            raise UsageError(f"component {comp.name} is not in model {hm.lm.name} "
+                             f"({len(hm.components)} components)")  # fmt: skip
+    return [index[c] for c in comps]
+
+
 def keep_mask(
     hm: HookedModel, circuit: Sequence[Node | Component | str], n_positions: int | None = None
 ) -> torch.Tensor:
@@ -74,22 +84,17 @@ def keep_mask(
     name no token of any pair and are dropped).  Without ``n_positions`` an item with a
     position is an error.
     """
-    index = {c: i for i, c in enumerate(hm.components)}
     shape = (len(hm.components),) if n_positions is None else (len(hm.components), n_positions)
     keep = torch.zeros(shape, dtype=torch.bool)
-    for item in circuit:
-        node = Node.parse(item) if isinstance(item, str) else item
-        node = node if isinstance(node, Node) else Node(node)
-        comp = node.component
-        if comp not in index:
-            raise UsageError(f"component {comp.name} is not in model {hm.lm.name} "
-                             f"({len(hm.components)} components)")  # fmt: skip
+    parsed = [Node.parse(item) if isinstance(item, str) else item for item in circuit]
+    nodes = [node if isinstance(node, Node) else Node(node) for node in parsed]
+    for node, i in zip(nodes, indices(hm, [node.component for node in nodes])):
         if node.position is None:
-            keep[index[comp]] = True
+            keep[i] = True
         elif n_positions is None:
             raise UsageError(f"{node.name}: positions need a position-resolved mask")
         elif node.position < n_positions:
-            keep[index[comp], node.position] = True
+            keep[i, node.position] = True
     return keep
 
 
@@ -155,10 +160,10 @@ def curve(
     n = len(hm.components)
     sizes = sizes_for(n, fractions)
     rows = []
-    index = {c: i for i, c in enumerate(hm.components)}
+    index = indices(hm, ranking)
     for k in sizes:
         order = torch.zeros(n, dtype=torch.bool)
-        order[[index[c] for c in ranking[:k]]] = True
+        order[index[:k]] = True
         rows.append(order)
     faith = score_masks(hm, ps, src, torch.stack(rows))
     cpr, cmd = integrals(fractions, faith)
@@ -180,13 +185,12 @@ def position_curve(
     then in component order, so the curve ends at the full circuit (exactly 1).
     """
     n, t_len = len(hm.components), ps.clean.shape[1]
-    index = {c: i for i, c in enumerate(hm.components)}
     order: list[tuple[int, int]] = []
-    for node in ranking:
+    for node, i in zip(ranking, indices(hm, [node.component for node in ranking])):
         if node.position is None:
             raise UsageError(f"{node.name}: a position curve ranks nodes with @<k>")
         if node.position < t_len:
-            order.append((index[node.component], node.position))
+            order.append((i, node.position))
     named = set(order)
     if len(named) != len(order):
         raise UsageError("a position ranking names some node twice")
