@@ -205,3 +205,5 @@ def test_a_model_given_by_path_has_its_rows(
     code, out, err = run_in_process([*argv[:-1], str(tmp_path / "other")], capsys)
     assert code != 0 and "skipped (no valid pair)" in err and "no circuit results" in err
     assert "Traceback" not in err
+    code, out, err = run_in_process(["circuits", "-m", path, "--methods", ","], capsys)
+    assert code != 0 and "no method given" in err

@@ -107,6 +107,8 @@ def circuits(
     from capgym.tasks import make as make_task
 
     check_methods(methods)
+    if not methods:
+        raise UsageError(f"no method given; choose from {', '.join(METHODS)}")
     if not models:
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`)")
     store = tables.open_store(out)
