@@ -98,6 +98,10 @@ def test_cli_prints_the_summary(run: Path, capsys: pytest.CaptureFixture[str]) -
     assert "top heads by node patching" in out and "hypothesis checks" in out
     code, out, err = run_in_process(["circuits", "--out", str(run)], capsys)
     assert code != 0 and "no model given" in err
+    # --summary alone: the largest pair count unless --pairs names one
+    code, out, err = run_in_process(["circuits", "--summary", "--pairs", "4", "--out", str(run)],
+                                    capsys)  # fmt: skip
+    assert code == 0 and "patching" in out and "attribution" not in out, err
     # with models: the (cached) run, then the summary of those models at that pair count
     argv = ["circuits", "-m", "stories260K", "-t", ",".join(TASKS), "--pairs", "4",
             "--methods", "patching", "--out", str(run), "--summary"]  # fmt: skip

@@ -33,33 +33,40 @@ def circuits_cmd(
     methods: str = typer.Option(
         "patching,attribution,eap-ig", "--methods", help="patching, attribution, eap-ig."
     ),
-    pairs: int = typer.Option(200, "--pairs", min=1, help="Counterfactual pairs per task."),
+    pairs: int = typer.Option(
+        None,
+        "--pairs",
+        min=1,
+        help="Counterfactual pairs per task (default 200; with --summary alone: the largest "
+        "count in the run folder).",
+    ),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     summary: bool = typer.Option(
         False, "--summary", help="Print top heads, faithfulness at 5%/20% and hypothesis checks."
     ),
 ) -> None:
     """Rank components with the baselines and score their circuits; cached and resumable."""
+    from capgym.circuits.env import DEFAULT_PAIRS
     from capgym.circuits.runner import circuits
     from capgym.circuits.summary import format_summary
     from capgym.circuits.summary import summary as summarise
     from capgym.errors import UsageError
 
     if summary and not models:
-        text = format_summary(summarise(out, tasks=split_list(tasks) or None))
+        text = format_summary(summarise(out, tasks=split_list(tasks) or None, pairs=pairs))
         console.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     if not models:
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`) or --summary")
-    t0 = time.perf_counter()
+    t0, n_pairs = time.perf_counter(), pairs or DEFAULT_PAIRS
     board = circuits(split_list(models), split_list(tasks) or None, out=out,
-                     methods=split_list(methods), n_pairs=pairs, report=_say)  # fmt: skip
+                     methods=split_list(methods), n_pairs=n_pairs, report=_say)  # fmt: skip
     if board.empty:
         raise UsageError(f"no circuit results for {models} in {out}: every model x task was "
                          "skipped (reasons above)")  # fmt: skip
     if summary:
         names = sorted(set(board.model))  # the loaded names, not the paths given for them
-        text = format_summary(summarise(out, names, split_list(tasks) or None, pairs))
+        text = format_summary(summarise(out, names, split_list(tasks) or None, n_pairs))
         console.print(text, markup=False, highlight=False, soft_wrap=True)
     else:
         cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]
