@@ -47,7 +47,7 @@ from capgym.circuits.baselines import Ranking, _rank
 from capgym.circuits.hooks import Component, Edit, HookedModel
 from capgym.circuits.pairs import PairSet, logit_diff
 from capgym.circuits.patching import last_only
-from capgym.circuits.score import FRACTIONS, Curve, faithfulness, integrals, sizes_for
+from capgym.circuits.score import FRACTIONS, Curve, faithfulness_rows, integrals, sizes_for
 from capgym.errors import UsageError
 
 IG_STEPS = 5
@@ -414,13 +414,9 @@ def edge_curve(hm: HookedModel, ps: PairSet, ranking: Ranking) -> Curve:
     index = edge_indices(edges, ranking.names)
     n = len(edges)
     sizes = sizes_for(n)
-    rows = [torch.ones(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool)]
-    for k in sizes:
-        row = torch.zeros(n, dtype=torch.bool)
+    rows = torch.zeros(len(sizes), n, dtype=torch.bool)
+    for row, k in zip(rows, sizes):
         row[index[:k]] = True
-        rows.append(row)
-    unique, back = torch.unique(torch.stack(rows), dim=0, return_inverse=True)
-    m = run_edge_variants(hm, ps, unique, edges).mean(1)[back].tolist()
-    faith = [faithfulness(x, m[0], m[1]) for x in m[2:]]
+    faith = faithfulness_rows(lambda keep: run_edge_variants(hm, ps, keep, edges), rows)
     cpr, cmd = integrals(FRACTIONS, faith)
     return Curve(FRACTIONS, tuple(sizes), tuple(faith), cpr, cmd)

@@ -35,7 +35,13 @@ from capgym.circuits.hooks import Component, Edit, HookedModel, Node
 from capgym.circuits.hypothesis import HypothesisCheck, check
 from capgym.circuits.pairs import PairSet, build_pairs, logit_diff
 from capgym.circuits.patching import Sources, position_effects, sources
-from capgym.circuits.score import Curve, curve, faithfulness, position_curve, score_circuit
+from capgym.circuits.score import (
+    Curve,
+    curve,
+    faithfulness_rows,
+    position_curve,
+    score_circuit,
+)
 from capgym.errors import UsageError
 from capgym.models.base import LanguageModel
 from capgym.tasks.task import Task
@@ -129,13 +135,10 @@ class Env:
                 for i, c in enumerate(self.components) for k in range(effects.shape[1])}  # fmt: skip
 
     def _score_edges(self, names: list[str]) -> float:
-        index = edge_indices(self.edges, names)
-        n = len(self.edges)
-        keep = torch.zeros(3, n, dtype=torch.bool)
-        keep[0] = True
-        keep[2, index] = True
-        m = run_edge_variants(self.hooked, self.pairs, keep, self.edges).mean(1).tolist()
-        return faithfulness(m[2], m[0], m[1])
+        keep = torch.zeros(1, len(self.edges), dtype=torch.bool)
+        keep[0, edge_indices(self.edges, names)] = True
+        hm, ps, edges = self.hooked, self.pairs, self.edges
+        return faithfulness_rows(lambda k: run_edge_variants(hm, ps, k, edges), keep)[0]
 
     def baselines(self, methods: Sequence[str] = METHODS) -> dict[str, Ranking]:
         """Rankings of the built-in methods (node patching, attribution patching, EAP-IG).

@@ -36,7 +36,7 @@ uses nodes, and an edge ranking edges (see :mod:`capgym.circuits.edges`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -110,10 +110,12 @@ def faithfulness(m_circuit: float, m_model: float, m_empty: float) -> float:
     return (m_circuit - m_empty) / den if den != 0 else math.nan
 
 
-def score_masks(hm: HookedModel, ps: PairSet, src: Sources, keep: torch.Tensor) -> list[float]:
-    """Faithfulness of each row of ``keep`` (``[V, n_components]`` or ``[V, n_components, T]``).
-
-    All rows run batched in one pass.
+def faithfulness_rows(
+    run: Callable[[torch.Tensor], torch.Tensor], keep: torch.Tensor
+) -> list[float]:
+    """Faithfulness of each row of the masks ``keep``, where ``run(masks)`` gives the metric
+    ``[V, P]`` of each mask (node masks: :func:`run_variants`; edge masks:
+    :func:`~capgym.circuits.edges.run_edge_variants`).  All rows run batched in one pass.
     """
     full = torch.ones(1, *keep.shape[1:], dtype=torch.bool)
     empty = torch.zeros(1, *keep.shape[1:], dtype=torch.bool)
@@ -121,10 +123,14 @@ def score_masks(hm: HookedModel, ps: PairSet, src: Sources, keep: torch.Tensor) 
     # empty one exactly the empty circuit (0), whatever the batching
     rows = torch.cat([full, empty, keep])
     unique, back = torch.unique(rows.flatten(1), dim=0, return_inverse=True)
-    unique = unique.view(-1, *keep.shape[1:])
-    m = run_variants(hm, ps, src, unique).mean(1)[back].tolist()
+    m = run(unique.view(-1, *keep.shape[1:])).mean(1)[back].tolist()
     m_model, m_empty = m[0], m[1]
     return [faithfulness(x, m_model, m_empty) for x in m[2:]]
+
+
+def score_masks(hm: HookedModel, ps: PairSet, src: Sources, keep: torch.Tensor) -> list[float]:
+    """Faithfulness of each row of ``keep`` (``[V, n_components]`` or ``[V, n_components, T]``)."""
+    return faithfulness_rows(lambda masks: run_variants(hm, ps, src, masks), keep)
 
 
 def score_circuit(
