@@ -87,3 +87,25 @@ def test_rankings_naming_what_the_model_lacks_are_usage_errors(
     ranking = Ranking("mine", level, names, (1.0,) * len(names), 0.0)
     with pytest.raises(UsageError, match="L9H0"):
         env_name.curve(ranking)
+
+
+def test_recovery_is_a_hand_made_clean_patch(env_name: Env) -> None:
+    """The hypothesis check's recovery equals running the corrupted prompts with the heads'
+    z replaced by their clean z, through a plain hook (not run_variants)."""
+    from capgym.circuits.hooks import patch
+    from capgym.circuits.hypothesis import recovery
+
+    hm, ps = env_name.hooked, env_name.pairs
+    hook = "blocks.4.attn.hook_z"
+    _, clean = hm.run(ps.clean, cache=[hook])
+    mask = torch.zeros(len(ps.corrupt), hm.points.n_heads, dtype=torch.bool)
+    mask[:, [3, 4]] = True
+    patched, _ = hm.run(ps.corrupt, edits={hook: patch(clean[hook], mask)})
+
+    def m(logits: torch.Tensor) -> float:
+        return float(logit_diff(logits, ps).mean())
+
+    m_clean, m_corrupt = m(hm.run(ps.clean)[0]), m(hm.run(ps.corrupt)[0])
+    want = (m(patched) - m_corrupt) / (m_clean - m_corrupt)
+    assert recovery(hm, ps, ("L4H3", "L4H4")) == pytest.approx(want, abs=1e-5)
+    assert recovery(hm, ps, ()) == 0.0
