@@ -17,7 +17,9 @@ beyond repeated-name.  The previous subject is also taken from a subject after a
 sentence-opening phrase, which is not tagged ("One day, Tim met", "But Tom and Sam
 were"), and from a parent named by a possessive ("Tom's mom asked", "His mom said"); a
 possessive name is not a subject ("Sue's dog came"), and "They all" or a "they" the
-pronoun family cannot resolve leaves the previous subject unknown.  attrs: ``move``,
+pronoun family cannot resolve leaves the previous subject unknown; a he/she right after a
+subject of that gender continues it, whatever character the pronoun family picks ("Rex
+barked at Tom. He ran away": no turn).  attrs: ``move``,
 ``form`` ("name"/"pronoun"), ``name`` (the referent), ``other`` (the previous subject or
 the partner), ``n_characters`` (distinct characters mentioned so far).
 """
@@ -72,7 +74,7 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
             continue
         same = _GENDER.get(doc.lower[i])
         resolved = i in referents or i in kin_referents
-        if resolved and same is not None and gender.get(str(last_subject)) == same:
+        if resolved and same is not None and _gender(last_subject, gender, ctx) == same:
             continue  # "Ben is sad. He misses Sam. He ...": a he after a he-subject is him
         if i in kin_referents and (fronted or _is_subject(doc, i, i)):  # "she" = "his mom"
             last_subject = kin_referents[i]
@@ -128,6 +130,15 @@ def _pronoun_referents(
             kin[index[sp.char_start]] = sp.attrs["antecedent"].lower()
             gender[sp.attrs["antecedent"].lower()] = sp.attrs["gender"]
     return out, kin, gender
+
+
+def _gender(key: str | None, resolved: dict[str, str], ctx: TagContext) -> str | None:
+    """Gender of character ``key``: that of the pronouns resolved to it, else of its name
+    ("m"/"f"; None for a pair or when unknown)."""
+    if key is None or " and " in key:
+        return None
+    words = key.split()
+    return resolved.get(key) or ctx.gender_of(words[0]) or ctx.gender_of(words[-1])
 
 
 def _fronted(doc: Doc, i: int, by_first: dict[int, Mention]) -> bool:
