@@ -92,6 +92,8 @@ def cluster(
     chosen = check_feature_sets(features)
     if max_positions < 20:
         raise UsageError(f"max_positions must be at least 20, got {max_positions}")
+    if min_cluster_size is not None and min_cluster_size < 2:  # HDBSCAN's own check is a traceback
+        raise UsageError(f"min_cluster_size must be at least 2, got {min_cluster_size}")
     store = as_run(run)
     corpora = check_scored(store, model, corpus)
     if against is not None:
