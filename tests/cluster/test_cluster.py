@@ -175,3 +175,6 @@ def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
     bad = capgym("cluster", "--model", "stories260K", "--min-size", "1", "--out", out,
                  cwd=tmp_path)  # fmt: skip
     assert_one_line_error(bad, "min_cluster_size must be at least 2, got 1")  # not HDBSCAN's
+    bad = capgym("cluster", "--model", "stories260K", "--hide", "pronouns", "--out", out,
+                 cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "hidden family 'pronouns'", "pronoun")  # not an AMI of nan
