@@ -178,3 +178,7 @@ def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
     bad = capgym("cluster", "--model", "stories260K", "--hide", "pronouns", "--out", out,
                  cwd=tmp_path)  # fmt: skip
     assert_one_line_error(bad, "hidden family 'pronouns'", "pronoun")  # not an AMI of nan
+    (tmp_path / "a-file").write_text("")
+    bad = capgym("cluster", "--model", "stories260K", "--skeletons", str(tmp_path / "a-file"),
+                 "--out", out, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "--skeletons", "a-file")  # before the clustering, not --out
