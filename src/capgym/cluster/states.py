@@ -203,10 +203,11 @@ def _run_batch(
     for row, (k, w) in enumerate(batch):
         x[row, : w.length] = torch.as_tensor(list(stories[k][0][w.start : w.end]))
 
-    def run() -> object:
+    def run() -> None:
         if heads is None:
-            return lm.forward(x)
-        return heads.run(x, batch, stories, lambda: lm.forward(x))
+            lm.forward(x)
+        else:
+            heads.run(x, batch, stories, lambda: lm.forward(x))
 
     h = hook_input(layer, run).float().cpu().numpy()
     for row, (k, w) in enumerate(batch):
