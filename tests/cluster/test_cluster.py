@@ -182,3 +182,5 @@ def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
     bad = capgym("cluster", "--model", "stories260K", "--skeletons", str(tmp_path / "a-file"),
                  "--out", out, cwd=tmp_path)  # fmt: skip
     assert_one_line_error(bad, "--skeletons", "a-file")  # before the clustering, not --out
+    bad = capgym("cluster", "--model", "stories260K", "--top", "-1", "--out", out, cwd=tmp_path)
+    assert_one_line_error(bad, "--top")  # was exit 0, all clusters but the last shown

@@ -36,7 +36,7 @@ def cluster_cmd(
     ),
     max_positions: int = typer.Option(6000, "--max-positions", help="Positions clustered."),
     min_size: int = typer.Option(None, "--min-size", help="HDBSCAN min cluster size."),
-    top: int = typer.Option(10, "--top", help="Clusters shown."),
+    top: int = typer.Option(10, "--top", min=0, help="Clusters shown."),
     skeletons: Path = typer.Option(None, "--skeletons", help="Write @tagger files here."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
