@@ -85,3 +85,28 @@ def test_table_shows_chance_per_model_when_tokenizers_make_it_differ() -> None:
     t = EvalReport(pd.DataFrame(), differ, pd.DataFrame()).table()
     assert t.loc["t", ("chance", "a")].item() == 0.5 and t.loc["t", ("chance", "b")].item() == 0.4
     assert ("chance", "") not in t.columns
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 10), (3, 10), (8, 10), (10, 10), (37, 200), (1, 3)])
+def test_wilson_bounds_solve_the_score_equation(k: int, n: int) -> None:
+    """Each Wilson bound p is a root of (k/n - p)^2 = z^2 p (1 - p) / n (Wilson 1927),
+    checked here without the closed form that ``wilson`` uses."""
+    from capgym.evaluate.stats import Z, wilson
+
+    lo, hi = wilson(k, n)
+    p_hat = k / n
+    a, b, c = 1 + Z * Z / n, -(2 * p_hat + Z * Z / n), p_hat * p_hat  # a p^2 + b p + c = 0
+    roots = sorted(np.roots([a, b, c]).real)
+    assert (lo, hi) == pytest.approx((roots[0], roots[1]), abs=1e-12)
+    assert lo <= p_hat <= hi and (k > 0 or lo == 0.0) and (k < n or hi == 1.0)
+
+
+def test_bootstrap_ci_agrees_with_scipy_percentile_bootstrap() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    x = np.random.default_rng(3).exponential(2.0, size=80)
+    lo, hi = bootstrap_ci(x, n_boot=20000, seed=1)
+    ref = stats.bootstrap((x,), np.mean, n_resamples=20000, method="percentile",
+                          confidence_level=0.95, random_state=2).confidence_interval  # fmt: skip
+    width = ref.high - ref.low
+    assert lo == pytest.approx(ref.low, abs=0.03 * width)
+    assert hi == pytest.approx(ref.high, abs=0.03 * width)

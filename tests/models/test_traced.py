@@ -119,3 +119,16 @@ def test_scored_rows_are_the_same_traced_or_eager(assets, tmp_path, monkeypatch,
         frames.append(open_run(tmp_path / trace).sql("SELECT * FROM scores ORDER BY story, pos"))
     assert len(frames[0]) > 1000
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+
+
+def test_a_global_forward_hook_also_means_eager(assets) -> None:
+    from torch.nn.modules.module import register_module_forward_hook
+
+    lm = load_model("stories260K")
+    assert lm.traced_forward() is not None
+    handle = register_module_forward_hook(lambda *a: None)
+    try:
+        assert lm.traced_forward() is None  # a trace would not run it either
+    finally:
+        handle.remove()
+    assert lm.traced_forward() is not None

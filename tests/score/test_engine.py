@@ -37,6 +37,12 @@ def test_bad_settings_are_refused_in_one_line() -> None:
         ScoreSettings(topk=0)
 
 
+def test_a_zero_token_budget_is_refused_not_read_as_automatic() -> None:
+    with pytest.raises(UsageError, match="token_budget"):
+        ScoreSettings(token_budget=0)
+    assert ScoreSettings(token_budget=None).token_budget is None
+
+
 def test_bfloat16_autocast_runs_on_cpu(tmp_path) -> None:
     s = score(ToyLM(), Corpus.from_texts("toy", TEXTS[:3]), tmp_path,
               ScoreSettings(dtype="bfloat16"), progress=False)  # fmt: skip

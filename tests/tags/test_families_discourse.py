@@ -182,6 +182,19 @@ def test_character_tracking_pronoun_subjects_add_to_repeated_name(ctx: TagContex
     assert texts("repeated-name", text, ctx) == ["Mia", "Ben"]  # not "She"
 
 
+def test_character_tracking_same_gender_pronoun_continues_the_subject() -> None:
+    # the pronoun family sends "He ran away" to the nearer Tom; after the he-subject Rex
+    # that is no turn (Rex's gender: from the corpus, or from pronouns resolved to him)
+    text = "Tom woke up and saw Rex. He was scared. Rex barked at Tom. He ran away."
+    ctx = TagContext(["Once there was a dog named Rex. He was big. Rex ran and he barked."] * 3)
+    assert ctx.gender_of("Rex") == "m"
+    assert [t for t, _ in run("character-tracking", text, ctx)] == ["Rex"]
+    assert [t for t, _ in run("character-tracking", text, TagContext())] == ["Rex", "He"]
+    # a pronoun of the other gender still turns: "Mia ... Ben laughed. She threw"
+    text = "Mia found a ball. Ben ran to Mia. Ben laughed. She threw the ball to him."
+    assert [t for t, _ in run("character-tracking", text, ctx)] == ["She"]
+
+
 def test_dialogue_name_speaker_does_not_reach_across_a_sentence_end(ctx: TagContext) -> None:
     text = '"Mom, can we help the cat?" Lily asked.\n\n"Of course, dear."'
     got = run("dialogue-name", text, ctx)

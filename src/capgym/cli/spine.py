@@ -109,7 +109,8 @@ def score_cmd(
     token_budget: int = typer.Option(
         None,
         "--token-budget",
-        help="Token ids per batch [default: from the model width, 512-2048].",
+        help="Token ids per batch (default: from the model width, between its context "
+        "length and 2048; 2048 on a GPU).",
     ),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     dtype: str = typer.Option(

@@ -47,6 +47,7 @@ import torch
 from capgym.errors import AssetNotFound, CheckpointError, TokenizerError
 from capgym.models.base import Encoding, LanguageModel, ModelInfo, Tokenizer
 from capgym.models.configs import SHAPES, canonical
+from capgym.models.modules import has_hooks
 from capgym.models.spans import (
     UTF8_ERRORS,
     char_spans,
@@ -291,7 +292,7 @@ class HFLM(LanguageModel):
     def scoring_forward(self, ids: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` through the SDPA twin (the model itself while hooked): the same
         logits to float32 rounding, faster; what :mod:`capgym.score` runs."""
-        return self._logits(self.model if _hooked(self.model) else self._twin, ids)
+        return self._logits(self.model if has_hooks(self.model) else self._twin, ids)
 
     def _logits(self, model: Any, ids: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -352,15 +353,6 @@ def sdpa_twin(model: Any) -> Any:
     twin = copy.deepcopy(model, shared)
     twin.set_attn_implementation("sdpa")
     return twin
-
-
-def _hooked(model: torch.nn.Module) -> bool:
-    """Whether any module of ``model`` has a forward (pre-)hook, or torch a global one."""
-    from torch.nn.modules import module as nn_module
-
-    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
-        return True
-    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def is_roneneldan(source: str) -> bool:

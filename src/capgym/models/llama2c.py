@@ -27,7 +27,8 @@ import torch
 from capgym.errors import CheckpointError, TokenizerError
 from capgym.models.base import LanguageModel, ModelInfo, Tokenizer
 from capgym.models.llama import Llama, LlamaConfig
-from capgym.models.traced import Forward, has_hooks, trace_forward, weights_key
+from capgym.models.modules import has_hooks
+from capgym.models.traced import Forward, trace_forward, weights_key
 
 AK42_MAGIC = 0x616B3432
 _FIX = "re-download or re-export it (llama2.c export.py --version 0 or 1)"

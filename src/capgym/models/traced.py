@@ -34,18 +34,15 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-__all__ = ["Forward", "has_hooks", "trace_forward", "weights_key"]
+from capgym.models.modules import has_hooks
+
+__all__ = ["Forward", "trace_forward", "weights_key"]
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
 # probe inputs: the trace is built on the first and checked on both (odd sizes catch
 # shapes a trace might have kept as constants)
 _PROBES = ((2, 8), (3, 5))
-
-
-def has_hooks(module: nn.Module) -> bool:
-    """Whether any submodule has forward (pre-)hooks, which a trace would not run."""
-    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
 
 
 def weights_key(module: nn.Module) -> tuple[tuple[int, int], ...]:

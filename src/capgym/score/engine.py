@@ -76,7 +76,8 @@ class ScoreSettings:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise UsageError(f"unknown dtype '{self.dtype}'; use one of {', '.join(DTYPES)}")
-        if self.topk < 1 or self.chunk_stories < 1 or (self.token_budget or 1) < 1:
+        budget = 1 if self.token_budget is None else self.token_budget  # None: automatic
+        if self.topk < 1 or self.chunk_stories < 1 or budget < 1:
             raise UsageError("topk, chunk_stories and token_budget must be positive")
 
 

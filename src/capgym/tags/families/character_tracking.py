@@ -17,7 +17,9 @@ beyond repeated-name.  The previous subject is also taken from a subject after a
 sentence-opening phrase, which is not tagged ("One day, Tim met", "But Tom and Sam
 were"), and from a parent named by a possessive ("Tom's mom asked", "His mom said"); a
 possessive name is not a subject ("Sue's dog came"), and "They all" or a "they" the
-pronoun family cannot resolve leaves the previous subject unknown.  attrs: ``move``,
+pronoun family cannot resolve leaves the previous subject unknown; a he/she right after a
+subject of that gender continues it, whatever character the pronoun family picks ("Rex
+barked at Tom. He ran away": no turn).  attrs: ``move``,
 ``form`` ("name"/"pronoun"), ``name`` (the referent), ``other`` (the previous subject or
 the partner), ``n_characters`` (distinct characters mentioned so far).
 """
@@ -35,6 +37,7 @@ from capgym.tags.words import FAMILY, SPEECH_VERBS, lexicon
 _SUBJECT_PRONOUNS = lexicon("he she they")
 _POSSESSIVES = lexicon("his her their my your our")
 _CONJUNCTIONS = lexicon("but and so then now")
+_GENDER = {"he": "m", "she": "f"}
 
 
 @tagger("character-tracking", doc=__doc__)
@@ -52,7 +55,7 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
     by_first = {m.first: m for m in doc.mentions}
     by_last = {m.last: m for m in doc.mentions}
     by_start = {m.start: m.key for m in doc.mentions}
-    referents, kin_referents = _pronoun_referents(text, ctx, doc, by_start)
+    referents, kin_referents, gender = _pronoun_referents(text, ctx, doc, by_start)
     seen: set[str] = set()
     last_subject: str | None = None
     spans = []
@@ -69,6 +72,10 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
             if fronted or _is_subject(doc, i, i):  # "They all ran", or a group we cannot name
                 last_subject = None
             continue
+        same = _GENDER.get(doc.lower[i])
+        resolved = i in referents or i in kin_referents
+        if resolved and same is not None and _gender(last_subject, gender, ctx) == same:
+            continue  # "Ben is sad. He misses Sam. He ...": a he after a he-subject is him
         if i in kin_referents and (fronted or _is_subject(doc, i, i)):  # "she" = "his mom"
             last_subject = kin_referents[i]
             continue
@@ -103,23 +110,35 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
 
 def _pronoun_referents(
     text: str, ctx: TagContext, doc: Doc, by_start: dict[int, str]
-) -> tuple[dict[int, str], dict[int, str]]:
+) -> tuple[dict[int, str], dict[int, str], dict[str, str]]:
     """Word index -> referent of each he/she/they pronoun the pronoun family resolves to a
-    character mention (or to a pair of them, "Tom and Sue"); and of each he/she it
-    resolves to a kinship word in lower case ("his mom ... she": "mom")."""
+    character mention (or to a pair of them, "Tom and Sue"); of each he/she it resolves
+    to a kinship word in lower case ("his mom ... she": "mom"); and referent -> the
+    gender ("m"/"f") of the he/she pronouns resolved to it."""
     index = {s: i for i, s in enumerate(doc.starts)}
-    out, kin = {}, {}
+    out, kin, gender = {}, {}, {}
     for sp in pronoun(text, ctx):
         if sp.attrs["pronoun"].lower() not in _SUBJECT_PRONOUNS:
             continue
         ante = by_start.get(sp.attrs["antecedent_char"])
         if ante is not None and sp.attrs["gender"] != "pl":
             out[index[sp.char_start]] = ante
+            gender[ante] = sp.attrs["gender"]
         elif sp.attrs["gender"] == "pl" and " and " in sp.attrs["antecedent"]:
             out[index[sp.char_start]] = sp.attrs["antecedent"]
         elif sp.attrs["antecedent"].lower() in FAMILY:
             kin[index[sp.char_start]] = sp.attrs["antecedent"].lower()
-    return out, kin
+            gender[sp.attrs["antecedent"].lower()] = sp.attrs["gender"]
+    return out, kin, gender
+
+
+def _gender(key: str | None, resolved: dict[str, str], ctx: TagContext) -> str | None:
+    """Gender of character ``key``: that of the pronouns resolved to it, else of its name
+    ("m"/"f"; None for a pair or when unknown)."""
+    if key is None or " and " in key:
+        return None
+    words = key.split()
+    return resolved.get(key) or ctx.gender_of(words[0]) or ctx.gender_of(words[-1])
 
 
 def _fronted(doc: Doc, i: int, by_first: dict[int, Mention]) -> bool:
