@@ -172,3 +172,15 @@ def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
     bad = capgym("cluster", "--model", "stories260K", "--features", "hidden,states",
                  "--out", out, cwd=tmp_path)  # fmt: skip
     assert_one_line_error(bad, "unknown feature set 'states'")
+    bad = capgym("cluster", "--model", "stories260K", "--min-size", "1", "--out", out,
+                 cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "min_cluster_size must be at least 2, got 1")  # not HDBSCAN's
+    bad = capgym("cluster", "--model", "stories260K", "--hide", "pronouns", "--out", out,
+                 cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "hidden family 'pronouns'", "pronoun")  # not an AMI of nan
+    (tmp_path / "a-file").write_text("")
+    bad = capgym("cluster", "--model", "stories260K", "--skeletons", str(tmp_path / "a-file"),
+                 "--out", out, cwd=tmp_path)  # fmt: skip
+    assert_one_line_error(bad, "--skeletons", "a-file")  # before the clustering, not --out
+    bad = capgym("cluster", "--model", "stories260K", "--top", "-1", "--out", out, cwd=tmp_path)
+    assert_one_line_error(bad, "--top")  # was exit 0, all clusters but the last shown

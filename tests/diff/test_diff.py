@@ -149,3 +149,14 @@ def test_bad_input(token_run) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError, match="two different models"):
         diff(token_run, "A", "A", tags=False)
     assert same_tokenizer(token_run, "A", "B", ["c"])
+
+
+def test_unknown_mode_is_refused_before_tagging(token_run, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from capgym.diff import api
+
+    def no_tagging(*_a: object, **_k: object) -> None:
+        raise AssertionError("tagged before the mode was checked")
+
+    monkeypatch.setattr(api, "ensure_tags", no_tagging)
+    with pytest.raises(UsageError, match="unknown mode 'bogus'; use token, word or auto"):
+        diff(token_run, "A", "B", mode="bogus")

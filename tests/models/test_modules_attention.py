@@ -73,3 +73,20 @@ def test_other_backends_give_causal_probabilities(assets: Path, name: str) -> No
 def test_unknown_backend_is_a_one_line_error() -> None:
     with pytest.raises(UsageError, match="cannot find the attention modules of object"):
         attention_modules(object())
+
+
+@pytest.mark.parametrize("name", ["stories260K", "TinyStories-656K"])
+def test_query_rows_are_the_full_patterns_rows(assets: Path, name: str) -> None:
+    from capgym.models import load_model
+
+    lm = load_model(name)
+    ids = torch.tensor([lm.encode("Once upon a time, Tim saw a cat. Tim said hi.").ids] * 2)
+    full, _ = _captured(lm, ids)
+    rows = torch.tensor([0, 4, ids.shape[1] - 1])
+    part: dict[int, torch.Tensor] = {}
+    with torch.no_grad(), capture_patterns(lm, part.__setitem__, queries=rows):
+        lm.forward(ids)
+    assert sorted(part) == sorted(full)
+    for layer, p in part.items():
+        assert p.shape == (2, full[layer].shape[1], 3, ids.shape[1])
+        assert torch.allclose(p, full[layer][:, :, rows], atol=1e-6)

@@ -36,7 +36,7 @@ def cluster_cmd(
     ),
     max_positions: int = typer.Option(6000, "--max-positions", help="Positions clustered."),
     min_size: int = typer.Option(None, "--min-size", help="HDBSCAN min cluster size."),
-    top: int = typer.Option(10, "--top", help="Clusters shown."),
+    top: int = typer.Option(10, "--top", min=0, help="Clusters shown."),
     skeletons: Path = typer.Option(None, "--skeletons", help="Write @tagger files here."),
     out: Path = typer.Option(DEFAULT_OUT, "--out", "-o", help="Run folder."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
@@ -54,11 +54,16 @@ def cluster_cmd(
     if against and hidden:
         raise UsageError("--hide rediscovers families in the residue; drop --against with it")
     require_writable_folder(out, "cluster")  # before the forwards and HDBSCAN, not after
+    if skeletons is not None:  # likewise, and named by its own option
+        try:
+            skeletons.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create --skeletons folder {skeletons}: {e.strerror}") from e
+        require_writable_folder(skeletons, "cluster", "--skeletons")
     report = cluster(out, model, against=against, corpus=corpus, threshold=threshold,
                      hide=hidden, max_positions=max_positions, min_cluster_size=min_size,
                      features=chosen)  # fmt: skip
     if skeletons is not None:
-        skeletons.mkdir(parents=True, exist_ok=True)
         for c in report.candidates(top).itertuples(index=False):
             (skeletons / f"{c.tagger.replace('-', '_')}.py").write_text(c.skeleton)
         if not as_json:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.cluster import HDBSCAN
@@ -92,6 +93,8 @@ def cluster(
     chosen = check_feature_sets(features)
     if max_positions < 20:
         raise UsageError(f"max_positions must be at least 20, got {max_positions}")
+    if min_cluster_size is not None and min_cluster_size < 2:  # HDBSCAN's own check is a traceback
+        raise UsageError(f"min_cluster_size must be at least 2, got {min_cluster_size}")
     store = as_run(run)
     corpora = check_scored(store, model, corpus)
     if against is not None:
@@ -121,7 +124,8 @@ def cluster(
             pool = residue_and_hidden(con, model, corpora, threshold, tuple(hide))
         else:
             pool = untagged_gains(con, model, against, corpora, threshold)
-        n_by_label = pool["label"].value_counts().to_dict()
+        n_by_label = {str(k): int(v) for k, v in pool["label"].value_counts().items()}
+        _check_hidden(con, model, hide, n_by_label)
         picked = _sample(pool, max_positions, tuple(hide), seed)
         if "context" in chosen:
             picked = _with_prev_token(con, model, picked, lm.bos_id)
@@ -147,7 +151,7 @@ def cluster(
     )
     report = ClusterReport(
         model=model, against=against, source=source, corpora=corpora, threshold=threshold,
-        n_by_label={str(k): int(v) for k, v in n_by_label.items()}, n_clustered=len(picked),
+        n_by_label=n_by_label, n_clustered=len(picked),
         min_cluster_size=size, context_weight=context_weight if "context" in chosen else 0.0, hidden=tuple(hide),
         clusters=clusters, members=members, examples=examples,
         rediscovery=rediscovery_scores(members, tuple(hide)) if hide else None, run=store,
@@ -189,6 +193,19 @@ def _sample(pool: pd.DataFrame, n: int, hide: tuple[str, ...], seed: int) -> pd.
         ]
         out = pd.concat(parts) if parts else pool.head(0)
     return out.sort_values(["corpus", "story", "pos"]).reset_index(drop=True)
+
+
+def _check_hidden(
+    con: duckdb.DuckDBPyConnection, model: str, hide: Sequence[str], n_by_label: dict[str, int]
+) -> None:
+    """A hidden family with no position of its own (a misspelt name, or one always
+    overlapping another) would leave the rediscovery scores NaN: say so instead."""
+    missing = [f for f in hide if f not in n_by_label]
+    if missing:
+        tagged = [r[0] for r in con.execute("SELECT DISTINCT name FROM hits WHERE kind = "
+                                             "'capability' ORDER BY name").fetchall()]  # fmt: skip
+        raise UsageError(f"hidden family {missing[0]!r} alone covers no confident correct "
+                         f"position of '{model}'; tagged: {', '.join(tagged) or 'nothing'}")  # fmt: skip
 
 
 def _with_prev_token(con, model: str, picked: pd.DataFrame, bos: int | None) -> pd.DataFrame:  # type: ignore[no-untyped-def]

@@ -163,16 +163,18 @@ class _Heads:
                 key_masks(ids, queries, x.shape[1], self.quote, self.stop) if len(mine) else None
             )
             picks.append((mine, queries, ids, masks))
+        # the pattern is computed only at the query rows some window of the batch needs
+        wanted = torch.as_tensor(np.unique(np.concatenate([p[1] for p in picks])))
+        where = [torch.as_tensor(np.searchsorted(wanted.numpy(), p[1])) for p in picks]
 
         def sink(layer: int, pattern: torch.Tensor) -> None:
             for row, (mine, queries, ids, masks) in enumerate(picks):
                 if len(mine):
-                    q = torch.as_tensor(queries, dtype=torch.long)
-                    f = head_features(pattern[row][:, q].cpu(), ids, queries, self.quote,
-                                      self.stop, masks)  # fmt: skip
+                    f = head_features(pattern[row][:, where[row]].cpu(), ids, queries,
+                                      self.quote, self.stop, masks)  # fmt: skip
                     self.parts.setdefault(layer, []).append((mine, f.reshape(len(mine), -1)))
 
-        with capture_patterns(self.lm, sink):
+        with capture_patterns(self.lm, sink, queries=wanted):
             forward()
 
     def table(self, n: int) -> np.ndarray:
@@ -201,10 +203,11 @@ def _run_batch(
     for row, (k, w) in enumerate(batch):
         x[row, : w.length] = torch.as_tensor(list(stories[k][0][w.start : w.end]))
 
-    def run() -> object:
+    def run() -> None:
         if heads is None:
-            return lm.forward(x)
-        return heads.run(x, batch, stories, lambda: lm.forward(x))
+            lm.forward(x)
+        else:
+            heads.run(x, batch, stories, lambda: lm.forward(x))
 
     h = hook_input(layer, run).float().cpu().numpy()
     for row, (k, w) in enumerate(batch):

@@ -72,14 +72,14 @@ def diff(
         raise UsageError(f"quantile must satisfy 0 <= lo <= hi <= 1, got {quantile}")
     if model_a == model_b:
         raise UsageError(f"both models are '{model_a}'; diff two different models")
+    if mode not in ("token", "word", "auto"):  # before tagging, which can take minutes
+        raise UsageError(f"unknown mode '{mode}'; use token, word or auto")
     store = as_run(run)
     corpora = _common_corpora(store, model_a, model_b, corpus)
     if tags:
         ensure_tags(store, corpora)
     if mode == "auto":
         mode = "token" if same_tokenizer(store, model_a, model_b, corpora) else "word"
-    if mode not in ("token", "word"):
-        raise UsageError(f"unknown mode '{mode}'; use token, word or auto")
     stories = stories_of(store, corpora)
     con = connect(store, words_frame(stories) if mode == "word" else stories.head(0))
     try:

@@ -62,9 +62,16 @@ def attention_modules(lm: Any) -> list[nn.Module]:
     return out
 
 
-def llama_pattern(attn: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def llama_pattern(
+    attn: Any,
+    x: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    queries: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Attention probabilities ``[B, H, T, T]`` of a capgym Llama ``Attention`` module
-    on its input ``x`` ``[B, T, dim]``, recomputed in float32."""
+    on its input ``x`` ``[B, T, dim]``, recomputed in float32; with ``queries`` (sequence
+    indexes), only those rows: ``[B, H, len(queries), T]``."""
     from capgym.models.llama import apply_rope, shared_input
 
     b, t, _ = x.shape
@@ -72,15 +79,18 @@ def llama_pattern(attn: Any, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tens
     q = apply_rope(attn.wq(h).view(b, t, attn.n_heads, attn.head_dim), cos, sin).float()
     k = apply_rope(attn.wk(h).view(b, t, attn.n_kv_heads, attn.head_dim), cos, sin).float()
     k = k.repeat_interleave(attn.n_heads // attn.n_kv_heads, dim=2)
-    scores = torch.einsum("bqhd,bkhd->bhqk", q, k) / attn.head_dim**0.5
-    mask = torch.ones(t, t, dtype=torch.bool, device=x.device).triu(1)
+    rows = torch.arange(t, device=x.device) if queries is None else queries.to(x.device)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q[:, rows], k) / attn.head_dim**0.5
+    mask = torch.arange(t, device=x.device)[None, :] > rows[:, None]  # keys after the query
     return scores.masked_fill(mask, float("-inf")).softmax(-1)
 
 
 @contextmanager
-def capture_patterns(lm: Any, sink: Sink) -> Iterator[None]:
+def capture_patterns(lm: Any, sink: Sink, queries: torch.Tensor | None = None) -> Iterator[None]:
     """Inside the block, each forward of ``lm`` calls ``sink(layer, pattern)`` once per
-    layer with that layer's attention probabilities ``[B, H, T, T]`` (float32).
+    layer with that layer's attention probabilities ``[B, H, T, T]`` (float32); with
+    ``queries`` (1-D sequence indexes), only those query rows, ``[B, H, len(queries), T]``
+    (a llama2.c model then scores only those rows).
 
     Raises :class:`UsageError` for a backend without attention modules, or a Hugging
     Face model that does not return attention weights (not loaded in eager mode).
@@ -92,13 +102,15 @@ def capture_patterns(lm: Any, sink: Sink) -> Iterator[None]:
         def on_forward(_m: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) -> None:  # fmt: skip
             with torch.no_grad():
                 if llama:
-                    sink(layer, llama_pattern(modules[layer], *args[:3]))
+                    x, cos, sin = args[:3]
+                    sink(layer, llama_pattern(modules[layer], x, cos, sin, queries))
                     return
                 weights = out[1] if isinstance(out, tuple) and len(out) > 1 else None
                 if weights is None:
                     raise UsageError("this Hugging Face model does not return attention weights; "
                                      'load it with attn_implementation="eager"')  # fmt: skip
-                sink(layer, weights.detach().float())
+                weights = weights.detach().float()
+                sink(layer, weights if queries is None else weights[:, :, queries])
 
         return on_forward
 

@@ -21,7 +21,6 @@ import pandas as pd
 
 from capgym.render.data import StoryData, has_table
 from capgym.store import RunStore
-from capgym.store.tokenizers import same_tokenizer
 
 COMPLETION = "word-completion"  # its tags mark the determined rest of a word
 
@@ -133,11 +132,6 @@ class Frame:
 
             caps |= set(task_scores(self).capability.astype(str))
         return sorted(caps)
-
-    def same_tokenizer(self, a: str, b: str) -> bool:
-        """Whether models ``a`` and ``b`` share a tokenizer (the store's rule: recorded
-        tokenizer hashes, else identical stored token ids)."""
-        return same_tokenizer(self.run, a, b)
 
     def close(self) -> None:
         self.con.close()
