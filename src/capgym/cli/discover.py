@@ -145,6 +145,8 @@ def diff_cmd(
 
     if examples < 0:
         raise UsageError("--examples must be >= 0")
+    if cluster:
+        require_writable_folder(out, "cluster")  # before the diff, not after it
     report = diff(out, model_a, model_b, corpus, threshold=threshold, quantile=_quantile(quantile),
                   n_examples=examples, mode=mode, tags=tag, examples_from=examples_from)  # fmt: skip
     clusters = None

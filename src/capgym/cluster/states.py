@@ -34,9 +34,7 @@ from capgym.models.attention import capture_patterns
 from capgym.models.base import LanguageModel
 from capgym.models.batching import batch_plan
 from capgym.models.modules import output_layer
-from capgym.score import ScoreSettings
-from capgym.score.engine import token_budget
-from capgym.score.windows import Window, plan_windows
+from capgym.score import ScoreSettings, Window, plan_windows, token_budget
 
 __all__ = ["final_states", "hook_input", "model_states", "output_layer", "stored_ids"]
 

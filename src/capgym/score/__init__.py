@@ -19,6 +19,7 @@ from capgym.score.engine import (
     prepare_score_set,
     score,
     score_key,
+    token_budget,
 )
 from capgym.score.metrics import TokenMetrics, token_metrics
 from capgym.score.windows import Window, plan_windows
@@ -36,5 +37,6 @@ __all__ = [
     "prepare_score_set",
     "score",
     "score_key",
+    "token_budget",
     "token_metrics",
 ]
