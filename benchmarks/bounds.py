@@ -29,6 +29,7 @@ from torch.profiler import ProfilerActivity, profile
 NAMES = {
     "_scaled_dot_product_flash_attention_for_cpu": "flash attention",
     "_int_mm": "int8 mm",
+    "capgym::causal_attention_w8": "capgym attention kernel",
     "forward": "TorchScript interpreter",  # a trace's own time between its operators
 }
 WRAPPERS = {"aten::scaled_dot_product_attention"}  # dispatches to a kernel, no own work

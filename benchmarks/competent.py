@@ -4,7 +4,8 @@ Stories tokenised, cut into the same windows as capgym (so the same tokens are s
 sorted by length and run in right-padded batches of 8 through the model's forward as a
 user gets it (``scoring_forward`` where the model has one: HF models' SDPA, which
 ``transformers`` also picks by default), run eagerly; capgym runs capgym's own Llamas
-through a TorchScript trace of the same module (:mod:`capgym.models.traced`), which
+through a TorchScript trace of the same module (:mod:`capgym.models.traced`, with its
+compiled attention kernel for 8-wide heads, :mod:`capgym.models.kernels`), which
 ``forward=`` hands to this loop too when a benchmark wants to separate the two;
 one ``log_softmax`` over the batch's logits, then the target's log-probability
 (``gather``), its rank, the entropy and the top-5 of every real position in torch.

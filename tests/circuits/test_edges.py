@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.hooks import RemovableHandle
 
 from capgym.circuits import HookedModel
 from capgym.circuits.edges import edges_of, run_edge_variants
@@ -301,3 +303,58 @@ def test_eap_ig_scores_equal_the_per_edge_formula(env_name: Env) -> None:
     total = torch.stack(list(deltas.values())).sum(0)
     gap = clean["hook_resid_final"] - corrupt["hook_resid_final"]
     assert torch.allclose(total, gap, atol=1e-4), float((total - gap).abs().max())
+
+
+def _count_calls(modules: list[torch.nn.Module]) -> tuple[list[int], list[RemovableHandle]]:
+    """Forward calls of each of ``modules`` (counted by hooks; remove the handles after)."""
+    calls = [0] * len(modules)
+
+    def counter(i: int) -> Callable[..., None]:
+        def hook(*_: object) -> None:
+            calls[i] += 1
+
+        return hook
+
+    return calls, [m.register_forward_hook(counter(i)) for i, m in enumerate(modules)]
+
+
+def _shared_attention_first(hm: HookedModel) -> list[RemovableHandle]:
+    """Pre-hooks making each attention module run its own forward before the per-head one
+    and discarding it: how per-head inputs were computed before attention ran once."""
+
+    def run_own(m: torch.nn.Module, args: tuple[object, ...]) -> None:
+        type(m).forward(m, *args)
+
+    return [m.register_forward_pre_hook(run_own) for m in hm.points.attention]
+
+
+def test_per_head_inputs_compute_attention_once(env_name: Env) -> None:
+    """With q/k/v hooks on a layer, its projections run once per forward (the per-head
+    attention stands in for the module's own), and patched outputs are bit for bit those of
+    the former order (the module's own attention first, then the per-head one)."""
+    hm, ps, edges = env_name.hooked, env_name.pairs, env_name.edges
+    attn = hm.points.attention
+    calls, handles = _count_calls([a.wq for a in attn] + [a.wo for a in attn])
+    edits: dict[str, Edit] = {"blocks.2.hook_v_input": lambda a: a * 0.5,
+                              "blocks.3.hook_q_input": lambda a: a.flip(1)}  # fmt: skip
+    hm.run(ps.clean[:2], edits=edits)
+    for h in handles:
+        h.remove()
+    assert calls == [1] * (2 * len(attn))
+    assert all("forward" not in vars(a) for a in attn)  # the module's own forward is back
+    keep = torch.rand(3, len(edges), generator=torch.Generator().manual_seed(0)) < 0.5
+    cached = ["blocks.2.hook_k_input", "blocks.2.attn.hook_z", "blocks.2.attn.hook_pattern"]
+
+    def patched() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        return (run_edge_variants(hm, ps, keep, edges),
+                *hm.run(ps.clean[:3], edits=edits, cache=cached))  # fmt: skip
+
+    now = patched()
+    handles = _shared_attention_first(hm)
+    try:
+        before = patched()
+    finally:
+        for h in handles:
+            h.remove()
+    assert torch.equal(now[0], before[0]) and torch.equal(now[1], before[1])
+    assert all(torch.equal(now[2][n], before[2][n]) for n in cached)

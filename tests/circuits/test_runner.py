@@ -207,3 +207,25 @@ def test_a_model_given_by_path_has_its_rows(
     assert "Traceback" not in err
     code, out, err = run_in_process(["circuits", "-m", path, "--methods", ","], capsys)
     assert code != 0 and "no method given" in err
+
+
+def test_a_model_by_name_and_by_path_shares_one_row_and_cache(assets: Path, tmp_path: Path) -> None:
+    """Parts are keyed by the loaded model, not the string that named it: a rerun by path
+    of a run by name is cached, and the tables hold one row per method, not two."""
+    path = str(assets / "models" / "stories260K")
+    said: list[str] = []
+    for model in ("stories260K", path):
+        circuits([model], ["repeated-name"], out=tmp_path, n_pairs=4, methods=["patching"],
+                 report=said.append)  # fmt: skip
+    assert said[-1] == "stories260K x repeated-name: cached"
+    run = open_run(tmp_path)
+    board = run.sql("select model, method from leaderboard")
+    assert board.values.tolist() == [["stories260K", "patching"]]
+    hyp = run.sql("select model from circuit_hypotheses")
+    assert hyp.model.tolist() == ["stories260K"]
+    circuit = tmp_path / "c.json"
+    circuit.write_text(json.dumps({"name": "mine", "nodes": ["embed", "L4H3", "MLP4"]}))
+    for model in ("stories260K", path):
+        submit("repeated-name", model, circuit, out=tmp_path, n_pairs=4)
+    subs = run.sql("select model from leaderboard where method = 'submission:mine'")
+    assert subs.model.tolist() == ["stories260K"]

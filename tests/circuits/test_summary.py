@@ -149,3 +149,35 @@ def test_submissions_are_not_baselines(run: Path, tmp_path: Path) -> None:
     board = open_run(run).sql("select method from leaderboard")
     assert "submission:mine" in set(board.method)
     pd.testing.assert_frame_equal(summary(run).faithfulness, before)
+
+
+def _table_methods(text: str) -> set[str]:
+    """The methods named in the faithfulness rows of a printed summary."""
+    return {w for line in text.splitlines() for w in line.split()[1:2]
+            if w in ("patching", "attribution", "eap-ig")}  # fmt: skip
+
+
+def test_methods_restrict_the_summary(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--methods chooses the summarised methods, with --models (a cached run) or alone;
+    --pairs still chooses the part."""
+    s = summary(run, methods=["attribution", "eap-ig"])
+    assert set(s.faithfulness.method) == {"attribution", "eap-ig"} and s.top_heads.empty
+    assert set(s.faithfulness.n_pairs) == {8} and len(s.hypotheses) == 2
+    assert "top heads by node patching" not in format_summary(s)
+    # attribution is stored at 8 pairs only: the largest count among the chosen methods
+    one = summary(run, methods=["attribution"], tasks=["closing-quote"])
+    assert one.faithfulness.method.tolist() == ["attribution"]
+    with pytest.raises(UsageError, match="for attribution; 4 pairs"):
+        summary(run, methods=["attribution"], pairs=4)
+    base = ["circuits", "-m", "stories260K", "-t", ",".join(TASKS), "--out", str(run),
+            "--summary"]  # fmt: skip
+    code, out, err = run_in_process([*base, "--pairs", "8", "--methods", "patching"], capsys)
+    assert code == 0 and "stories260K x closing-quote: cached" in err, err
+    assert _table_methods(out) == {"patching"} and "top heads by node patching" in out
+    code, out, err = run_in_process([*base, "--pairs", "8", "--methods", "eap-ig"], capsys)
+    assert code == 0 and _table_methods(out) == {"eap-ig"}, err
+    alone = ["circuits", "--summary", "--out", str(run), "--methods"]
+    code, out, err = run_in_process([*alone, "attribution"], capsys)
+    assert code == 0 and _table_methods(out) == {"attribution"}, err
+    code, out, err = run_in_process([*alone, "nope"], capsys)
+    assert code != 0 and "unknown method 'nope'" in err and "Traceback" not in err

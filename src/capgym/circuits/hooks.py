@@ -328,10 +328,11 @@ class HookedModel:
         """Hooks giving layer ``layer``'s heads their own q/k/v inputs (``hook_q_input``...).
 
         Each input is the residual stream ``[B, T, H, d_model]`` (one copy per head) after
-        its edit; the attention output is recomputed from them
-        (``points.split_attention``) and replaces the module's own.  Registered after the
-        ``hook_resid_pre`` edit, so the copies start from the edited residual.  A cached
-        ``hook_pattern`` is still computed from the shared residual, not the copies.
+        its edit; the attention output is computed from them (``points.split_attention``)
+        by a forward that stands in for the attention module's own while the hooks are on,
+        so the layer's attention runs once, not once shared and once per head.  Registered
+        after the ``hook_resid_pre`` edit, so the copies start from the edited residual.
+        A cached ``hook_pattern`` is still computed from the shared residual, not the copies.
         """
         pts = self.points
         split = pts.split_attention
@@ -339,9 +340,9 @@ class HookedModel:
         seen: dict[str, torch.Tensor] = {}
 
         def grab(_m: nn.Module, args: tuple[Any, ...]) -> None:
-            seen["x"] = args[0]
+            seen["x"] = args[0]  # the residual before the norm: each copy is normed itself
 
-        def replace(_m: nn.Module, _args: Any, _output: Any) -> torch.Tensor:
+        def per_head_forward(*_args: Any, **_kwargs: Any) -> torch.Tensor:
             x = seen.pop("x")
             inputs = []
             for s in "qkv":
@@ -356,7 +357,7 @@ class HookedModel:
             return pts.z[layer](z.flatten(-2))
 
         return [pts.attn_in[layer].register_forward_pre_hook(grab),
-                pts.attention[layer].register_forward_hook(replace)]  # fmt: skip
+                _ForwardSwap(pts.attention[layer], per_head_forward)]  # fmt: skip
 
     def _pattern_hook(self, layer: int, name: str, store: dict[str, torch.Tensor]) -> Any:
         def hook(_m: nn.Module, args: tuple[Any, ...], output: Any) -> None:
@@ -364,6 +365,23 @@ class HookedModel:
                 store[name] = self.points.pattern(layer, args, output).detach().float()
 
         return hook
+
+
+class _ForwardSwap:
+    """Replaces ``module``'s forward by ``forward`` until :meth:`remove` (a hook handle's
+    interface).  The module is still called through ``nn.Module.__call__``, so its hooks
+    (the cached ``hook_pattern``, those of its submodules) fire as in a plain run."""
+
+    def __init__(self, module: nn.Module, forward: Callable[..., Any]) -> None:
+        self.module = module
+        self.previous = module.__dict__.get("forward")  # an instance forward to restore
+        module.forward = forward  # type: ignore[method-assign]
+
+    def remove(self) -> None:
+        if self.previous is None:
+            self.module.__dict__.pop("forward", None)
+        else:
+            self.module.forward = self.previous  # type: ignore[method-assign]
 
 
 def _straight_through(pts: Points) -> list[Any]:

@@ -20,6 +20,8 @@ import pandas as pd
 from capgym.circuits import tables
 from capgym.circuits.env import DEFAULT_PAIRS, METHODS, Env, check_methods, make_env
 from capgym.errors import TaskError, UsageError
+from capgym.models.base import LanguageModel
+from capgym.store import RunStore
 
 STAMP_VERSION = 3  # bump when the circuits computations change their results
 STE_NOTE = "bitllama: gradients pass the quantisers as straight-through estimates"
@@ -86,6 +88,43 @@ def circuit_tasks(tasks: Sequence[str] | None) -> list[str]:
     return sorted(t for t, p in task_paths().items() if read_task_file(p)[0].get("counterfactual"))
 
 
+def _run_model_task(store: RunStore, lm: LanguageModel, task_id: str, methods: Sequence[str],
+                    n_pairs: int, report: Callable[[str], None]) -> None:  # fmt: skip
+    """Run the methods of one model x task that ``store`` lacks (fresh parts are skipped).
+
+    Parts are keyed by the loaded model's name, not the name or path it was given by, so
+    ``stories260K`` and its asset folder share one cache entry and one leaderboard row;
+    the stamp's content hash still recomputes them when the weights change.
+    """
+    from capgym.tasks import make as make_task
+
+    name, task = lm.name, make_task(task_id)
+    stamp = {"model": lm.content_hash, "task": task.content_hash, "n_pairs": n_pairs,
+             "schema": STAMP_VERSION}  # fmt: skip
+    part = {m: tables.key(name, task_id, m, n_pairs) for m in methods}
+    todo = [m for m in methods if not tables.is_fresh(store, "leaderboard", part[m], stamp)]
+    if not todo:
+        report(f"{name} x {task_id}: cached")
+        return
+    try:
+        env = make_env(task, lm, n_pairs=n_pairs)
+    except TaskError as err:
+        report(f"{name} x {task_id}: skipped ({err})")
+        return
+    extra = tables.key(name, task_id, "hypothesis", n_pairs)
+    if not tables.is_fresh(store, "circuit_hypotheses", extra, stamp):
+        tables.put_hypothesis(store, env.check_hypothesis(), name, task_id, extra, stamp)
+    for method in todo:
+        t0 = time.perf_counter()
+        frames = run_method(env, method)
+        tables.put_method(store, frames, part[method], stamp)
+        report(f"{name} x {task_id} x {method}: {env.pairs.n_valid} pairs, "
+               f"{time.perf_counter() - t0:.1f}s")  # fmt: skip
+        heads = [c for c in frames["components"].component if "->" not in c and c[0] == "L"]
+        if heads and not tables.is_fresh(store, "circuit_attention", extra, stamp):
+            tables.put_attention(store, attention_rows(env, heads[:TOP_HEADS]), extra, stamp)
+
+
 def circuits(
     models: Sequence[str],
     tasks: Sequence[str] | None = None,
@@ -104,7 +143,6 @@ def circuits(
     [['stories260K', 'repeated-name', 'attribution']]
     """
     from capgym.models import load_model
-    from capgym.tasks import make as make_task
 
     check_methods(methods)
     if not methods:
@@ -118,35 +156,7 @@ def circuits(
         lm = load_model(model_name)
         names.append(lm.name)
         for task_id in task_ids:
-            task = make_task(task_id)
-            stamp = {"model": lm.content_hash, "task": task.content_hash, "n_pairs": n_pairs,
-                     "schema": STAMP_VERSION}  # fmt: skip
-            part = {m: tables.key(model_name, task_id, m, n_pairs) for m in methods}
-            todo = [m for m in methods if not tables.is_fresh(store, "leaderboard", part[m], stamp)]
-            if not todo:
-                report(f"{model_name} x {task_id}: cached")
-                continue
-            try:
-                env = make_env(task, lm, n_pairs=n_pairs)
-            except TaskError as err:
-                report(f"{model_name} x {task_id}: skipped ({err})")
-                continue
-            extra = tables.key(model_name, task_id, "hypothesis", n_pairs)
-            if not tables.is_fresh(store, "circuit_hypotheses", extra, stamp):
-                tables.put_hypothesis(
-                    store, env.check_hypothesis(), model_name, task_id, extra, stamp
-                )
-            for method in todo:
-                t0 = time.perf_counter()
-                frames = run_method(env, method)
-                tables.put_method(store, frames, part[method], stamp)
-                report(f"{model_name} x {task_id} x {method}: {env.pairs.n_valid} pairs, "
-                       f"{time.perf_counter() - t0:.1f}s")  # fmt: skip
-                heads = [c for c in frames["components"].component if "->" not in c and c[0] == "L"]
-                if heads and not tables.is_fresh(store, "circuit_attention", extra, stamp):
-                    tables.put_attention(
-                        store, attention_rows(env, heads[:TOP_HEADS]), extra, stamp
-                    )
+            _run_model_task(store, lm, task_id, methods, n_pairs, report)
     return tables.read(store, "leaderboard", names, task_ids)
 
 
@@ -192,5 +202,6 @@ def submit(
                          "faithfulness": faith, "f_at_5": math.nan, "f_at_20": math.nan,
                          "cpr": math.nan, "cmd": math.nan, "seconds": math.nan,
                          "note": f"{mode}; {len(set(items))} of {total} {level}s{where}"}])  # fmt: skip
-    tables.put_submission(tables.open_store(out), row, model, task, name, mode, n_pairs)
+    store = tables.open_store(out)  # keyed by the loaded name, as the baselines' parts are
+    tables.put_submission(store, row, env.model.name, task, name, mode, n_pairs)
     return row

@@ -79,14 +79,17 @@ def _parts(store: RunStore, view: str) -> pd.DataFrame:
 
 
 def _pick(df: pd.DataFrame, pairs: int | None, models: Sequence[str] | None,
-          tasks: Sequence[str] | None) -> pd.DataFrame:  # fmt: skip
-    """Rows of the chosen models and tasks at ``pairs`` (default: the largest per model x task)."""
+          tasks: Sequence[str] | None, methods: Sequence[str] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Rows of the chosen models, tasks and methods at ``pairs`` (default: the largest per
+    model x task among those methods; ``methods`` is ignored by tables without a method)."""
     if df.empty:
         return df
     if models:
         df = df[df.model.isin(list(models))]
     if tasks:
         df = df[df.task.isin(list(tasks))]
+    if methods and "method" in df:
+        df = df[df.method.isin(list(methods))]
     if pairs is not None:
         return df[df.requested == pairs]
     most = df.groupby(["model", "task"]).requested.transform("max")
@@ -111,24 +114,31 @@ def top_heads(components: pd.DataFrame, board: pd.DataFrame, top: int = 3) -> pd
 
 def summary(out: str | Path, models: Sequence[str] | None = None,
             tasks: Sequence[str] | None = None, pairs: int | None = None,
-            top: int = 3) -> CircuitSummary:  # fmt: skip
-    """Read the circuit tables of run folder ``out`` into a :class:`CircuitSummary`."""
+            top: int = 3, methods: Sequence[str] | None = None) -> CircuitSummary:  # fmt: skip
+    """Read the circuit tables of run folder ``out`` into a :class:`CircuitSummary`.
+
+    ``models``, ``tasks`` and ``methods`` (None: all) restrict what is read; top heads are
+    node patching's, so they are left out when ``methods`` lacks ``patching``.
+    """
     if not Path(out).is_dir():
         raise UsageError(f"no run folder {out}; run `capgym circuits --models ... --out {out}`")
     try:
         store = open_run(out, create=False)
     except StoreError as err:
         raise UsageError(f"cannot read run folder {out}: {err}") from None
-    board = _pick(_parts(store, "leaderboard"), pairs, models, tasks)
+    board = _pick(_parts(store, "leaderboard"), pairs, models, tasks, methods)
     if board.empty:
-        wanted = [", ".join(x) for x in (models, tasks) if x] + [f"{pairs} pairs"] * bool(pairs)
+        wanted = [", ".join(x) for x in (models, tasks, methods) if x]
+        wanted += [f"{pairs} pairs"] * bool(pairs)
         raise UsageError(f"no circuit results in {out}"
                          + (f" for {'; '.join(wanted)}" if wanted else "")
                          + "; run `capgym circuits --models ... --out` first")  # fmt: skip
-    comps = _pick(_parts(store, "components"), pairs, models, tasks)
+    comps = _pick(_parts(store, "components"), pairs, models, tasks, methods)
     board = board.assign(gap=board.m_clean - board.m_corrupt)
     faith = board.sort_values(["model", "task", "method"])[FAITH].reset_index(drop=True)
     hyp = _pick(_parts(store, "circuit_hypotheses"), pairs, models, tasks)
+    if not hyp.empty:  # at the pair count the board shows for that model x task
+        hyp = hyp.merge(board[["model", "task", "requested"]].drop_duplicates())
     hyp_cols = ["model", "task", "statement", "satisfied", "recovery", "top_mass"]
     hyp = hyp[hyp_cols].reset_index(drop=True) if not hyp.empty else pd.DataFrame(columns=hyp_cols)
     return CircuitSummary(top_heads(comps, board, top), faith, hyp)
@@ -161,7 +171,8 @@ def format_summary(s: CircuitSummary) -> str:
     for model in sorted(set(s.faithfulness.model)):
         lines += ["", f"== {model} =="]
         heads = s.top_heads[s.top_heads.model == model]
-        lines.append("top heads by node patching (head: effect, share of gap):")
+        if len(heads):
+            lines.append("top heads by node patching (head: effect, share of gap):")
         for task, g in heads.groupby("task"):
             cells = [f"{r.head}: {r.effect:+.3f} ({r.share:+.2f})" for r in g.itertuples()]
             lines.append(f"  {task}: " + "; ".join(cells))

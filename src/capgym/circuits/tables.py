@@ -2,8 +2,9 @@
 
 Tables are declared in :mod:`capgym.store.schema` (``components``, ``circuit_scores``,
 ``leaderboard``, ``circuit_hypotheses``, ``circuit_attention``).  Parts are keyed
-``<model>__<task>__<method>__p<n_pairs>`` (a submission adds its mode) and stamped with the model's and the task's
-content hashes, so a finished (model, task, method) is skipped on a rerun (resumable)
+``<model>__<task>__<method>__p<n_pairs>`` (a submission adds its mode), ``<model>`` being the
+loaded model's name (a model given by path shares the parts of its name), and stamped
+with the model's and the task's content hashes, so a finished (model, task, method) is skipped on a rerun (resumable)
 and recomputed when the model or the task file changes.
 """
 

@@ -31,7 +31,10 @@ def circuits_cmd(
         None, "--tasks", "-t", help="Comma-separated task ids (default: every task with pairs)."
     ),
     methods: str = typer.Option(
-        "patching,attribution,eap-ig", "--methods", help="patching, attribution, eap-ig."
+        None,
+        "--methods",
+        help="Comma-separated: patching, attribution, eap-ig (default: all three; with "
+        "--summary: only these are summarised).",
     ),
     pairs: int = typer.Option(
         None,
@@ -46,27 +49,32 @@ def circuits_cmd(
     ),
 ) -> None:
     """Rank components with the baselines and score their circuits; cached and resumable."""
-    from capgym.circuits.env import DEFAULT_PAIRS
+    from capgym.circuits.env import DEFAULT_PAIRS, METHODS, check_methods
     from capgym.circuits.runner import circuits
     from capgym.circuits.summary import format_summary
     from capgym.circuits.summary import summary as summarise
     from capgym.errors import UsageError
 
+    chosen = list(METHODS) if methods is None else split_list(methods)
+    check_methods(chosen)
     if summary and not models:
-        text = format_summary(summarise(out, tasks=split_list(tasks) or None, pairs=pairs))
+        shown = split_list(methods) or None  # none given: every method in the run folder
+        text = format_summary(summarise(out, tasks=split_list(tasks) or None, pairs=pairs,
+                                        methods=shown))  # fmt: skip
         console.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     if not models:
         raise UsageError("no model given; pass --models m1,m2 (see `capgym models`) or --summary")
     t0, n_pairs = time.perf_counter(), pairs or DEFAULT_PAIRS
     board = circuits(split_list(models), split_list(tasks) or None, out=out,
-                     methods=split_list(methods), n_pairs=n_pairs, report=_say)  # fmt: skip
+                     methods=chosen, n_pairs=n_pairs, report=_say)  # fmt: skip
     if board.empty:
         raise UsageError(f"no circuit results for {models} in {out}: every model x task was "
                          "skipped (reasons above)")  # fmt: skip
     if summary:
         names = sorted(set(board.model))  # the loaded names, not the paths given for them
-        text = format_summary(summarise(out, names, split_list(tasks) or None, n_pairs))
+        text = format_summary(summarise(out, names, split_list(tasks) or None, n_pairs,
+                                        methods=chosen))  # fmt: skip
         console.print(text, markup=False, highlight=False, soft_wrap=True)
     else:
         cols = ["model", "task", "method", "n_pairs", "f_at_5", "f_at_20", "cpr", "cmd"]

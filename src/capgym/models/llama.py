@@ -15,13 +15,16 @@ torch.Size([1, 5, 32])
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from capgym.models import kernels
 
 LinearFactory = Callable[[int, int], nn.Module]
 
@@ -108,6 +111,11 @@ def rope_reference(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> tor
 
 
 class Attention(nn.Module):
+    """Grouped-query causal self-attention; ``kernel`` (off by default, see
+    :func:`kernel_attention`) runs it on :mod:`capgym.models.kernels` instead of torch's."""
+
+    kernel = False
+
     def __init__(self, cfg: LlamaConfig, linear: LinearFactory) -> None:
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
@@ -122,6 +130,8 @@ class Attention(nn.Module):
         q = apply_rope(self.wq(x).view(b, t, self.n_heads, self.head_dim), cos, sin)
         k = apply_rope(self.wk(x).view(b, t, self.n_kv_heads, self.head_dim), cos, sin)
         v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
+        if self.kernel:
+            return self.wo(kernels.causal_attention(q, k, v).view(b, t, -1))
         # query head h reads key/value head h // (n_heads // n_kv_heads), as in llama2.c
         y = F.scaled_dot_product_attention(
             q.transpose(1, 2),
@@ -194,3 +204,27 @@ class Llama(nn.Module):
         for layer in self.layers:
             x = layer(x, cos, sin)
         return self.output(self.norm(x)).float()
+
+
+@contextmanager
+def kernel_attention(module: nn.Module) -> Iterator[bool]:
+    """Within the block, ``module``'s attention layers run on the compiled kernel where
+    :func:`capgym.models.kernels.usable` allows (yields whether they do); for scoring's
+    trace (:meth:`capgym.models.llama2c.LlamaLM.traced_forward`), never while hooks
+    read attention's internals.
+
+    >>> cfg = LlamaConfig(dim=16, n_layers=1, n_heads=2, n_kv_heads=1, vocab_size=8,
+    ...                   hidden_dim=8, max_seq_len=4)
+    >>> with kernel_attention(Llama(cfg)) as on:
+    ...     on == kernels.usable(8)
+    True
+    """
+    layers = [m for m in module.modules() if isinstance(m, Attention)]
+    on = bool(layers) and all(kernels.usable(m.head_dim) for m in layers)
+    for m in layers:
+        m.kernel = on
+    try:
+        yield on
+    finally:
+        for m in layers:
+            m.kernel = False

@@ -84,4 +84,5 @@ def _unoptimised(traced: torch.jit.ScriptModule, device: torch.device) -> Forwar
         with torch.inference_mode(), torch.jit.optimized_execution(False):
             return traced(ids.to(device))  # type: ignore[no-any-return]
 
+    run.graph = traced.inlined_graph  # type: ignore[attr-defined]  # which kernels it runs
     return run

@@ -159,8 +159,9 @@ class Precision:
         """Logits ``[B, T, V]`` of ``ids`` (on the model's device).
 
         float32: through the model's ``traced_forward`` where it offers one (capgym's
-        llama2.c/bitllama models on CPUs: bit for bit the module's logits, without
-        Python between operators or the GIL, :mod:`capgym.models.traced`; asked for once
+        llama2.c/bitllama models on CPUs: the module's logits, bit for bit except where
+        8-wide heads run on :mod:`capgym.models.kernels`, without Python between
+        operators or the GIL, :mod:`capgym.models.traced`; asked for once
         per :class:`Precision`, so per scoring run; ``CAPGYM_TRACE=0`` turns it off),
         else like every dtype through :func:`scoring_forward`.
         """
