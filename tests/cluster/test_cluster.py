@@ -184,3 +184,23 @@ def test_cli_clusters_writes_skeletons_and_rejects_bad_input(
     assert_one_line_error(bad, "--skeletons", "a-file")  # before the clustering, not --out
     bad = capgym("cluster", "--model", "stories260K", "--top", "-1", "--out", out, cwd=tmp_path)
     assert_one_line_error(bad, "--top")  # was exit 0, all clusters but the last shown
+
+
+def test_a_tied_cluster_recovers_no_family_whatever_the_row_order() -> None:
+    # cluster 0: a a b b (a tie), cluster 1: a residue residue (residue wins)
+    labels = ["a", "a", "b", "b", "a", "residue", "residue"]
+    clusters = [0, 0, 0, 0, 1, 1, 1]
+    for order in (range(7), reversed(range(7))):
+        rows = list(order)
+        members = pd.DataFrame(
+            {"label": [labels[i] for i in rows], "cluster": [clusters[i] for i in rows]}
+        )
+        r = rediscovery_scores(members, ("a", "b"))
+        fam = r.per_family.set_index("family")
+        assert fam.loc["a", "recovered"] == 0.0 and fam.loc["b", "recovered"] == 0.0
+        assert fam.loc["a", "best_share"] == pytest.approx(2 / 3)
+        assert r.purity == pytest.approx(4 / 7) and r.n_clusters == 2
+    won = pd.DataFrame({"label": ["a", "a", "b"], "cluster": [0, 0, 0]})  # no tie: a wins
+    assert rediscovery_scores(won, ("a", "b")).per_family.set_index("family").loc[
+        "a", "recovered"
+    ] == pytest.approx(1.0)

@@ -101,3 +101,16 @@ def test_attention_features_are_batched_and_windowed_like_the_states(short_conte
     # the query reads at most its window's (<= 48) tokens: entropy <= log 48
     assert (f[..., -1] <= np.log(CONTEXT) + 1e-4).all()
     assert model_states(lm, ids, rows)[1] is None
+
+
+def test_input_embeddings_without_a_weight_matrix_is_a_usage_error() -> None:
+    from types import SimpleNamespace
+
+    from capgym.cluster.features import input_embeddings
+    from capgym.errors import UsageError
+
+    odd = torch.nn.Module()
+    odd.weight = torch.nn.Linear(2, 2)  # a submodule named "weight", not a tensor
+    lm = SimpleNamespace(module=SimpleNamespace(tok_embeddings=odd), name="odd")
+    with pytest.raises(UsageError, match="the input embeddings of odd have no weight matrix"):
+        input_embeddings(lm)  # type: ignore[arg-type]

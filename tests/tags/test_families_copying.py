@@ -161,3 +161,16 @@ def test_common_phrase_seeds_fixed_phrases(ctx: TagContext) -> None:
     text = "Tim wanted to see the bird up close. He stood in front of the tree."
     got = run("common-phrase", text, ctx)
     assert [(t, a["source"]) for t, a in got] == [("close", "seed"), ("of", "seed")]
+
+
+def test_plural_singular_that_before_a_plural_is_no_determiner(ctx: TagContext) -> None:
+    # "knew that puppies are fun": a conjunction, so "puppies" has no determiner
+    assert texts("plural-singular", "The puppy ran. Ann knew that puppies are fun.", ctx) == []
+    assert texts("plural-singular", "The puppy ran. Ann knew that little puppies ran.", ctx) == []
+    assert texts("plural-singular", "The puppy ran. Ann saw those puppies.", ctx) == ["puppies"]
+    assert texts("plural-singular", "The puppies ran. Ann saw that puppy.", ctx) == ["puppy"]
+    # "others" / "each other" are pronouns, even where the lexicon has "other" as a noun
+    others = TagContext(["The other, the other and the others."] * 3)
+    assert "other" in others.nouns
+    text = "Tom saw the other. Tom knew that helping others is good. They hug each other."
+    assert texts("plural-singular", text, others) == []

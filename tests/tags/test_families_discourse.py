@@ -202,3 +202,31 @@ def test_dialogue_name_speaker_does_not_reach_across_a_sentence_end(ctx: TagCont
         ("Mom", "addressee", "in-quote", 0),
         ("Lily", "speaker", "after-quote", 0),
     ]
+
+
+def test_character_tracking_tracks_an_appositive_subject(ctx: TagContext) -> None:
+    # "Lily's friend, Timmy, came": Timmy acts (the previous subject), not Lily
+    text = "Lily and Timmy played. Lily ran home. Lily's friend, Timmy, came. Lily smiled."
+    got = run("character-tracking", text, ctx)
+    assert [(t, a["move"], a["name"], a["other"]) for t, a in got] == [
+        ("Lily", "turn", "Lily", "Timmy")
+    ]
+    assert got[0][1]["form"] == "name"
+    # after an opening phrase, and "a NOUN named X": the subject goes on, no turn
+    text = "Bob and Sally played. Bob sat. One day, Bob's pal, a squirrel named Sally, came."
+    assert texts("character-tracking", text + " Sally smiled.", ctx) == []
+    # an object in apposition is no subject: "saw her friend, Timmy" leaves Lily's turn
+    text = "Lily and Timmy played. Timmy ran. Lily saw her friend, Timmy, there. Timmy sat."
+    assert texts("character-tracking", text, ctx) == ["Timmy", "Lily", "Timmy"]
+
+
+def test_pronoun_they_all_takes_no_pair_of_two(ctx: TagContext) -> None:
+    # "they all" names three or more: not "Tom and Sam", whom Max has joined
+    text = "Tom and Sam were brave. Max agreed. They all worked. They smiled."
+    got = run("pronoun", text, ctx)
+    assert [(t, a["antecedent"]) for t, a in got] == [("They", "Tom and Sam")]
+    assert got[0][1]["distance_words"] == 8  # from "Sam" to "They smiled", not "They all"
+    lists = run("pronoun", "Tom, Sam, and Max sat. They all ate.", ctx)
+    assert [(t, a["antecedent"]) for t, a in lists] == [("They", "Tom, Sam, and Max")]
+    kids = run("pronoun", "Mia and Ben met the puppies. They all ran.", ctx)
+    assert [(t, a["antecedent"]) for t, a in kids] == [("They", "puppies")]

@@ -16,7 +16,11 @@ wrong), and 2 replacements for recorded tags it removed; pronoun, 20 of the 79 p
 antecedents it moved (seed 1; 14 right, against 3 for the old antecedents of the same
 20); dialogue-name, 10 of the 53 speakers before 'VERB and said, "' it added (seed 13;
 all 53 read and right once possessives were excluded).  These draws sample the changed
-tags, not the family, so they pull its recorded precision down or up.
+tags, not the family, so they pull its recorded precision down or up.  Tracking a name
+in apposition to a possessive subject ("Lily's friend, Timmy, came") removed 15
+character-tracking turns (all 15 read: continuations of that name, not turns) and added
+2 (read, right); the one recorded tag it removed (story 746, "he" after "Her friend, a
+boy named Max, came") was replaced by a seeded draw (seed 746, read, right).
 ``data/pronoun_recall.jsonl`` is every third-person pronoun of five stories read in
 full (``test_recall.py`` does the same for nine other families).  The tests check the
 recorded precision and that the current code still
@@ -125,8 +129,9 @@ def test_pronoun_recall_on_five_stories_read_in_full(
     # right antecedent (missed: subject "it" x3, a split antecedent x2; wrong: "Tim and
     # his friends" -> friends x2, "Tom, Sam, and Max" -> part of it x3).  Since the
     # issue-13 plural fix ("X and his friends" and "A, B, and C" are one group; a
-    # sentence-initial "They" continues the last plural subject) 53 are right; still
-    # wrong: "They all" after "Max ... agreed" -> "Tom and Sam" (all three meant)
+    # sentence-initial "They" continues the last plural subject) 53 are right; the
+    # last wrong one, "They all" after "Max ... agreed" -> "Tom and Sam" (all three
+    # meant), is untagged since "they all" takes no pair of two
     assert n_should == 59
-    assert (n_tagged, n_right) == (54, 53)
+    assert (n_tagged, n_right) == (53, 53)
     assert n_right / n_should >= 0.8

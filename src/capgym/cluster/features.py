@@ -55,6 +55,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
 
 from capgym.errors import UsageError
@@ -124,4 +125,7 @@ def features(
 
 def input_embeddings(lm: LanguageModel) -> np.ndarray:
     """The model's token embedding matrix ``[vocab, dim]`` (float32)."""
-    return token_embedding(lm).weight.detach().float().cpu().numpy()  # type: ignore[no-any-return]
+    weight = token_embedding(lm).weight
+    if not isinstance(weight, torch.Tensor):  # nn.Module attributes are typed Tensor | Module
+        raise UsageError(f"the input embeddings of {lm.name} have no weight matrix")
+    return weight.detach().float().cpu().numpy()

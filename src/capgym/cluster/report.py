@@ -111,10 +111,14 @@ class Rediscovery:
       (noise counts as one more cluster); 0 = chance, 1 = the clusters are the families.
     * ``ami_all``: the same over every clustered position, the residue being one class.
     * ``purity``: over the positions placed in a cluster (not noise), the share that
-      belong to their cluster's majority class (a hidden family or ``residue``).
+      belong to their cluster's commonest class (a hidden family or ``residue``).
     * ``per_family``: family, n, ``recovered`` (share of its positions in clusters whose
       majority is that family), ``noise`` (share left unclustered), ``best_cluster`` and
       ``best_share`` (the cluster holding most of it and the share it holds).
+
+    A cluster whose two commonest classes tie has no majority: it recovers no family,
+    so that ``recovered`` does not depend on row order and never overstates (its top
+    count still enters ``purity``, which is the same whichever class wins the tie).
     """
 
     ami_hidden: float
@@ -140,11 +144,12 @@ def rediscovery_scores(members: pd.DataFrame, hide: tuple[str, ...]) -> Rediscov
     ami_h = adjusted_mutual_info_score(lab[hidden], cl[hidden]) if hidden.sum() > 1 else math.nan
     ami_a = adjusted_mutual_info_score(lab, cl) if len(lab) > 1 else math.nan
     inside = cl >= 0
-    majority: dict[int, str] = {}
+    majority: dict[int, str | None] = {}  # None: a tie, no majority
     agree = 0
     for k in np.unique(cl[inside]):
         counts = lab[cl == k].value_counts()
-        majority[int(k)] = str(counts.index[0])
+        tied = len(counts) > 1 and counts.iloc[1] == counts.iloc[0]
+        majority[int(k)] = None if tied else str(counts.index[0])
         agree += int(counts.iloc[0])
     purity = agree / int(inside.sum()) if inside.any() else math.nan
     rows = []

@@ -33,6 +33,7 @@ from capgym.tags.words import (
     TITLES,
     Word,
     lexicon,
+    singular,
     tokenize_words,
 )
 
@@ -40,6 +41,7 @@ _QUOTE_RE = re.compile(r'["“”\n]')
 _ABBREVIATIONS = lexicon("mr mrs ms dr st")
 _OPENERS = " \t\r\n([{:;,—-"
 _NP_STARTERS = DETERMINERS | NUMBERS
+_DEMONSTRATIVES = lexicon("this that these those")
 
 
 def find_quotes(text: str) -> list[tuple[int, int]]:
@@ -168,19 +170,29 @@ class Doc:
             for k, i in enumerate(self.word_range(start, end))
         ]
 
-    def np_determiner(self, i: int) -> int:
+    def np_determiner(self, i: int, agree: bool = True) -> int:
         """Index of the determiner or number opening a noun phrase that ends at word ``i``.
 
         Looks back over at most two open-class words ("a big red kite"); -1 if none.
+        "this"/"that" open only a singular noun and "these"/"those" only a plural one: in
+        "learned that onions" or "knew that helping others", "that" is a conjunction
+        (``agree=False`` skips that check: the noun lexicon takes "said that stories
+        were" as evidence that "stories" is a noun).
 
         >>> d = Doc.build("She saw a big red kite and it flew.")
         >>> d.np_determiner(5), d.np_determiner(8)
         (2, -1)
+        >>> d = Doc.build("That toy is old. He knew that helping others is good.")
+        >>> d.np_determiner(1), d.np_determiner(8)
+        (0, -1)
         """
         for j in range(i - 1, max(i - 4, -1), -1):
             if self.gap_punct[j + 1]:
                 return -1
             low = self.lower[j]
+            if low in _DEMONSTRATIVES and agree:
+                plural = singular(self.lower[i]) != self.lower[i]
+                return j if plural == (low in ("these", "those")) else -1
             if low in _NP_STARTERS:
                 return j
             if low in CLOSED_CLASS:

@@ -90,7 +90,7 @@ def _count_doc(st: CorpusStats, doc: Doc) -> None:
                 st.named[base] += 1
         # Only "det w ," and "det w and" count: with an adjective between, the last word
         # may be the verb of a subject ("the bird flew.").
-        if low in CLOSED_CLASS or i == 0 or doc.np_determiner(i) != i - 1:
+        if low in CLOSED_CLASS or i == 0 or doc.np_determiner(i, agree=False) != i - 1:
             continue
         if i + 1 == n or doc.gap_punct[i + 1] or lower[i + 1] in CLOSED_CLASS:
             st.np_end[low] += 1

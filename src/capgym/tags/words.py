@@ -181,7 +181,9 @@ _PLURAL_IRREGULAR = {
     "sheep": "sheep",
     "deer": "deer",
 }
-_NOT_PLURAL = lexicon("is was has his its this us bus yes gas dress grass glass class boss kiss")
+_NOT_PLURAL = lexicon(
+    "is was has his its this us bus yes gas dress grass glass class boss kiss news"
+)
 
 
 def singular(word: str) -> str:

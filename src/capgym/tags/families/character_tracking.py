@@ -15,10 +15,12 @@ the pronoun family finds (``form`` "pronoun"; the referent is the antecedent, a 
 another character (``pair``, names only).  Pronoun subjects are what this family adds
 beyond repeated-name.  The previous subject is also taken from a subject after a
 sentence-opening phrase, which is not tagged ("One day, Tim met", "But Tom and Sam
-were"), and from a parent named by a possessive ("Tom's mom asked", "His mom said"); a
-possessive name is not a subject ("Sue's dog came"), and "They all" or a "they" the
-pronoun family cannot resolve leaves the previous subject unknown; a he/she right after a
-subject of that gender continues it, whatever character the pronoun family picks ("Rex
+were"), from a name in apposition to a possessive subject, not tagged either ("Lily's
+friend, Timmy, came", "Her pal, an owl named Ollie, came": Timmy and Ollie act), and
+from a parent named by a possessive ("Tom's mom asked", "His mom said"); a possessive
+name is not a subject ("Sue's dog came"), and "They all" or a "they" the pronoun family
+cannot resolve leaves the previous subject unknown; a he/she right after a subject of
+that gender continues it, whatever character the pronoun family picks ("Rex
 barked at Tom. He ran away": no turn).  attrs: ``move``,
 ``form`` ("name"/"pronoun"), ``name`` (the referent), ``other`` (the previous subject or
 the partner), ``n_characters`` (distinct characters mentioned so far).
@@ -32,7 +34,7 @@ from capgym.tags.context import TagContext
 from capgym.tags.doc import Doc, Mention
 from capgym.tags.families.pronoun import pronoun
 from capgym.tags.registry import Span, tagger
-from capgym.tags.words import FAMILY, SPEECH_VERBS, lexicon
+from capgym.tags.words import CLOSED_CLASS, FAMILY, SPEECH_VERBS, lexicon
 
 _SUBJECT_PRONOUNS = lexicon("he she they")
 _POSSESSIVES = lexicon("his her their my your our")
@@ -61,7 +63,7 @@ def character_tracking(text: str, ctx: TagContext) -> Iterable[Span]:
     spans = []
     for i in range(len(doc.words)):
         m = by_first.get(i)
-        fronted = _fronted(doc, i, by_first)
+        fronted = _fronted(doc, i, by_first) or _appositive(doc, i, by_first)
         kin = _kin_subject(doc, i) if doc.sent_start[i] or fronted else ""
         if kin:  # "Tom's mom asked", "His dad said": the parent acts
             last_subject = kin
@@ -160,6 +162,52 @@ def _fronted(doc: Doc, i: int, by_first: dict[int, Mention]) -> bool:
     gap = doc.text[doc.words[i - 1][1] : doc.words[i][0]]
     commas = [j for j in range(k + 1, i) if "," in doc.text[doc.words[j - 1][1] : doc.starts[j]]]
     return gap == ", " and not commas and i - k <= 8 and k not in by_first
+
+
+def _appositive(doc: Doc, i: int, by_first: dict[int, Mention]) -> bool:
+    """Whether word ``i`` starts a name in apposition to a possessive subject: "Lily's
+    friend, Timmy, came", "Then his dog, Max, ran", "One day, her friend, a wise owl
+    named Ollie, came" (narration; not an object, "She saw her friend, Tom", nor a list,
+    "Lily's mom, Tom and Sue").
+
+    >>> d = Doc.build("Lily's friend, Tim, came. Then her cat, Tom, ran. Ann saw her dog, Max.")
+    >>> [_appositive(d, i, {m.first: m for m in d.mentions}) for i in (2, 7, 14)]
+    [True, True, False]
+    >>> d = Doc.build("His pal, a wise owl named Ollie, came.")
+    >>> _appositive(d, 6, {m.first: m for m in d.mentions})
+    True
+    """
+    m = by_first.get(i)
+    if m is None or i < 2 or doc.quote_of[i] >= 0:
+        return False
+    after = m.last + 1
+    if after < len(doc.words) and (doc.lower[after] == "and" or after in by_first):
+        return False  # a list of names, "Lily's mom, Tom and Sue"
+    c = i if _gap(doc, i) == ", " else _named_after_comma(doc, i)
+    for j in range(c - 2, max(c - 5, -1), -1):  # "Lily's [little] [big] brother, Max"
+        if doc.gap_punct[j + 1] or doc.lower[j + 1] in CLOSED_CLASS:
+            return False
+        if doc.lower[j] in _POSSESSIVES or doc.name_base(j) != doc.lower[j]:
+            return doc.sent_start[j] or _fronted(doc, j, by_first)
+    return False
+
+
+def _named_after_comma(doc: Doc, i: int) -> int:
+    """For the name at word ``i`` in ", a wise owl named Ollie", the index of the "a"
+    after the comma; else -1."""
+    if doc.lower[i - 1] not in ("named", "called") or doc.gap_punct[i - 1]:
+        return -1
+    for c in range(i - 2, max(i - 7, 0), -1):
+        if doc.lower[c] in ("a", "an", "the") and _gap(doc, c) == ", ":
+            return c
+        if doc.gap_punct[c]:
+            return -1
+    return -1
+
+
+def _gap(doc: Doc, i: int) -> str:
+    """The text between word ``i - 1`` and word ``i``."""
+    return doc.text[doc.words[i - 1][1] : doc.words[i][0]]
 
 
 def _kin_subject(doc: Doc, i: int) -> str:

@@ -9,7 +9,9 @@ after a pronoun: "they all became good friends"; a possessive noun counts withou
 "'s": "her best friend's") whose other number (singular <-> plural, regular or
 irregular) occurred earlier in the story, whose own form did *not* occur earlier (so
 predicting it needs a change of number, not a copy: "went to see the zebras, ... a
-unique zebra"), and whose singular is in the reference noun lexicon.  attrs: ``word``,
+unique zebra"), and whose singular is in the reference noun lexicon (not "other":
+"help others ... each other" is a pronoun).  "this"/"that" open only a singular noun
+phrase: in "learned that ducks are nice", "ducks" has no determiner.  attrs: ``word``,
 ``lemma`` (singular), ``number`` ("singular"/"plural", of this word), ``other_form``,
 ``other_char`` (start of the latest earlier other-number form), ``distance_words``.
 """
@@ -26,6 +28,8 @@ from capgym.tags.words import CLOSED_CLASS, DETERMINERS, NUMBERS, PRONOUNS, sing
 
 _NP_STARTERS = DETERMINERS | NUMBERS
 _FLOATING = frozenset({"all", "both", "each"})
+# "other(s)" is a pronoun ("help others", "each other", "the others"), not a noun.
+_NOT_NOUNS = GENERIC_NOUNS | {"other"}
 
 
 @tagger("plural-singular", doc=__doc__)
@@ -48,7 +52,7 @@ def plural_singular(text: str, ctx: TagContext) -> Iterable[Span]:
         if low in CLOSED_CLASS or doc.cap_informative(i):
             continue
         lemma = singular(low)
-        if lemma not in nouns or lemma in GENERIC_NOUNS:
+        if lemma not in nouns or lemma in _NOT_NOUNS:
             continue
         forms = last.setdefault(lemma, {})
         others = [(j, f) for f, j in forms.items() if f != low]
