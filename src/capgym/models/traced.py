@@ -82,7 +82,13 @@ def _unoptimised(traced: torch.jit.ScriptModule, device: torch.device) -> Forwar
     def run(ids: torch.Tensor) -> torch.Tensor:
         # optimized_execution is thread-local: no fusion or reordering pass runs
         with torch.inference_mode(), torch.jit.optimized_execution(False):
-            return traced(ids.to(device))  # type: ignore[no-any-return]
+            try:
+                return traced(ids.to(device))  # type: ignore[no-any-return]
+            except RuntimeError as e:  # Ctrl-C inside a Python-backed operator (the
+                # attention kernel's) reaches here wrapped by the TorchScript interpreter
+                if str(e).startswith("KeyboardInterrupt"):
+                    raise KeyboardInterrupt from None
+                raise
 
     run.graph = traced.inlined_graph  # type: ignore[attr-defined]  # which kernels it runs
     return run
