@@ -61,6 +61,7 @@ def test_a_query_does_not_depend_on_its_batch_or_padding() -> None:
 def test_kernel_attention_is_scoped_and_keeps_the_model_s_logits() -> None:
     cfg = LlamaConfig(dim=32, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=40,
                       hidden_dim=48, max_seq_len=32)  # fmt: skip
+    torch.manual_seed(0)
     model = Llama(cfg).eval()
     ids = torch.randint(0, 40, (3, 32), generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
@@ -70,7 +71,7 @@ def test_kernel_attention_is_scoped_and_keeps_the_model_s_logits() -> None:
         assert on and not any(getattr(m, "kernel", False) for m in model.modules())
         assert torch.equal(model(ids), plain)
     assert not torch.equal(fused, plain)  # another order of sums: not the same bits
-    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fused, plain, atol=1e-5, rtol=1e-6)  # float32 rounding
 
 
 def test_other_head_widths_keep_torch_s_attention() -> None:

@@ -142,3 +142,27 @@ def test_a_global_forward_hook_also_means_eager(assets) -> None:
     finally:
         handle.remove()
     assert lm.traced_forward() is not None
+
+
+def test_ctrl_c_inside_a_python_backed_operator_stays_a_keyboard_interrupt() -> None:
+    state = {"interrupt": False}
+
+    @torch.library.custom_op("capgym_test::maybe_interrupt", mutates_args=())
+    def maybe_interrupt(x: torch.Tensor) -> torch.Tensor:
+        if state["interrupt"]:
+            raise KeyboardInterrupt  # what Python's SIGINT handler raises mid-operator
+        return x.clone()
+
+    class WithOp(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return maybe_interrupt(ids.float() * self.w)
+
+    fast = trace_forward(WithOp(), vocab_size=8)
+    assert fast is not None
+    state["interrupt"] = True
+    with pytest.raises(KeyboardInterrupt):  # not TorchScript's RuntimeError wrapping it
+        fast(torch.ones(1, 3, dtype=torch.long))

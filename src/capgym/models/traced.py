@@ -28,6 +28,7 @@ True
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable
 
@@ -43,6 +44,8 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 # probe inputs: the trace is built on the first and checked on both (odd sizes catch
 # shapes a trace might have kept as constants)
 _PROBES = ((2, 8), (3, 5))
+# how TorchScript words a KeyboardInterrupt raised inside a Python-backed operator
+_INTERRUPTED = re.compile(r"^(?:RuntimeError: )?KeyboardInterrupt\b", re.MULTILINE)
 
 
 def weights_key(module: nn.Module) -> tuple[tuple[int, int], ...]:
@@ -86,7 +89,7 @@ def _unoptimised(traced: torch.jit.ScriptModule, device: torch.device) -> Forwar
                 return traced(ids.to(device))  # type: ignore[no-any-return]
             except RuntimeError as e:  # Ctrl-C inside a Python-backed operator (the
                 # attention kernel's) reaches here wrapped by the TorchScript interpreter
-                if str(e).startswith("KeyboardInterrupt"):
+                if _INTERRUPTED.search(str(e)):
                     raise KeyboardInterrupt from None
                 raise
 
