@@ -217,7 +217,7 @@ def contention_section(rows: list[dict[str, Any]]) -> list[str]:
             "one thread per physical core); kept = "
             "throughput beside it / without it (0.5 is a fair share with one of two cores "
             "taken).  capgym (OpenMP) = the same engine with each batch split across OpenMP "
-            "threads, as before this stop."
+            "threads, as capgym ran before its batch workers (and as the competent loop runs)."
         ),
         "",
         (
