@@ -104,3 +104,19 @@ def test_no_kernel_without_a_compiler_or_when_turned_off(tmp_path, monkeypatch) 
         assert not kernels.usable(8)
     finally:
         kernels._library.cache_clear()
+
+
+@needs_kernel
+def test_peaked_softmax_is_exact_and_the_thread_keeps_its_subnormals() -> None:
+    # scores about 90 apart: weights near 1e-39, whose products are subnormal floats
+    # (flushed to zero inside the kernel only; llama2xs-279K's attention does this)
+    gen = torch.Generator().manual_seed(3)
+    q = torch.randn(1, 40, 8, 8, generator=gen)
+    k, v = torch.randn(1, 40, 4, 8, generator=gen), torch.randn(1, 40, 4, 8, generator=gen)
+    q[..., 0], k[..., 0] = 45.0, torch.linspace(-3, 3, 40)[None, :, None]  # spread ~95
+    exact = _attention64(q, k, v)
+    ours = (kernels.causal_attention(q, k, v) - exact).abs().max().item()
+    theirs = (kernels.reference(q, k, v) - exact).abs().max().item()
+    assert ours <= 2 * theirs + 1e-6, (ours, theirs)
+    tiny = torch.tensor([1e-39]) * torch.tensor([1.0])  # the caller's float mode is restored
+    assert tiny.item() != 0.0

@@ -106,10 +106,28 @@ static void one_query(const float* q, const float* Kt, const float* Vt, float* s
   _mm256_storeu_ps(o, _mm256_mul_ps(sum8(acc), _mm256_set1_ps(1.f / hsum(sum))));
 }
 
+static int attend(const float* q, const float* k, const float* v, float* out, int B, int T,
+                  int H, int G, float scale);
+
 /* q [B,T,H,8], k and v [B,T,G,8], out [B,T,H,8], float32, contiguous; query head h
  * reads key/value head h / (H / G).  Returns 0, or 1 when scratch memory is short. */
 int capgym_causal_attention(const float* q, const float* k, const float* v, float* out,
                             int B, int T, int H, int G, float scale) {
+  /* Subnormal floats flush to zero while the kernel runs (MXCSR FTZ + DAZ, restored on
+   * return): a peaked softmax gives weights near 1e-38 whose products with the values
+   * are subnormal, and each such FMA takes a microcode assist (llama2xs-279K, an
+   * under-trained model: 2x slower than torch's kernel without this).  Only values
+   * below 1.2e-38 change, which no float32 sum of the output can hold beside a weight
+   * of 1. */
+  unsigned int csr = _mm_getcsr();
+  _mm_setcsr(csr | 0x8040);
+  int status = attend(q, k, v, out, B, T, H, G, scale);
+  _mm_setcsr(csr);
+  return status;
+}
+
+static int attend(const float* q, const float* k, const float* v, float* out, int B, int T,
+                  int H, int G, float scale) {
   int tp = (T + 7) & ~7, R = H / G;
   float* Kt = aligned_alloc(32, sizeof(float) * D * tp);
   float* Vt = aligned_alloc(32, sizeof(float) * D * tp);

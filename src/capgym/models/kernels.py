@@ -6,7 +6,8 @@ in matrix products of inner size 8; ``causal_attention.c`` holds a head in one A
 register and is 1.7-2x faster on their shapes (``benchmarks/bounds.py``).  Its logits
 are not bit for bit the flash kernel's: every sum runs in another order and its ``exp``
 is accurate to about 1 ulp (the flash kernel's own is a 20-ulp approximation), so
-attention outputs differ by about 1e-7 relative.  :func:`library` refuses the kernel
+attention outputs differ by about 1e-7 relative; subnormal floats flush to zero inside
+the kernel (the caller's float mode is restored).  :func:`library` refuses the kernel
 unless, on random probes, it is no less accurate than torch's float32 attention
 against a float64 computation (it is more accurate on all of them).
 
