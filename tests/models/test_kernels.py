@@ -11,8 +11,16 @@ import torch
 
 from capgym.models import kernels, load_model
 from capgym.models.llama import Llama, LlamaConfig, kernel_attention
+from capgym.models.threads import torch_threads
 
 needs_kernel = pytest.mark.skipif(not kernels.usable(8), reason="no C compiler or AVX2 here")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The kernel runs where a call has one torch thread (as capgym's batch workers do)."""
+    with torch_threads(1):
+        yield
 
 
 def _attention64(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -120,3 +128,12 @@ def test_peaked_softmax_is_exact_and_the_thread_keeps_its_subnormals() -> None:
     assert ours <= 2 * theirs + 1e-6, (ours, theirs)
     tiny = torch.tensor([1e-39]) * torch.tensor([1.0])  # the caller's float mode is restored
     assert tiny.item() != 0.0
+
+
+@needs_kernel
+def test_with_several_torch_threads_a_call_is_torch_s_attention() -> None:
+    gen = torch.Generator().manual_seed(4)
+    q, k, v = (torch.randn(2, 70, n, 8, generator=gen) for n in (8, 4, 4))
+    assert not torch.equal(kernels.causal_attention(q, k, v), kernels.reference(q, k, v))
+    with torch_threads(2):  # a Ray replica's OpenMP threads: torch splits the call
+        assert torch.equal(kernels.causal_attention(q, k, v), kernels.reference(q, k, v))

@@ -71,7 +71,9 @@ def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Causal attention of ``q [B, T, H, 8]`` over ``k``/``v [B, T, G, 8]`` (query head
     ``h`` reads key/value head ``h // (H // G)``), float32 on the CPU; call only where
-    :func:`usable` is True."""
+    :func:`usable` is True.  The kernel runs one call on one thread (capgym's batch
+    workers); with more torch threads (a Ray replica's OpenMP threads) this is torch's
+    attention, which splits a call across them."""
     with _LOCK:
         op = _operator()
     return op(q, k, v)  # type: ignore[no-any-return]
@@ -164,6 +166,8 @@ def _operator() -> torch.library.CustomOpDef:
 
     @torch.library.custom_op("capgym::causal_attention_w8", mutates_args=())
     def op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if torch.get_num_threads() > 1:  # torch's kernel splits one call across threads
+            return reference(q, k, v).contiguous()  # (a Ray replica's); ours runs on one
         return _run(lib, q, k, v)
 
     @op.register_fake  # type: ignore[misc]
