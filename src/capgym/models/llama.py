@@ -130,17 +130,9 @@ class Attention(nn.Module):
         q = apply_rope(self.wq(x).view(b, t, self.n_heads, self.head_dim), cos, sin)
         k = apply_rope(self.wk(x).view(b, t, self.n_kv_heads, self.head_dim), cos, sin)
         v = self.wv(x).view(b, t, self.n_kv_heads, self.head_dim)
-        if self.kernel:
-            return self.wo(kernels.causal_attention(q, k, v).view(b, t, -1))
         # query head h reads key/value head h // (n_heads // n_kv_heads), as in llama2.c
-        y = F.scaled_dot_product_attention(
-            q.transpose(1, 2),
-            k.transpose(1, 2),
-            v.transpose(1, 2),
-            is_causal=True,
-            enable_gqa=self.n_heads != self.n_kv_heads,
-        )
-        return self.wo(y.transpose(1, 2).reshape(b, t, -1))
+        attend = kernels.causal_attention if self.kernel else kernels.reference
+        return self.wo(attend(q, k, v).reshape(b, t, -1))
 
 
 class FeedForward(nn.Module):
